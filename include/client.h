@@ -1,0 +1,75 @@
+/*
+ * Client connections: the state machine from the startup packet through authentication
+ * to the work phase, where each message either needs a server (acquired from the pool)
+ * or is streamed to the linked one. State equals list membership and changes only in
+ * client_set_state().
+ */
+#ifndef PGSPLIT_CLIENT_H
+#define PGSPLIT_CLIENT_H
+
+#include "pool.h"
+#include "sbuf.h"
+#include "scram.h"
+
+typedef enum {
+	CL_LOGIN,   /* startup and authentication; on the login list */
+	CL_WELCOME, /* authenticated, waiting for the pool's first server parameters */
+	CL_ACTIVE,  /* logged in; linked or not */
+	CL_WAITING, /* waiting for a server */
+	CL_CLOSED,  /* closed, waiting for the sweep */
+} ClientState;
+
+typedef enum {
+	AUTH_PHASE_NONE,
+	AUTH_PHASE_CLEARTEXT,
+	AUTH_PHASE_MD5,
+	AUTH_PHASE_SCRAM_FIRST,
+	AUTH_PHASE_SCRAM_FINAL,
+	AUTH_PHASE_DONE,
+} AuthPhase;
+
+struct Client {
+	Conn conn; /* first member: a Conn * is a Client * when conn.kind == CONN_CLIENT */
+	ClientState state;
+	Database *db;
+	PoolUser *user;     /* credentials of the client's user name */
+	Pool *pool;
+	char *user_name;    /* from the startup packet */
+	char *db_name;
+	VarCache vars;      /* what the client believes its session parameters are */
+	bool is_admin;      /* connected to the admin console */
+	bool admin_may_change; /* admin_users (not only stats_users) */
+	uint32_t cancel_pid; /* pooler-issued BackendKeyData */
+	uint32_t cancel_key;
+	AuthPhase auth_phase;
+	uint8_t md5_salt[4];
+	ScramServer scram;
+	char *password;     /* cleartext the client sent (cleartext auth), for server login */
+	usec_t login_start; /* monotonic */
+	usec_t wait_start;  /* monotonic, while waiting for a server */
+	usec_t xact_start;  /* monotonic, start of the current transaction */
+	usec_t query_start; /* monotonic, start of the current query */
+	usec_t idle_since;  /* monotonic, last time it went unlinked */
+	bool in_transaction; /* last ReadyForQuery status was T or E */
+	List pool_node;     /* pool's waiting or active list */
+	List all_node;      /* runtime's list of all clients */
+	struct Client *cancel_next; /* cancel-key hash chain */
+};
+
+void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool unix_socket);
+/* Close with a FATAL error sent first (message NULL: close silently). */
+void client_close_error(Client *client, const char *sqlstate, const char *message);
+void client_close(Client *client, const char *reason);
+/* Pool handed a server to a waiting client. */
+void client_on_server_linked(Client *client);
+/* The pool's first server logged in: finish the welcome. */
+void client_finish_welcome(Client *client);
+/* A server-side problem while the client waits: report and close. */
+void client_fail_wait(Client *client, const char *message);
+/* Send an ErrorResponse to a linked client (e.g. query_timeout) without closing. */
+void client_send_error(Client *client, const char *severity, const char *sqlstate, const char *message);
+void client_set_state(Client *client, ClientState state);
+Client *client_find_by_cancel_key(uint32_t pid, uint32_t key);
+const char *client_state_name(ClientState state);
+
+#endif

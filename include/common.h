@@ -1,0 +1,34 @@
+/*
+ * Small compiler helpers and basic types shared by every module. Nothing here knows
+ * about PostgreSQL, sockets or pools.
+ */
+#ifndef PGSPLIT_COMMON_H
+#define PGSPLIT_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MUST_CHECK __attribute__((warn_unused_result))
+#define PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define UNUSED __attribute__((unused))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Time in microseconds; all timeouts and timestamps use it. */
+typedef int64_t usec_t;
+#define USEC_PER_SEC ((usec_t)1000000)
+
+/* Monotonic and wall clocks in microseconds. */
+usec_t time_now_mono(void);
+usec_t time_now_wall(void);
+
+/* Allocation that aborts on out-of-memory: the pooler cannot continue without it. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+
+#endif

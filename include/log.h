@@ -1,0 +1,30 @@
+/*
+ * Logging: level-gated macros whose arguments are not evaluated when the level is off,
+ * sinks stderr / logfile / syslog. Messages are lower-case without a trailing period.
+ */
+#ifndef PGSPLIT_LOG_H
+#define PGSPLIT_LOG_H
+
+#include "common.h"
+
+typedef enum { LOG_LVL_FATAL, LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG, LOG_LVL_NOISE } LogLevel;
+
+extern int log_level_current; /* messages above this level are skipped */
+
+void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose);
+void log_reopen(void);
+void log_write(LogLevel level, const char *fmt, ...) PRINTF(2, 3);
+
+#define log_at(lvl, ...)                              \
+	do {                                          \
+		if ((int)(lvl) <= log_level_current) \
+			log_write((lvl), __VA_ARGS__); \
+	} while (0)
+#define log_fatal(...) log_at(LOG_LVL_FATAL, __VA_ARGS__)
+#define log_error(...) log_at(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_at(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_info(...) log_at(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_noise(...) log_at(LOG_LVL_NOISE, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * Databases, users and pools. A Pool is per (database, user, target); target is the
+ * primary for now (replica pools come with routing). The pool owns its servers, kept on
+ * one list per server state, and the queue of clients waiting for a server.
+ */
+#ifndef PGSPLIT_POOL_H
+#define PGSPLIT_POOL_H
+
+#include "common.h"
+#include "config.h"
+#include "list.h"
+#include "stats.h"
+#include "varcache.h"
+
+typedef struct Client Client;
+typedef struct Server Server;
+typedef struct Pool Pool;
+
+/* A [databases] entry (or one made from "*" for an unknown name) at run time. */
+typedef struct Database {
+	char *name;
+	char *host;   /* NULL: unix socket in /var/run/postgresql */
+	int port;
+	char *dbname; /* server-side database name */
+	char *forced_user;
+	char *forced_password;
+	char *connect_query;
+	int pool_size;         /* resolved: entry or default_pool_size */
+	int min_pool_size;
+	int reserve_pool_size;
+	PoolMode pool_mode;    /* POOL_MODE_UNSET: user's or global */
+	int max_db_connections;
+	int max_db_client_connections;
+	usec_t server_lifetime;
+	VarCache startup_vars; /* client_encoding, datestyle, timezone, application_name */
+	bool autodb;           /* made from "*" */
+	bool removed;          /* gone from the config; kept until its pools empty */
+	bool paused;
+	bool disabled;
+	usec_t last_used;
+	int client_count;      /* clients connected to this database */
+	int server_count;      /* server connections of all its pools */
+	List node;             /* registry's database list */
+} Database;
+
+/* Credentials and limits of one user name. */
+typedef struct PoolUser {
+	char *name;
+	char *secret;      /* from auth_file: plain, md5... or SCRAM-SHA-256$...; NULL if none */
+	bool have_scram_keys;
+	uint8_t scram_client_key[32]; /* learned from a client's SCRAM proof, for pass-through */
+	uint8_t scram_server_key[32];
+	PoolMode pool_mode;
+	int pool_size;
+	int max_user_connections;
+	int max_user_client_connections;
+	usec_t query_timeout;
+	int client_count;
+	int server_count;
+	List node;
+} PoolUser;
+
+typedef struct WelcomeParam {
+	char *name;
+	char *value;
+} WelcomeParam;
+
+struct Pool {
+	Database *db;
+	PoolUser *user; /* server login identity (forced user or the client's) */
+	List waiting_clients; /* Client.pool_node, FIFO */
+	List active_clients;  /* logged-in clients not waiting */
+	List login_servers;   /* connecting or logging in */
+	List idle_servers;    /* ready, LIFO at the front */
+	List active_servers;  /* linked to a client */
+	List used_servers;    /* released, running reset/check */
+	int n_waiting, n_active_clients;
+	int n_login, n_idle, n_active, n_used;
+	WelcomeParam *welcome; /* ParameterStatus of the first server login */
+	int n_welcome;
+	VarCache welcome_vars;
+	PoolStats stats;
+	usec_t last_connect_failure; /* monotonic; 0 = none */
+	char *last_connect_error;
+	int max_wait_clients;
+	List node; /* registry's pool list */
+};
+
+/* Resolved settings for a pool. */
+PoolMode pool_mode_of(const Pool *pool);
+int pool_size_of(const Pool *pool);
+int pool_server_count(const Pool *pool);
+
+Pool *pool_create(Database *db, PoolUser *user);
+void pool_destroy(Pool *pool);
+
+/*
+ * Get a server for the client. Returns true when linked now; false when the client was
+ * queued (a server is being launched or will be released).
+ */
+bool pool_acquire(Pool *pool, Client *client) MUST_CHECK;
+/* The client is done with its server (end of transaction or session). */
+void pool_release(Pool *pool, Server *server);
+/* A server became idle: give it to the first waiting client. */
+void pool_on_server_idle(Pool *pool, Server *server);
+/* Remove a waiting client from the queue. */
+void pool_cancel_wait(Pool *pool, Client *client);
+/* Launch servers if clients wait and limits allow; keep min_pool_size. */
+void pool_maintain(Pool *pool);
+/* Tell every waiting client that the server could not be reached. */
+void pool_fail_waiters(Pool *pool, const char *message);
+/* Within server_login_retry after a failed server login. */
+bool pool_in_login_backoff(const Pool *pool);
+/* Store the server's ParameterStatus list as this pool's welcome parameters. */
+void pool_set_welcome(Pool *pool, const WelcomeParam *params, int n);
+
+#endif

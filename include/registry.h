@@ -1,0 +1,18 @@
+/*
+ * Registry: name -> Database, name -> PoolUser, (Database, PoolUser) -> Pool. Databases
+ * come from [databases] (or the "*" fallback); reload reconciles them with the new
+ * config without touching connected clients.
+ */
+#ifndef PGSPLIT_REGISTRY_H
+#define PGSPLIT_REGISTRY_H
+
+#include "pool.h"
+
+Database *registry_find_database(const char *name);
+PoolUser *registry_get_user(const char *name);
+Pool *registry_get_pool(Database *db, PoolUser *user);
+/* Bring databases and users in line with rt.cfg / rt.authfile (start and reload). */
+void registry_apply_config(void);
+void registry_free_all(void);
+
+#endif

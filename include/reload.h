@@ -1,0 +1,15 @@
+/*
+ * Reload: read the config file again, and swap it in only when it is valid.
+ */
+#ifndef PGSPLIT_RELOAD_H
+#define PGSPLIT_RELOAD_H
+
+#include "common.h"
+
+/* Returns false with the reason in err when the old config stays in force. */
+bool reload_config(char *err, size_t errlen);
+/* Shutdown entry points (signals and the console). */
+void shutdown_begin(bool wait_for_clients);
+void shutdown_now(void);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * The running pooler's shared state: the event base, the config snapshot in force, the
+ * auth_file, the resolver, and the registries of databases, users, pools, clients and
+ * servers. One instance, owned by main.c.
+ */
+#ifndef PGSPLIT_RUNTIME_H
+#define PGSPLIT_RUNTIME_H
+
+#include "authfile.h"
+#include "config.h"
+#include "dns.h"
+#include "list.h"
+#include "pool.h"
+
+struct event_base;
+
+typedef struct Runtime {
+	struct event_base *base;
+	Config *cfg;          /* in force; replaced whole on reload */
+	AuthFile *authfile;   /* may be NULL */
+	DnsContext *dns;
+	List databases;       /* Database.node */
+	List users;           /* PoolUser.node */
+	List pools;           /* Pool.node */
+	List clients;         /* Client.all_node, every client incl. login */
+	List servers;         /* Server.all_node */
+	int client_count;     /* clients counted against max_client_conn */
+	uint64_t next_conn_id;
+	bool paused;          /* PAUSE / SIGUSR1 */
+	bool shutting_down;   /* SIGINT / SIGTERM: no new clients */
+	bool shutdown_wait_clients;
+	usec_t start_time;
+	char *admin_os_user;  /* OS user running the pooler */
+} Runtime;
+
+extern Runtime rt;
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * Stream buffer: the non-blocking I/O of one connection (client or server) on libevent.
+ * It reads into a bounded input buffer, cuts the byte stream into PostgreSQL messages by
+ * reading only their headers, and asks the owner's handler for a verdict per message:
+ * forward it to the linked connection (streamed, never buffered whole), skip it, wait
+ * until it is complete, consume it, or pause. Output is a queue flushed with write();
+ * when a peer's queue passes a high-water mark the source stops reading, so memory per
+ * connection stays bounded. It knows nothing about PostgreSQL semantics.
+ */
+#ifndef PGSPLIT_SBUF_H
+#define PGSPLIT_SBUF_H
+
+#include "common.h"
+#include "list.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <sys/socket.h>
+
+typedef struct Conn Conn;
+
+typedef enum {
+	SB_FORWARD,   /* stream the whole message to conn->link (dropped if no link) */
+	SB_SKIP,      /* drop the whole message */
+	SB_NEED_FULL, /* call again when the whole message is buffered */
+	SB_CONSUMED,  /* the handler used the (complete) message; drop it */
+	SB_PAUSE,     /* keep the message buffered and stop reading until sbuf_resume() */
+	SB_STOP,      /* the handler closed or re-plumbed the connection: stop now */
+} SbufVerdict;
+
+typedef struct SbufMsg {
+	uint8_t type;        /* 0 for startup-family packets, which have no type byte */
+	uint32_t len;        /* whole message incl. type byte and length field */
+	const uint8_t *data; /* start of the message */
+	size_t avail;        /* bytes of it buffered now (<= len) */
+} SbufMsg;
+
+typedef struct SbufOps {
+	SbufVerdict (*on_message)(Conn *conn, const SbufMsg *msg);
+	/* the peer closed, or a read/write error; the handler must close conn */
+	void (*on_eof)(Conn *conn, const char *reason);
+	/* conn's output queue became empty (its peer may read again) */
+	void (*on_drained)(Conn *conn);
+} SbufOps;
+
+typedef struct IoQueue {
+	uint8_t *data; /* owned */
+	size_t start;  /* first unconsumed byte */
+	size_t end;    /* one past the last byte */
+	size_t cap;
+} IoQueue;
+
+typedef enum { CONN_CLIENT, CONN_SERVER, CONN_CANCEL } ConnKind;
+
+struct Conn {
+	int fd;
+	ConnKind kind;
+	uint64_t id;
+	const SbufOps *ops;
+	struct event ev_read;
+	struct event ev_write;
+	bool read_armed;   /* ev_read is added */
+	bool write_armed;  /* ev_write is added */
+	bool startup;      /* messages have no type byte yet */
+	bool paused;       /* handler asked to stop reading */
+	bool blocked;      /* stopped reading because the peer's output is full */
+	bool closing;      /* closed; memory freed by the end-of-loop sweep */
+	IoQueue in;
+	IoQueue out;
+	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
+	bool fwd_drop;     /* the current message is being dropped */
+	Conn *link;        /* the linked peer, or NULL */
+	struct sockaddr_storage addr; /* remote address */
+	socklen_t addr_len;
+	char addr_text[64];  /* remote address as text, for logs and SHOW */
+	int port;
+	usec_t connect_time; /* wall clock */
+	usec_t request_time; /* monotonic: last message seen */
+	uint64_t bytes_recv;
+	uint64_t bytes_sent;
+	List sweep_node;
+	void (*free_fn)(Conn *conn); /* owner's destructor, run by the sweep */
+};
+
+void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_msg);
+void sbuf_set_limits(size_t buf_size, size_t max_full_msg);
+
+/* Take over an fd (already non-blocking) and start reading. */
+void sbuf_attach(Conn *conn, int fd, ConnKind kind, const SbufOps *ops);
+void sbuf_start_reading(Conn *conn);
+/* Queue bytes for sending; sbuf_flush writes what the socket takes now. */
+void sbuf_queue(Conn *conn, const void *data, size_t len);
+void sbuf_flush(Conn *conn);
+/* Stop reading (the current message stays buffered) / start again and re-offer it. */
+void sbuf_pause(Conn *conn);
+void sbuf_resume(Conn *conn);
+/* Process what is buffered (after link changes). */
+void sbuf_kick(Conn *conn);
+/* Bytes buffered but not yet processed. */
+size_t sbuf_pending_input(const Conn *conn);
+/* Whether a message of len bytes can be held whole. */
+bool sbuf_can_hold(const Conn *conn, uint32_t len);
+/* Close the socket now and queue the object for freeing at the end of the loop. */
+void sbuf_close(Conn *conn);
+/* Free everything queued by sbuf_close. Called once per loop iteration. */
+void sbuf_sweep(void);
+bool sbuf_output_empty(const Conn *conn);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * Server connections: connect (DNS via c-ares), startup, login (cleartext, md5,
+ * SCRAM-SHA-256 incl. pass-through), then the work phase in which the pooler counts the
+ * ReadyForQuery messages it expects, swallows the replies to its own queries (parameter
+ * sync, reset, check) and releases the server to its pool at the end of a transaction.
+ */
+#ifndef PGSPLIT_SERVER_H
+#define PGSPLIT_SERVER_H
+
+#include "pool.h"
+#include "sbuf.h"
+#include "scram.h"
+
+struct DnsRequest;
+
+typedef enum {
+	SV_CONNECTING, /* DNS and TCP connect */
+	SV_LOGIN,      /* startup and authentication */
+	SV_IDLE,       /* ready in the pool */
+	SV_ACTIVE,     /* linked to a client */
+	SV_USED,       /* released; running reset or check query */
+	SV_CLOSED,
+} ServerState;
+
+struct Server {
+	Conn conn; /* first member */
+	ServerState state;
+	Pool *pool;
+	VarCache vars;          /* parameters the server reported */
+	uint32_t backend_pid;
+	uint32_t backend_key;
+	char tx_status;         /* last ReadyForQuery status: I, T or E */
+	int pending_rfq;        /* ReadyForQuery owed for the client's Query/Sync/FunctionCall */
+	int internal_rfq;       /* ReadyForQuery owed for the pooler's own queries */
+	bool internal_failed;   /* one of the pooler's own queries failed */
+	bool dirty;             /* must be closed rather than reused */
+	bool in_copy;           /* COPY IN/OUT in progress */
+	ScramClient scram;
+	bool scram_started;
+	struct DnsRequest *dns;
+	usec_t created;         /* monotonic */
+	usec_t last_used;       /* monotonic: last release */
+	usec_t last_checked;    /* monotonic */
+	char *close_reason;
+	WelcomeParam *login_params; /* ParameterStatus collected during login */
+	int n_login_params;
+	List pool_node;         /* pool's list for its state */
+	List all_node;          /* runtime's list of all servers */
+};
+
+/* Start a new server connection for the pool (async). */
+void server_launch(Pool *pool);
+void server_close(Server *server, const char *reason);
+/* Link a client: sync parameters then let its messages flow. */
+void server_link(Server *server, Client *client);
+/* Unlink at the end of a transaction or session; goes to used/idle or closes. */
+void server_unlink(Server *server, bool client_gone);
+void server_set_state(Server *server, ServerState state);
+const char *server_state_name(ServerState state);
+/* Send a CancelRequest for this server's backend on a side connection. */
+void server_send_cancel(Server *server);
+/* Run server_check_query on an idle server that has been unused for a while. */
+void server_start_check(Server *server);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * Client authentication (see auth.h). On success calls client_auth_ok(); on failure
+ * closes the client with PostgreSQL's message and SQLSTATE 28P01, the same for a wrong
+ * password and an unknown user.
+ */
+#include "auth.h"
+#include "client.h"
+#include "log.h"
+#include "md5.h"
+#include "pg_wire.h"
+#include "pktbuf.h"
+#include "proto.h"
+#include "runtime.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void client_auth_ok(Client *client);
+void client_send_pkt(Client *client, PktBuf *pb);
+
+static void auth_fail(Client *c, const char *why)
+{
+	char msg[256];
+	if (why)
+		log_info("C-%llu: %s@%s login failed: %s", (unsigned long long)c->conn.id, c->user_name,
+			 c->conn.addr_text, why);
+	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user_name);
+	client_close_error(c, SQLSTATE_INVALID_PASSWORD, msg);
+}
+
+static void send_auth_request(Client *c, uint32_t code, const void *data, size_t len)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_put_auth_request(&pb, code, data, len);
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+}
+
+static const char *stored_secret(const Client *c)
+{
+	return c->user ? c->user->secret : NULL;
+}
+
+static void begin_scram(Client *c)
+{
+	static const char mechs[] = "SCRAM-SHA-256\0";
+	c->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+	send_auth_request(c, PG_AUTH_SASL, mechs, sizeof(mechs));
+}
+
+static void begin_md5(Client *c)
+{
+	if (RAND_bytes(c->md5_salt, sizeof(c->md5_salt)) != 1) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "could not generate random salt");
+		return;
+	}
+	c->auth_phase = AUTH_PHASE_MD5;
+	send_auth_request(c, PG_AUTH_MD5, c->md5_salt, 4);
+}
+
+void auth_begin(Client *c)
+{
+	const char *secret = stored_secret(c);
+	switch (rt.cfg->auth_type) {
+	case AUTH_TYPE_TRUST:
+	case AUTH_TYPE_ANY:
+		c->auth_phase = AUTH_PHASE_DONE;
+		client_auth_ok(c);
+		return;
+	case AUTH_TYPE_PLAIN:
+		c->auth_phase = AUTH_PHASE_CLEARTEXT;
+		send_auth_request(c, PG_AUTH_CLEARTEXT, NULL, 0);
+		return;
+	case AUTH_TYPE_MD5:
+		if (secret && auth_secret_kind(secret) == SECRET_SCRAM)
+			begin_scram(c);
+		else
+			begin_md5(c);
+		return;
+	case AUTH_TYPE_SCRAM:
+		begin_scram(c);
+		return;
+	default:
+		client_close_error(c, SQLSTATE_INVALID_AUTH, "authentication method not supported by pgsplit yet");
+		return;
+	}
+}
+
+/* Does the cleartext password match the stored secret of any kind? */
+static bool password_matches(const Client *c, const char *password)
+{
+	const char *secret = stored_secret(c);
+	if (!secret)
+		return false;
+	switch (auth_secret_kind(secret)) {
+	case SECRET_PLAIN:
+		return strlen(secret) == strlen(password) && CRYPTO_memcmp(secret, password, strlen(secret)) == 0;
+	case SECRET_MD5: {
+		char computed[MD5_SECRET_BUFSIZE];
+		md5_password_secret(c->user_name, password, computed);
+		return CRYPTO_memcmp(computed, secret, strlen(computed)) == 0 && strlen(secret) == strlen(computed);
+	}
+	case SECRET_SCRAM: {
+		ScramSecret stored, derived;
+		if (!scram_parse_secret(secret, &stored))
+			return false;
+		if (!scram_secret_derive(password, stored.salt, stored.salt_len, stored.iterations, &derived))
+			return false;
+		return CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0;
+	}
+	}
+	return false;
+}
+
+static void check_cleartext(Client *c, const uint8_t *body, size_t len)
+{
+	const char *pw = (const char *)body;
+	if (len == 0 || memchr(body, 0, len) != body + len - 1) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid password packet");
+		return;
+	}
+	if (!password_matches(c, pw)) {
+		auth_fail(c, "wrong password");
+		return;
+	}
+	free(c->password);
+	c->password = xstrdup(pw);
+	client_auth_ok(c);
+}
+
+static void check_md5(Client *c, const uint8_t *body, size_t len)
+{
+	const char *secret = stored_secret(c);
+	char md5_secret[MD5_SECRET_BUFSIZE], expected[MD5_SECRET_BUFSIZE];
+	if (len == 0 || memchr(body, 0, len) != body + len - 1) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid password packet");
+		return;
+	}
+	if (!secret) {
+		auth_fail(c, "no such user in auth_file");
+		return;
+	}
+	SecretKind kind = auth_secret_kind(secret);
+	if (kind == SECRET_PLAIN)
+		md5_password_secret(c->user_name, secret, md5_secret);
+	else if (kind == SECRET_MD5)
+		snprintf(md5_secret, sizeof(md5_secret), "%s", secret);
+	else {
+		auth_fail(c, "md5 answer for a SCRAM secret");
+		return;
+	}
+	md5_salted_response(md5_secret, c->md5_salt, expected);
+	if (strlen((const char *)body) != strlen(expected) ||
+	    CRYPTO_memcmp(expected, body, strlen(expected)) != 0) {
+		auth_fail(c, "wrong password");
+		return;
+	}
+	client_auth_ok(c);
+}
+
+/* SASLInitialResponse: mechanism name, then int32 length and the client-first message. */
+static void scram_first(Client *c, const uint8_t *body, size_t len)
+{
+	const char *mech = (const char *)body;
+	const uint8_t *nul = memchr(body, 0, len);
+	char err[256] = "";
+	char *reply = NULL;
+	if (!nul || (size_t)(len - (size_t)(nul - body) - 1) < 4) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "malformed SASL message");
+		return;
+	}
+	if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION,
+				   "client selected an invalid SASL authentication mechanism");
+		return;
+	}
+	const uint8_t *p = nul + 1;
+	uint32_t mlen = proto_read_be32(p);
+	size_t rest = len - (size_t)(p + 4 - body);
+	if (mlen > rest) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "malformed SASL message");
+		return;
+	}
+	const char *secret = stored_secret(c);
+	ScramSecret stored;
+	bool ok;
+	if (secret && auth_secret_kind(secret) == SECRET_SCRAM && scram_parse_secret(secret, &stored))
+		ok = scram_server_start(&c->scram, &stored);
+	else if (secret && auth_secret_kind(secret) == SECRET_PLAIN &&
+		 scram_secret_from_password(secret, SCRAM_DEFAULT_ITERATIONS, &stored))
+		ok = scram_server_start(&c->scram, &stored);
+	else
+		ok = scram_server_start_mock(&c->scram, c->user_name);
+	if (!ok || !scram_server_client_first(&c->scram, (const char *)p + 4, mlen, &reply, err, sizeof(err))) {
+		auth_fail(c, err[0] ? err : "SCRAM start failed");
+		return;
+	}
+	c->auth_phase = AUTH_PHASE_SCRAM_FINAL;
+	send_auth_request(c, PG_AUTH_SASL_CONTINUE, reply, strlen(reply));
+	free(reply);
+}
+
+static void scram_final(Client *c, const uint8_t *body, size_t len)
+{
+	char err[256] = "";
+	char *reply = NULL;
+	if (!scram_server_client_final(&c->scram, (const char *)body, len, &reply, err, sizeof(err))) {
+		auth_fail(c, err[0] ? err : "wrong password");
+		return;
+	}
+	send_auth_request(c, PG_AUTH_SASL_FINAL, reply, strlen(reply));
+	free(reply);
+	/* Keep the keys for logging in to servers with this user's stored secret. */
+	const char *secret = stored_secret(c);
+	ScramSecret stored;
+	if (c->scram.have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
+	    scram_parse_secret(secret, &stored)) {
+		memcpy(c->user->scram_client_key, c->scram.client_key, SCRAM_KEY_LEN);
+		memcpy(c->user->scram_server_key, stored.server_key, SCRAM_KEY_LEN);
+		c->user->have_scram_keys = true;
+	}
+	if (secret && auth_secret_kind(secret) == SECRET_PLAIN) {
+		free(c->password);
+		c->password = xstrdup(secret);
+	}
+	scram_server_free(&c->scram);
+	client_auth_ok(c);
+}
+
+void auth_on_password_message(Client *c, const uint8_t *body, size_t len)
+{
+	switch (c->auth_phase) {
+	case AUTH_PHASE_CLEARTEXT:
+		check_cleartext(c, body, len);
+		break;
+	case AUTH_PHASE_MD5:
+		check_md5(c, body, len);
+		break;
+	case AUTH_PHASE_SCRAM_FIRST:
+		scram_first(c, body, len);
+		break;
+	case AUTH_PHASE_SCRAM_FINAL:
+		scram_final(c, body, len);
+		break;
+	default:
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "unexpected password message");
+		break;
+	}
+}

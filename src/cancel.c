@@ -1,0 +1,25 @@
+/*
+ * CancelRequest handling (see cancel.h). The requesting connection never gets an answer,
+ * as with PostgreSQL: it is closed once the request was forwarded or found useless.
+ */
+#include "cancel.h"
+#include "client.h"
+#include "log.h"
+#include "server.h"
+
+void cancel_handle_request(Client *requester, PktReader *r)
+{
+	uint32_t pid, key;
+	if (!proto_get_u32(r, &pid) || !proto_get_u32(r, &key)) {
+		client_close(requester, "bad cancel request");
+		return;
+	}
+	Client *target = client_find_by_cancel_key(pid, key);
+	if (target && target->conn.link) {
+		Server *s = (Server *)target->conn.link;
+		log_debug("C-%llu: forwarding cancel request to S-%llu", (unsigned long long)target->conn.id,
+			  (unsigned long long)s->conn.id);
+		server_send_cancel(s);
+	}
+	client_close(requester, "cancel request handled");
+}

@@ -1,0 +1,641 @@
+/*
+ * Client connections (see client.h): startup packet, authentication hand-off to auth.c,
+ * the welcome (ParameterStatus, BackendKeyData, ReadyForQuery), and the work phase where
+ * each message is streamed to a server acquired from the pool. Admin-console clients
+ * hand their queries to admin.c.
+ */
+#include "client.h"
+#include "admin.h"
+#include "auth.h"
+#include "cancel.h"
+#include "log.h"
+#include "pg_wire.h"
+#include "pktbuf.h"
+#include "proto.h"
+#include "registry.h"
+#include "runtime.h"
+#include "server.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+void client_auth_ok(Client *client);
+void client_send_pkt(Client *client, PktBuf *pb);
+
+static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg);
+static void client_on_eof(Conn *conn, const char *reason);
+static void client_on_drained(Conn *conn);
+
+static const SbufOps client_ops = {
+	.on_message = client_on_message,
+	.on_eof = client_on_eof,
+	.on_drained = client_on_drained,
+};
+
+#define CANCEL_HASH_SIZE 4096
+static Client *cancel_hash[CANCEL_HASH_SIZE];
+
+static const char *const client_state_names[] = { "login", "welcome", "active", "waiting", "closed" };
+
+const char *client_state_name(ClientState state)
+{
+	return client_state_names[state];
+}
+
+/* ---- state changes: a state is a list ---- */
+
+static void client_leave_state(Client *c)
+{
+	Pool *p = c->pool;
+	if (!p)
+		return;
+	switch (c->state) {
+	case CL_WELCOME:
+	case CL_WAITING:
+		list_del(&c->pool_node);
+		p->n_waiting--;
+		break;
+	case CL_ACTIVE:
+		list_del(&c->pool_node);
+		p->n_active_clients--;
+		break;
+	default:
+		break;
+	}
+}
+
+void client_set_state(Client *c, ClientState state)
+{
+	client_leave_state(c);
+	c->state = state;
+	Pool *p = c->pool;
+	if (!p)
+		return;
+	switch (state) {
+	case CL_WELCOME:
+	case CL_WAITING:
+		list_append(&p->waiting_clients, &c->pool_node);
+		p->n_waiting++;
+		if (p->n_waiting > p->max_wait_clients)
+			p->max_wait_clients = p->n_waiting;
+		break;
+	case CL_ACTIVE:
+		list_append(&p->active_clients, &c->pool_node);
+		p->n_active_clients++;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- cancel keys ---- */
+
+static unsigned cancel_slot(uint32_t pid, uint32_t key)
+{
+	return (pid * 2654435761u ^ key) % CANCEL_HASH_SIZE;
+}
+
+static void cancel_key_register(Client *c)
+{
+	do {
+		if (RAND_bytes((unsigned char *)&c->cancel_pid, 4) != 1 ||
+		    RAND_bytes((unsigned char *)&c->cancel_key, 4) != 1) {
+			c->cancel_pid = (uint32_t)random();
+			c->cancel_key = (uint32_t)random();
+		}
+		c->cancel_pid &= 0x7fffffff;
+	} while (client_find_by_cancel_key(c->cancel_pid, c->cancel_key));
+	unsigned slot = cancel_slot(c->cancel_pid, c->cancel_key);
+	c->cancel_next = cancel_hash[slot];
+	cancel_hash[slot] = c;
+}
+
+static void cancel_key_unregister(Client *c)
+{
+	Client **pp = &cancel_hash[cancel_slot(c->cancel_pid, c->cancel_key)];
+	for (; *pp; pp = &(*pp)->cancel_next) {
+		if (*pp == c) {
+			*pp = c->cancel_next;
+			return;
+		}
+	}
+}
+
+Client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
+{
+	for (Client *c = cancel_hash[cancel_slot(pid, key)]; c; c = c->cancel_next)
+		if (c->cancel_pid == pid && c->cancel_key == key && c->state != CL_CLOSED)
+			return c;
+	return NULL;
+}
+
+/* ---- sending and closing ---- */
+
+void client_send_pkt(Client *c, PktBuf *pb)
+{
+	if (pb->failed) {
+		client_close(c, "out of memory building a message");
+		return;
+	}
+	sbuf_queue(&c->conn, pb->data, pb->len);
+}
+
+void client_send_error(Client *c, const char *severity, const char *sqlstate, const char *message)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_error_response(&pb, severity, sqlstate, message);
+	sbuf_queue(&c->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	sbuf_flush(&c->conn);
+}
+
+static void client_free(Conn *conn)
+{
+	Client *c = (Client *)conn;
+	varcache_clear(&c->vars);
+	scram_server_free(&c->scram);
+	free(c->user_name);
+	free(c->db_name);
+	free(c->password);
+	free(c);
+}
+
+void client_close(Client *c, const char *reason)
+{
+	if (c->state == CL_CLOSED)
+		return;
+	bool counted = c->pool != NULL;
+	if (c->conn.link) {
+		Server *s = (Server *)c->conn.link;
+		server_unlink(s, true);
+	}
+	if (c->pool) {
+		client_leave_state(c);
+		c->pool->db->client_count--;
+		c->user->client_count--;
+	}
+	c->state = CL_CLOSED;
+	cancel_key_unregister(c);
+	list_del(&c->all_node);
+	rt.client_count--;
+	if (rt.cfg->log_disconnections && counted)
+		log_info("C-%llu: %s/%s@%s closing because: %s", (unsigned long long)c->conn.id,
+			 c->db_name ? c->db_name : "(nodb)", c->user_name ? c->user_name : "(nouser)",
+			 c->conn.addr_text, reason);
+	else if (!counted)
+		log_debug("C-%llu: %s closing during login: %s", (unsigned long long)c->conn.id, c->conn.addr_text,
+			  reason);
+	sbuf_close(&c->conn);
+}
+
+void client_close_error(Client *c, const char *sqlstate, const char *message)
+{
+	if (message && c->state != CL_CLOSED) {
+		PktBuf pb;
+		pktbuf_init(&pb, 128, 0);
+		pktbuf_put_error_response(&pb, "FATAL", sqlstate, message);
+		sbuf_queue(&c->conn, pb.data, pb.len);
+		pktbuf_free(&pb);
+		sbuf_flush(&c->conn);
+		if (rt.cfg->log_pooler_errors)
+			log_warning("C-%llu: %s@%s pooler error: %s", (unsigned long long)c->conn.id,
+				    c->user_name ? c->user_name : "", c->conn.addr_text, message);
+	}
+	client_close(c, message ? message : "closed");
+}
+
+void client_fail_wait(Client *c, const char *message)
+{
+	client_close_error(c, SQLSTATE_CANNOT_CONNECT, message);
+}
+
+static void client_on_eof(Conn *conn, const char *reason)
+{
+	client_close((Client *)conn, reason);
+}
+
+/* Our output drained: the linked server may read again. */
+static void client_on_drained(Conn *conn)
+{
+	if (conn->link && conn->link->blocked)
+		sbuf_resume(conn->link);
+}
+
+/* ---- accept ---- */
+
+void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool unix_socket)
+{
+	Client *c = xcalloc(1, sizeof(*c));
+	c->conn.id = ++rt.next_conn_id;
+	c->conn.free_fn = client_free;
+	c->conn.startup = true;
+	memcpy(&c->conn.addr, addr, addr_len);
+	c->conn.addr_len = addr_len;
+	if (unix_socket) {
+		snprintf(c->conn.addr_text, sizeof(c->conn.addr_text), "unix");
+	} else {
+		char host[64] = "?";
+		getnameinfo(addr, addr_len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+		snprintf(c->conn.addr_text, sizeof(c->conn.addr_text), "%s", host);
+		c->conn.port = addr->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)addr)->sin6_port)
+							   : ntohs(((const struct sockaddr_in *)addr)->sin_port);
+	}
+	c->conn.connect_time = time_now_wall();
+	c->login_start = time_now_mono();
+	c->state = CL_LOGIN;
+	list_init(&c->pool_node);
+	list_append(&rt.clients, &c->all_node);
+	rt.client_count++;
+	cancel_key_register(c);
+	sbuf_attach(&c->conn, fd, CONN_CLIENT, &client_ops);
+	sbuf_start_reading(&c->conn);
+}
+
+/* ---- startup ---- */
+
+static bool startup_param_ignored(const char *name)
+{
+	return config_list_contains(rt.cfg->ignore_startup_parameters, name);
+}
+
+/* Apply "-c name=value" / "--name=value" settings from the options parameter. */
+static bool apply_options(Client *c, const char *options)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", options);
+	char *save = NULL;
+	bool expect_value = false;
+	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(tok, "-c") == 0) {
+			expect_value = true;
+			continue;
+		}
+		if (!expect_value && strncmp(tok, "--", 2) == 0)
+			tok += 2;
+		else if (!expect_value) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+			return false;
+		}
+		expect_value = false;
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = 0;
+		for (char *p = tok; *p; p++)
+			if (*p == '-')
+				*p = '_';
+		int idx = varcache_lookup(tok);
+		if (idx >= 0) {
+			varcache_set(&c->vars, idx, eq + 1);
+		} else if (!startup_param_ignored(tok)) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", tok);
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool store_startup_param(Client *c, const char *name, const char *value)
+{
+	if (strcmp(name, "user") == 0) {
+		free(c->user_name);
+		c->user_name = xstrdup(value);
+	} else if (strcmp(name, "database") == 0) {
+		free(c->db_name);
+		c->db_name = xstrdup(value);
+	} else if (strcmp(name, "options") == 0) {
+		return apply_options(c, value);
+	} else if (varcache_lookup(name) >= 0) {
+		varcache_set(&c->vars, varcache_lookup(name), value);
+	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name) ||
+		   strcmp(name, "replication") == 0) {
+		if (strcmp(name, "replication") == 0 && strcasecmp(value, "false") != 0 &&
+		    strcasecmp(value, "off") != 0 && strcmp(value, "0") != 0) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "replication connections are not supported");
+			return false;
+		}
+	} else {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "unsupported startup parameter: %s", name);
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+		return false;
+	}
+	return true;
+}
+
+/* Parse name/value pairs; collect _pq_. names for NegotiateProtocolVersion. */
+static bool parse_startup_params(Client *c, PktReader *r, const char **pq_opts, int *n_pq)
+{
+	for (;;) {
+		const char *name, *value;
+		if (!proto_get_cstring(r, &name)) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid startup packet");
+			return false;
+		}
+		if (!*name)
+			return true;
+		if (!proto_get_cstring(r, &value)) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid startup packet");
+			return false;
+		}
+		if (strncmp(name, "_pq_.", 5) == 0 && *n_pq < 16)
+			pq_opts[(*n_pq)++] = name;
+		if (!store_startup_param(c, name, value))
+			return false;
+	}
+}
+
+static bool client_check_limits(Client *c)
+{
+	Database *db = c->db;
+	if (rt.client_count > rt.cfg->max_client_conn) {
+		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)");
+		return false;
+	}
+	if (db->max_db_client_connections > 0 && db->client_count >= db->max_db_client_connections) {
+		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS,
+				   "no more connections allowed (max_db_client_connections)");
+		return false;
+	}
+	if (c->user->max_user_client_connections > 0 &&
+	    c->user->client_count >= c->user->max_user_client_connections) {
+		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS,
+				   "no more connections allowed (max_user_client_connections)");
+		return false;
+	}
+	return true;
+}
+
+/* Find the database and user; admin console for "pgbouncer" / "pgsplit". */
+static bool client_pick_database(Client *c)
+{
+	if (!c->db_name)
+		c->db_name = xstrdup(c->user_name);
+	if (strcmp(c->db_name, "pgbouncer") == 0 || strcmp(c->db_name, "pgsplit") == 0) {
+		c->is_admin = true;
+		return admin_client_login(c);
+	}
+	Database *db = registry_find_database(c->db_name);
+	if (!db) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "no such database: %s", c->db_name);
+		client_close_error(c, SQLSTATE_INVALID_DATABASE, msg);
+		return false;
+	}
+	if (db->disabled) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "database does not allow connections");
+		return false;
+	}
+	c->db = db;
+	c->user = registry_get_user(c->user_name);
+	PoolUser *server_user = db->forced_user ? registry_get_user(db->forced_user) : c->user;
+	if (!client_check_limits(c))
+		return false;
+	c->pool = registry_get_pool(db, server_user);
+	db->client_count++;
+	c->user->client_count++;
+	db->last_used = time_now_mono();
+	return true;
+}
+
+static void handle_startup_message(Client *c, PktReader *r, uint32_t version)
+{
+	const char *pq_opts[16];
+	int n_pq = 0;
+	if (!parse_startup_params(c, r, pq_opts, &n_pq))
+		return;
+	if (!c->user_name || !*c->user_name) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "no username supplied");
+		return;
+	}
+	if (PG_PROTO_MINOR(version) > 0 || n_pq > 0) {
+		PktBuf pb;
+		pktbuf_init(&pb, 128, 0);
+		pktbuf_put_negotiate_protocol_version(&pb, 0, pq_opts, n_pq);
+		client_send_pkt(c, &pb);
+		pktbuf_free(&pb);
+	}
+	c->conn.startup = false;
+	if (rt.shutting_down) {
+		client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
+		return;
+	}
+	if (!client_pick_database(c))
+		return;
+	auth_begin(c);
+}
+
+static void answer_no(Client *c)
+{
+	sbuf_queue(&c->conn, "N", 1);
+	sbuf_flush(&c->conn);
+}
+
+static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
+{
+	if (msg->avail < msg->len)
+		return SB_NEED_FULL;
+	PktReader r;
+	uint32_t len, code;
+	proto_reader_init(&r, msg->data, msg->len);
+	if (!proto_get_u32(&r, &len) || !proto_get_u32(&r, &code))
+		return SB_CONSUMED;
+	switch (code) {
+	case PG_SSL_REQUEST_CODE:
+	case PG_GSSENC_REQUEST_CODE:
+		if (msg->len != 8) {
+			client_close(c, "bad SSLRequest length");
+			return SB_STOP;
+		}
+		answer_no(c);
+		return c->conn.closing ? SB_STOP : SB_CONSUMED;
+	case PG_CANCEL_REQUEST_CODE:
+		cancel_handle_request(c, &r);
+		return SB_STOP;
+	}
+	if (PG_PROTO_MAJOR(code) != 3) {
+		char m[128];
+		snprintf(m, sizeof(m), "unsupported frontend protocol %u.%u: server supports 3.0",
+			 PG_PROTO_MAJOR(code), PG_PROTO_MINOR(code));
+		client_close_error(c, SQLSTATE_FEATURE_NOT_SUPPORTED, m);
+		return SB_STOP;
+	}
+	handle_startup_message(c, &r, code);
+	return c->conn.closing ? SB_STOP : SB_CONSUMED;
+}
+
+/* ---- welcome ---- */
+
+void client_auth_ok(Client *c)
+{
+	if (c->state == CL_CLOSED)
+		return;
+	c->auth_phase = AUTH_PHASE_DONE;
+	PktBuf pb;
+	pktbuf_init(&pb, 16, 0);
+	pktbuf_put_auth_request(&pb, PG_AUTH_OK, NULL, 0);
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+	if (c->is_admin) {
+		admin_welcome(c);
+		return;
+	}
+	if (rt.cfg->log_connections)
+		log_info("C-%llu: %s/%s@%s:%d login attempt: db=%s user=%s", (unsigned long long)c->conn.id,
+			 c->db_name, c->user_name, c->conn.addr_text, c->conn.port, c->db_name, c->user_name);
+	if (c->pool->n_welcome > 0) {
+		client_set_state(c, CL_WELCOME);
+		client_finish_welcome(c);
+		return;
+	}
+	if (pool_in_login_backoff(c->pool) && c->pool->last_connect_error) {
+		client_fail_wait(c, c->pool->last_connect_error);
+		return;
+	}
+	client_set_state(c, CL_WELCOME);
+	sbuf_pause(&c->conn);
+	pool_maintain(c->pool);
+}
+
+void client_finish_welcome(Client *c)
+{
+	Pool *p = c->pool;
+	PktBuf pb;
+	pktbuf_init(&pb, 512, 0);
+	varcache_fill_missing(&c->vars, &p->welcome_vars);
+	for (int i = 0; i < p->n_welcome; i++) {
+		int idx = varcache_lookup(p->welcome[i].name);
+		const char *value = idx >= 0 && varcache_get(&c->vars, idx) ? varcache_get(&c->vars, idx)
+									   : p->welcome[i].value;
+		pktbuf_put_parameter_status(&pb, p->welcome[i].name, value);
+	}
+	pktbuf_put_backend_key_data(&pb, c->cancel_pid, c->cancel_key);
+	pktbuf_put_ready_for_query(&pb, 'I');
+	client_set_state(c, CL_ACTIVE);
+	c->idle_since = time_now_mono();
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+	sbuf_flush(&c->conn);
+	if (!c->conn.closing)
+		sbuf_resume(&c->conn);
+}
+
+/* ---- work phase ---- */
+
+void client_on_server_linked(Client *c)
+{
+	sbuf_resume(&c->conn);
+}
+
+static bool valid_frontend_type(uint8_t type)
+{
+	switch (type) {
+	case PG_MSG_QUERY:
+	case PG_MSG_PARSE:
+	case PG_MSG_BIND:
+	case PG_MSG_DESCRIBE:
+	case PG_MSG_EXECUTE:
+	case PG_MSG_CLOSE:
+	case PG_MSG_SYNC:
+	case PG_MSG_FLUSH:
+	case PG_MSG_FUNCTION_CALL:
+	case PG_MSG_COPY_DATA:
+	case PG_MSG_COPY_DONE:
+	case PG_MSG_COPY_FAIL:
+	case PG_MSG_TERMINATE:
+		return true;
+	}
+	return false;
+}
+
+/* Count what the message means for the server's ReadyForQuery bookkeeping and stats. */
+static void note_outgoing(Client *c, Server *s, uint8_t type)
+{
+	PoolStats *st = &c->pool->stats;
+	switch (type) {
+	case PG_MSG_QUERY:
+	case PG_MSG_SYNC:
+	case PG_MSG_FUNCTION_CALL:
+		s->pending_rfq++;
+		if (!c->query_start)
+			c->query_start = time_now_mono();
+		break;
+	case PG_MSG_PARSE:
+		st->total.client_parse_count++;
+		st->total.server_parse_count++;
+		break;
+	case PG_MSG_BIND:
+		st->total.bind_count++;
+		break;
+	default:
+		break;
+	}
+	if (!c->xact_start)
+		c->xact_start = time_now_mono();
+}
+
+static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
+{
+	if (!valid_frontend_type(msg->type)) {
+		char m[96];
+		snprintf(m, sizeof(m), "invalid frontend message type %d", msg->type);
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, m);
+		return SB_STOP;
+	}
+	if (msg->type == PG_MSG_TERMINATE) {
+		client_close(c, "client close request");
+		return SB_STOP;
+	}
+	if (msg->len > (uint32_t)rt.cfg->max_packet_size) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "max_packet_size exceeded");
+		return SB_STOP;
+	}
+	if (!c->conn.link) {
+		if (!pool_acquire(c->pool, c))
+			return SB_PAUSE;
+		if (c->conn.closing)
+			return SB_STOP;
+	}
+	c->conn.request_time = time_now_mono();
+	note_outgoing(c, (Server *)c->conn.link, msg->type);
+	c->pool->stats.total.bytes_received += msg->len;
+	return SB_FORWARD;
+}
+
+static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg)
+{
+	Client *c = (Client *)conn;
+	if (conn->startup)
+		return client_startup_packet(c, msg);
+	switch (c->state) {
+	case CL_LOGIN:
+		if (msg->type != PG_MSG_PASSWORD) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "expected a password message");
+			return SB_STOP;
+		}
+		if (msg->len > 8192) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "password packet too long");
+			return SB_STOP;
+		}
+		if (msg->avail < msg->len)
+			return SB_NEED_FULL;
+		auth_on_password_message(c, msg->data + 5, msg->len - 5);
+		return conn->closing ? SB_STOP : SB_CONSUMED;
+	case CL_ACTIVE:
+		if (c->is_admin)
+			return admin_on_message(c, msg);
+		return client_work_message(c, msg);
+	default:
+		return SB_PAUSE;
+	}
+}

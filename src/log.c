@@ -1,0 +1,78 @@
+/*
+ * Log sinks: stderr (unless -q), a log file (reopened on SIGHUP for rotation) and syslog.
+ * Each line: timestamp, pid, level, message.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+int log_level_current = LOG_LVL_INFO;
+
+static FILE *log_file;
+static char *log_file_path;
+static bool log_to_syslog;
+static bool log_quiet;
+
+static const char *const level_names[] = { "FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE" };
+static const int syslog_levels[] = { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
+
+void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose)
+{
+	log_quiet = quiet;
+	log_level_current = LOG_LVL_INFO + verbose;
+	if (log_level_current > LOG_LVL_NOISE)
+		log_level_current = LOG_LVL_NOISE;
+	free(log_file_path);
+	log_file_path = (logfile && *logfile) ? strdup(logfile) : NULL;
+	log_reopen();
+	if (use_syslog && !log_to_syslog)
+		openlog(syslog_ident ? syslog_ident : "pgsplit", LOG_PID, LOG_DAEMON);
+	log_to_syslog = use_syslog;
+}
+
+void log_reopen(void)
+{
+	if (log_file) {
+		fclose(log_file);
+		log_file = NULL;
+	}
+	if (!log_file_path)
+		return;
+	log_file = fopen(log_file_path, "a");
+	if (log_file)
+		setvbuf(log_file, NULL, _IOLBF, 0);
+	else
+		fprintf(stderr, "could not open log file \"%s\"\n", log_file_path);
+}
+
+void log_write(LogLevel level, const char *fmt, ...)
+{
+	char msg[2048];
+	char stamp[64];
+	va_list ap;
+	struct timeval tv;
+	struct tm tm;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(stamp + n, sizeof(stamp) - n, ".%03d", (int)(tv.tv_usec / 1000));
+
+	if (!log_quiet)
+		fprintf(stderr, "%s [%d] %s %s\n", stamp, (int)getpid(), level_names[level], msg);
+	if (log_file)
+		fprintf(log_file, "%s [%d] %s %s\n", stamp, (int)getpid(), level_names[level], msg);
+	if (log_to_syslog)
+		syslog(syslog_levels[level], "%s %s", level_names[level], msg);
+}

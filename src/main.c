@@ -1,0 +1,255 @@
+/*
+ * pgsplit entry point: command line, config load, daemonizing, pidfile, the event base
+ * and signal events, ordered start-up and shutdown. Knows nothing about packets or pools.
+ */
+#include "authfile.h"
+#include "config.h"
+#include "dns.h"
+#include "listener.h"
+#include "log.h"
+#include "maint.h"
+#include "registry.h"
+#include "reload.h"
+#include "runtime.h"
+#include "sbuf.h"
+#include "varcache.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+Runtime rt = {
+	.databases = LIST_INIT(rt.databases),
+	.users = LIST_INIT(rt.users),
+	.pools = LIST_INIT(rt.pools),
+	.clients = LIST_INIT(rt.clients),
+	.servers = LIST_INIT(rt.servers),
+};
+
+typedef struct Options {
+	bool daemon;
+	bool quiet;
+	int verbose;
+	const char *user;
+	const char *config;
+} Options;
+
+static void usage(FILE *out)
+{
+	fprintf(out, "pgsplit is a PostgreSQL connection pooler with read/write routing.\n\n"
+		     "Usage:\n  pgsplit [OPTION]... CONFIG_FILE\n\nOptions:\n"
+		     "  -d, --daemon         run in background (as a daemon)\n"
+		     "  -q, --quiet          run quietly\n"
+		     "  -R, --reboot         do an online reboot (not supported; ignored)\n"
+		     "  -u, --user=USERNAME  assume identity of USERNAME\n"
+		     "  -v, --verbose        increase verbosity\n"
+		     "  -V, --version        show version, then exit\n"
+		     "  -h, --help           show this help, then exit\n");
+}
+
+static int parse_args(int argc, char **argv, Options *o)
+{
+	static const struct option longopts[] = {
+		{ "daemon", no_argument, NULL, 'd' },	{ "quiet", no_argument, NULL, 'q' },
+		{ "reboot", no_argument, NULL, 'R' },	{ "user", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },	{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },	{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "dqRu:vVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o->daemon = true; break;
+		case 'q': o->quiet = true; break;
+		case 'R': fprintf(stderr, "online reboot (-R) is not supported; starting normally\n"); break;
+		case 'u': o->user = optarg; break;
+		case 'v': o->verbose++; break;
+		case 'V':
+			printf("pgsplit %s (PgBouncer 1.25 compatible)\n%s\n", PGSPLIT_VERSION, event_get_version());
+			exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 1;
+	}
+	o->config = argv[optind];
+	return 0;
+}
+
+static bool change_user(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_fatal("could not find user \"%s\"", user);
+		return false;
+	}
+	if (setgid(pw->pw_gid) < 0 || initgroups(user, pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_fatal("could not switch to user \"%s\": %s", user, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool write_pidfile(const char *path)
+{
+	if (!*path)
+		return true;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		log_fatal("could not write pidfile \"%s\": %s", path, strerror(errno));
+		return false;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+	return true;
+}
+
+static bool daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid > 0)
+		_exit(0);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return true;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGHUP:
+		log_info("got SIGHUP, reloading config");
+		log_reopen();
+		if (!reload_config(err, sizeof(err)))
+			log_error("reload failed: %s", err);
+		break;
+	case SIGINT:
+		log_info("got SIGINT, safe shutdown");
+		shutdown_begin(false);
+		maint_run();
+		break;
+	case SIGTERM:
+		log_info("got SIGTERM, waiting for clients to disconnect");
+		shutdown_begin(true);
+		maint_run();
+		break;
+	case SIGQUIT:
+		log_info("got SIGQUIT, immediate shutdown");
+		shutdown_now();
+		break;
+	case SIGUSR1:
+		log_info("got SIGUSR1, pausing");
+		rt.paused = true;
+		break;
+	case SIGUSR2:
+		log_info("got SIGUSR2, resuming");
+		rt.paused = false;
+		maint_run();
+		break;
+	}
+}
+
+static void setup_signals(struct event **evs)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		evs[i] = evsignal_new(rt.base, sigs[i], on_signal, NULL);
+		event_add(evs[i], NULL);
+	}
+}
+
+static void raise_fd_limit(int wanted)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)wanted;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static int run(const Options *o)
+{
+	char err[1024];
+	rt.cfg = config_load(o->config, err, sizeof(err));
+	if (!rt.cfg) {
+		log_fatal("%s", err);
+		return 1;
+	}
+	log_configure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, o->quiet, o->verbose + rt.cfg->verbose);
+	const char *user = o->user ? o->user : (*rt.cfg->user ? rt.cfg->user : NULL);
+	if (user && geteuid() == 0 && !change_user(user))
+		return 1;
+	if (*rt.cfg->auth_file) {
+		rt.authfile = authfile_load(rt.cfg->auth_file, err, sizeof(err));
+		if (!rt.authfile)
+			log_warning("could not load auth_file: %s", err);
+	}
+	raise_fd_limit(rt.cfg->max_client_conn * 2 + 256);
+	rt.base = event_base_new();
+	rt.start_time = time_now_wall();
+	rt.dns = dns_create(rt.base, rt.cfg->dns_max_ttl, rt.cfg->dns_nxdomain_ttl);
+	if (!rt.base || !rt.dns)
+		return 1;
+	sbuf_global_init(rt.base, (size_t)rt.cfg->pkt_buf * 4, 1 << 20);
+	varcache_configure(rt.cfg->track_extra_parameters);
+	registry_apply_config();
+	if (!listener_start())
+		return 1;
+	if (o->daemon && !daemonize())
+		return 1;
+	if (!write_pidfile(rt.cfg->pidfile))
+		return 1;
+	struct event *sig_events[6];
+	setup_signals(sig_events);
+	maint_start();
+	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
+	event_base_dispatch(rt.base);
+	listener_stop();
+	maint_stop();
+	if (*rt.cfg->pidfile)
+		unlink(rt.cfg->pidfile);
+	log_info("pgsplit stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	Options o = { 0 };
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	return run(&o);
+}

@@ -1,0 +1,172 @@
+/*
+ * Periodic upkeep (see maint.h), run a few times per second: every timeout is checked
+ * against monotonic timestamps kept by the client and server modules.
+ */
+#include "maint.h"
+#include "client.h"
+#include "log.h"
+#include "pg_wire.h"
+#include "reload.h"
+#include "runtime.h"
+#include "server.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAINT_INTERVAL_USEC 200000
+
+static struct event *maint_timer;
+static usec_t last_stats_rollover;
+
+static bool expired(usec_t since, usec_t limit, usec_t now)
+{
+	return limit > 0 && since > 0 && now - since > limit;
+}
+
+static void check_client(Client *c, usec_t now)
+{
+	const Config *cfg = rt.cfg;
+	switch (c->state) {
+	case CL_LOGIN:
+		if (expired(c->login_start, cfg->client_login_timeout, now))
+			client_close(c, "client_login_timeout");
+		return;
+	case CL_WELCOME:
+	case CL_WAITING:
+		if (expired(c->wait_start ? c->wait_start : c->login_start, cfg->query_wait_timeout, now))
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "query_wait_timeout");
+		return;
+	case CL_ACTIVE:
+		break;
+	default:
+		return;
+	}
+	if (c->is_admin)
+		return;
+	usec_t query_timeout = c->user && c->user->query_timeout >= 0 ? c->user->query_timeout : cfg->query_timeout;
+	if (c->conn.link && expired(c->query_start, query_timeout, now)) {
+		client_close_error(c, SQLSTATE_QUERY_CANCELED, "query_timeout");
+		return;
+	}
+	if (c->conn.link && expired(c->xact_start, cfg->transaction_timeout, now)) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "transaction_timeout");
+		return;
+	}
+	if (c->conn.link && c->in_transaction && !c->query_start &&
+	    expired(c->conn.request_time, cfg->idle_transaction_timeout, now)) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "idle transaction timeout");
+		return;
+	}
+	if (!c->conn.link && expired(c->idle_since, cfg->client_idle_timeout, now))
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "client_idle_timeout");
+}
+
+static void check_server(Server *s, usec_t now)
+{
+	const Config *cfg = rt.cfg;
+	switch (s->state) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		if (expired(s->created, cfg->server_connect_timeout, now)) {
+			Pool *p = s->pool;
+			p->last_connect_failure = now;
+			free(p->last_connect_error);
+			p->last_connect_error = xstrdup("server_connect_timeout");
+			server_close(s, "server_connect_timeout");
+			if (pool_server_count(p) == 0)
+				pool_fail_waiters(p, "server_connect_timeout");
+		}
+		return;
+	case SV_IDLE:
+		if (expired(s->last_used, cfg->server_idle_timeout, now) &&
+		    pool_server_count(s->pool) > s->pool->db->min_pool_size) {
+			server_close(s, "server idle timeout");
+			return;
+		}
+		if (expired(s->created, s->pool->db->server_lifetime, now)) {
+			server_close(s, "server lifetime over");
+			return;
+		}
+		if (*cfg->server_check_query && strcmp(cfg->server_check_query, "<empty>") != 0 &&
+		    expired(s->last_used, cfg->server_check_delay, now) &&
+		    expired(s->last_checked ? s->last_checked : s->last_used, cfg->server_check_delay, now))
+			server_start_check(s);
+		return;
+	default:
+		return;
+	}
+}
+
+static void log_pool_stats(void)
+{
+	uint64_t xacts = 0, queries = 0, in = 0, out = 0;
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		stats_rollover(&p->stats);
+		StatCounters avg;
+		stats_averages(&p->stats, rt.cfg->stats_period, &avg);
+		xacts += avg.xact_count;
+		queries += avg.query_count;
+		in += avg.bytes_received;
+		out += avg.bytes_sent;
+	}
+	if (rt.cfg->log_stats)
+		log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, in %" PRIu64 " B/s, out %" PRIu64 " B/s",
+			 xacts, queries, in, out);
+}
+
+static bool shutdown_done(void)
+{
+	if (rt.shutdown_wait_clients)
+		return rt.client_count == 0;
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->n_active > 0)
+			return false;
+	}
+	return true;
+}
+
+void maint_run(void)
+{
+	usec_t now = time_now_mono();
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.clients) check_client(container_of(it, Client, all_node), now);
+	list_for_each_safe(it, tmp, &rt.servers) check_server(container_of(it, Server, all_node), now);
+	list_for_each(it, &rt.pools) pool_maintain(container_of(it, Pool, node));
+	if (rt.cfg->stats_period > 0 && now - last_stats_rollover >= rt.cfg->stats_period) {
+		last_stats_rollover = now;
+		log_pool_stats();
+	}
+	if (rt.shutting_down && shutdown_done())
+		shutdown_now();
+}
+
+static void maint_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	maint_run();
+}
+
+void maint_start(void)
+{
+	struct timeval tv = { 0, MAINT_INTERVAL_USEC };
+	last_stats_rollover = time_now_mono();
+	maint_timer = event_new(rt.base, -1, EV_PERSIST, maint_cb, NULL);
+	event_add(maint_timer, &tv);
+}
+
+void maint_stop(void)
+{
+	if (maint_timer)
+		event_free(maint_timer);
+	maint_timer = NULL;
+}

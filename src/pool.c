@@ -1,0 +1,190 @@
+/*
+ * Pools (see pool.h): acquire and release servers, queue clients, launch servers within
+ * pool_size / reserve_pool_size / max_db_connections / max_user_connections, keep
+ * min_pool_size, and back off for server_login_retry after a failed login.
+ */
+#include "pool.h"
+#include "client.h"
+#include "log.h"
+#include "runtime.h"
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+PoolMode pool_mode_of(const Pool *pool)
+{
+	if (pool->user->pool_mode != POOL_MODE_UNSET)
+		return pool->user->pool_mode;
+	if (pool->db->pool_mode != POOL_MODE_UNSET)
+		return pool->db->pool_mode;
+	return rt.cfg->pool_mode;
+}
+
+int pool_size_of(const Pool *pool)
+{
+	if (pool->user->pool_size >= 0)
+		return pool->user->pool_size;
+	return pool->db->pool_size;
+}
+
+int pool_server_count(const Pool *pool)
+{
+	return pool->n_login + pool->n_idle + pool->n_active + pool->n_used;
+}
+
+Pool *pool_create(Database *db, PoolUser *user)
+{
+	Pool *p = xcalloc(1, sizeof(*p));
+	p->db = db;
+	p->user = user;
+	list_init(&p->waiting_clients);
+	list_init(&p->active_clients);
+	list_init(&p->login_servers);
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	list_init(&p->used_servers);
+	return p;
+}
+
+static void free_welcome(Pool *p)
+{
+	for (int i = 0; i < p->n_welcome; i++) {
+		free(p->welcome[i].name);
+		free(p->welcome[i].value);
+	}
+	free(p->welcome);
+	p->welcome = NULL;
+	p->n_welcome = 0;
+}
+
+void pool_destroy(Pool *p)
+{
+	free_welcome(p);
+	varcache_clear(&p->welcome_vars);
+	free(p->last_connect_error);
+	free(p);
+}
+
+void pool_set_welcome(Pool *p, const WelcomeParam *params, int n)
+{
+	free_welcome(p);
+	p->welcome = xcalloc((size_t)n + 1, sizeof(WelcomeParam));
+	for (int i = 0; i < n; i++) {
+		p->welcome[i].name = xstrdup(params[i].name);
+		p->welcome[i].value = xstrdup(params[i].value);
+		int idx = varcache_lookup(params[i].name);
+		if (idx >= 0)
+			varcache_set(&p->welcome_vars, idx, params[i].value);
+	}
+	p->n_welcome = n;
+}
+
+/* Longest wait among queued clients, monotonic usec. */
+static usec_t oldest_wait(const Pool *p)
+{
+	List *first = list_first(&p->waiting_clients);
+	if (!first)
+		return 0;
+	Client *c = container_of(first, Client, pool_node);
+	return time_now_mono() - c->wait_start;
+}
+
+static bool pool_may_launch(const Pool *p)
+{
+	int limit = pool_size_of(p);
+	if (pool_server_count(p) >= limit) {
+		if (p->db->reserve_pool_size <= 0 || pool_server_count(p) >= limit + p->db->reserve_pool_size)
+			return false;
+		if (oldest_wait(p) < rt.cfg->reserve_pool_timeout)
+			return false;
+		log_info("taking connection from reserve_pool for %s/%s", p->db->name, p->user->name);
+	}
+	if (p->db->max_db_connections > 0 && p->db->server_count >= p->db->max_db_connections)
+		return false;
+	if (p->user->max_user_connections > 0 && p->user->server_count >= p->user->max_user_connections)
+		return false;
+	return true;
+}
+
+bool pool_in_login_backoff(const Pool *p)
+{
+	return p->last_connect_failure &&
+	       time_now_mono() - p->last_connect_failure < rt.cfg->server_login_retry;
+}
+
+void pool_maintain(Pool *p)
+{
+	if (p->db->paused || rt.paused)
+		return;
+	int wanted = p->n_waiting - p->n_login;
+	int below_min = p->db->min_pool_size - pool_server_count(p);
+	if (below_min > wanted && (p->n_active_clients > 0 || p->n_waiting > 0 || p->db->forced_user))
+		wanted = below_min;
+	if (wanted > 0 && pool_in_login_backoff(p))
+		return;
+	while (wanted-- > 0 && pool_may_launch(p))
+		server_launch(p);
+}
+
+static Server *take_idle_server(Pool *p)
+{
+	List *node = rt.cfg->server_round_robin ? p->idle_servers.prev : p->idle_servers.next;
+	if (node == &p->idle_servers)
+		return NULL;
+	return container_of(node, Server, pool_node);
+}
+
+bool pool_acquire(Pool *p, Client *client)
+{
+	if (!p->db->paused && !rt.paused && list_empty(&p->waiting_clients)) {
+		Server *s = take_idle_server(p);
+		if (s) {
+			p->stats.total.server_assignments++;
+			server_link(s, client);
+			return true;
+		}
+	}
+	client->wait_start = time_now_mono();
+	client_set_state(client, CL_WAITING);
+	pool_maintain(p);
+	return false;
+}
+
+void pool_cancel_wait(Pool *p, Client *client)
+{
+	(void)p;
+	if (client->state == CL_WAITING)
+		client_set_state(client, CL_ACTIVE);
+}
+
+void pool_on_server_idle(Pool *p, Server *s)
+{
+	if (p->db->paused || rt.paused || list_empty(&p->waiting_clients)) {
+		server_set_state(s, SV_IDLE);
+		return;
+	}
+	Client *client = container_of(list_first(&p->waiting_clients), Client, pool_node);
+	usec_t waited = time_now_mono() - client->wait_start;
+	p->stats.total.wait_time += (uint64_t)waited;
+	p->stats.total.server_assignments++;
+	client_set_state(client, CL_ACTIVE);
+	server_link(s, client);
+	client_on_server_linked(client);
+}
+
+void pool_release(Pool *p, Server *s)
+{
+	(void)p;
+	server_unlink(s, false);
+}
+
+void pool_fail_waiters(Pool *p, const char *message)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &p->waiting_clients)
+	{
+		Client *c = container_of(it, Client, pool_node);
+		client_fail_wait(c, message);
+	}
+}

@@ -1,0 +1,199 @@
+/*
+ * Registry of databases, users and pools (see registry.h). Settings resolved from the
+ * config are copied into the Database so a reload can swap the Config snapshot freely.
+ */
+#include "registry.h"
+#include "log.h"
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void replace_str(char **dst, const char *src)
+{
+	if (*dst && src && strcmp(*dst, src) == 0)
+		return;
+	free(*dst);
+	*dst = dup_or_null(src);
+}
+
+static int pick(int value, int fallback)
+{
+	return value >= 0 ? value : fallback;
+}
+
+static void set_startup_var(Database *db, const char *name, const char *value)
+{
+	int idx = varcache_lookup(name);
+	if (idx >= 0)
+		varcache_set(&db->startup_vars, idx, value);
+}
+
+/* Copy a [databases] definition into the run-time Database. */
+static void database_apply_def(Database *db, const DatabaseDef *def)
+{
+	const Config *cfg = rt.cfg;
+	replace_str(&db->host, def->host);
+	db->port = def->port > 0 ? def->port : 5432;
+	replace_str(&db->dbname, def->dbname ? def->dbname : db->name);
+	replace_str(&db->forced_user, def->user);
+	replace_str(&db->forced_password, def->password);
+	replace_str(&db->connect_query, def->connect_query);
+	db->pool_size = pick(def->pool_size, cfg->default_pool_size);
+	db->min_pool_size = pick(def->min_pool_size, cfg->min_pool_size);
+	db->reserve_pool_size = pick(def->reserve_pool_size, cfg->reserve_pool_size);
+	db->pool_mode = def->pool_mode;
+	db->max_db_connections = pick(def->max_db_connections, cfg->max_db_connections);
+	db->max_db_client_connections = pick(def->max_db_client_connections, cfg->max_db_client_connections);
+	db->server_lifetime = def->server_lifetime >= 0 ? def->server_lifetime : cfg->server_lifetime;
+	varcache_clear(&db->startup_vars);
+	set_startup_var(db, "client_encoding", def->client_encoding);
+	set_startup_var(db, "DateStyle", def->datestyle);
+	set_startup_var(db, "TimeZone", def->timezone);
+	set_startup_var(db, "application_name", def->application_name);
+	db->removed = false;
+}
+
+static Database *database_lookup(const char *name)
+{
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+static Database *database_create(const char *name, const DatabaseDef *def)
+{
+	Database *db = xcalloc(1, sizeof(*db));
+	db->name = xstrdup(name);
+	db->autodb = strcmp(def->name, "*") == 0;
+	database_apply_def(db, def);
+	db->last_used = time_now_mono();
+	list_append(&rt.databases, &db->node);
+	return db;
+}
+
+Database *registry_find_database(const char *name)
+{
+	Database *db = database_lookup(name);
+	if (db && !db->removed)
+		return db;
+	const DatabaseDef *def = config_find_database(rt.cfg, name);
+	if (!def)
+		return NULL;
+	if (db) {
+		database_apply_def(db, def);
+		db->autodb = strcmp(def->name, "*") == 0;
+		return db;
+	}
+	return database_create(name, def);
+}
+
+static void user_apply_config(PoolUser *u)
+{
+	const UserDef *ud = config_find_user(rt.cfg, u->name);
+	const char *secret = rt.authfile ? authfile_lookup(rt.authfile, u->name) : NULL;
+	if (!(u->secret && secret && strcmp(u->secret, secret) == 0)) {
+		replace_str(&u->secret, secret);
+		u->have_scram_keys = false;
+	}
+	u->pool_mode = ud ? ud->pool_mode : POOL_MODE_UNSET;
+	u->pool_size = ud ? ud->pool_size : -1;
+	u->max_user_connections = ud && ud->max_user_connections >= 0 ? ud->max_user_connections
+								     : rt.cfg->max_user_connections;
+	u->max_user_client_connections = ud && ud->max_user_client_connections >= 0
+						 ? ud->max_user_client_connections
+						 : rt.cfg->max_user_client_connections;
+	u->query_timeout = ud ? ud->query_timeout : -1;
+}
+
+PoolUser *registry_get_user(const char *name)
+{
+	List *it;
+	list_for_each(it, &rt.users)
+	{
+		PoolUser *u = container_of(it, PoolUser, node);
+		if (strcmp(u->name, name) == 0)
+			return u;
+	}
+	PoolUser *u = xcalloc(1, sizeof(*u));
+	u->name = xstrdup(name);
+	user_apply_config(u);
+	list_append(&rt.users, &u->node);
+	return u;
+}
+
+Pool *registry_get_pool(Database *db, PoolUser *user)
+{
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->db == db && p->user == user)
+			return p;
+	}
+	Pool *p = pool_create(db, user);
+	list_append(&rt.pools, &p->node);
+	return p;
+}
+
+void registry_apply_config(void)
+{
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		const DatabaseDef *def = config_find_database(rt.cfg, db->name);
+		if (def)
+			database_apply_def(db, def);
+		else
+			db->removed = true;
+	}
+	for (const DatabaseDef *def = rt.cfg->databases; def; def = def->next)
+		if (strcmp(def->name, "*") != 0 && !database_lookup(def->name))
+			database_create(def->name, def);
+	list_for_each(it, &rt.users)
+		user_apply_config(container_of(it, PoolUser, node));
+}
+
+void registry_free_all(void)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		list_del(&p->node);
+		pool_destroy(p);
+	}
+	list_for_each_safe(it, tmp, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		list_del(&db->node);
+		free(db->name);
+		free(db->host);
+		free(db->dbname);
+		free(db->forced_user);
+		free(db->forced_password);
+		free(db->connect_query);
+		varcache_clear(&db->startup_vars);
+		free(db);
+	}
+	list_for_each_safe(it, tmp, &rt.users)
+	{
+		PoolUser *u = container_of(it, PoolUser, node);
+		list_del(&u->node);
+		free(u->name);
+		free(u->secret);
+		free(u);
+	}
+}

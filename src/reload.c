@@ -1,0 +1,66 @@
+/*
+ * Reload and shutdown (see reload.h). A reload parses the file into a new snapshot; only
+ * a valid one replaces the old, and the registry then reconciles databases and users.
+ */
+#include "reload.h"
+#include "authfile.h"
+#include "client.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "runtime.h"
+#include "sbuf.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static AuthFile *load_authfile(const Config *cfg, char *err, size_t errlen)
+{
+	if (!*cfg->auth_file)
+		return NULL;
+	AuthFile *af = authfile_load(cfg->auth_file, err, errlen);
+	if (!af)
+		log_warning("could not load auth_file: %s", err);
+	return af;
+}
+
+bool reload_config(char *err, size_t errlen)
+{
+	Config *cfg = config_load(rt.cfg->config_file, err, errlen);
+	if (!cfg) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		return false;
+	}
+	char aferr[512] = "";
+	AuthFile *af = load_authfile(cfg, aferr, sizeof(aferr));
+	Config *old = rt.cfg;
+	rt.cfg = cfg;
+	if (af || !*cfg->auth_file) {
+		if (rt.authfile)
+			authfile_free(rt.authfile);
+		rt.authfile = af;
+	}
+	config_free(old);
+	log_configure(cfg->logfile, cfg->syslog, cfg->syslog_ident, false, cfg->verbose);
+	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
+	registry_apply_config();
+	log_info("configuration reloaded");
+	return true;
+}
+
+void shutdown_begin(bool wait_for_clients)
+{
+	if (!rt.shutting_down)
+		log_info("shutdown requested, %s", wait_for_clients ? "waiting for clients to disconnect"
+								     : "waiting for servers to be released");
+	rt.shutting_down = true;
+	rt.shutdown_wait_clients = wait_for_clients;
+	listener_pause();
+}
+
+void shutdown_now(void)
+{
+	log_info("shutting down");
+	event_base_loopbreak(rt.base);
+}

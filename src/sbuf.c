@@ -1,0 +1,369 @@
+/*
+ * Stream buffer (see sbuf.h). The input queue holds at most buf_size bytes, except while
+ * a handler waits for a whole message (SB_NEED_FULL), when it may grow to max_full_msg.
+ * Forwarded bytes are appended to the peer's output queue and written at once; a peer
+ * whose queue passes the high-water mark blocks its source until it drains.
+ */
+#include "sbuf.h"
+#include "log.h"
+#include "proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct event_base *sbuf_base;
+static size_t sbuf_buf_size = 16384;
+static size_t sbuf_max_full = 1 << 20;
+static List sweep_list = LIST_INIT(sweep_list);
+static struct event *sweep_event;
+
+#define SBUF_HIGH_WATER(c) (sbuf_buf_size * 4)
+
+static void sbuf_on_read(evutil_socket_t fd, short what, void *arg);
+static void sbuf_on_write(evutil_socket_t fd, short what, void *arg);
+static void sbuf_process(Conn *c);
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sbuf_sweep();
+}
+
+void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_msg)
+{
+	sbuf_base = base;
+	sweep_event = evtimer_new(base, sweep_cb, NULL);
+	sbuf_set_limits(buf_size, max_full_msg);
+}
+
+void sbuf_set_limits(size_t buf_size, size_t max_full_msg)
+{
+	sbuf_buf_size = buf_size < 4096 ? 4096 : buf_size;
+	sbuf_max_full = max_full_msg < sbuf_buf_size ? sbuf_buf_size : max_full_msg;
+}
+
+static void ioq_reserve(IoQueue *q, size_t more)
+{
+	if (q->end + more <= q->cap)
+		return;
+	if (q->start > 0) {
+		memmove(q->data, q->data + q->start, q->end - q->start);
+		q->end -= q->start;
+		q->start = 0;
+		if (q->end + more <= q->cap)
+			return;
+	}
+	size_t cap = q->cap ? q->cap : 4096;
+	while (cap < q->end + more)
+		cap *= 2;
+	q->data = xrealloc(q->data, cap);
+	q->cap = cap;
+}
+
+static inline size_t ioq_len(const IoQueue *q)
+{
+	return q->end - q->start;
+}
+
+static void ioq_consume(IoQueue *q, size_t n)
+{
+	q->start += n;
+	if (q->start == q->end)
+		q->start = q->end = 0;
+}
+
+void sbuf_attach(Conn *c, int fd, ConnKind kind, const SbufOps *ops)
+{
+	c->fd = fd;
+	c->kind = kind;
+	c->ops = ops;
+	list_init(&c->sweep_node);
+	event_assign(&c->ev_read, sbuf_base, fd, EV_READ | EV_PERSIST, sbuf_on_read, c);
+	event_assign(&c->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_on_write, c);
+}
+
+static void update_read_event(Conn *c)
+{
+	bool want = !c->closing && !c->paused && !c->blocked;
+	if (want == c->read_armed)
+		return;
+	if (want)
+		event_add(&c->ev_read, NULL);
+	else
+		event_del(&c->ev_read);
+	c->read_armed = want;
+}
+
+void sbuf_start_reading(Conn *c)
+{
+	c->paused = false;
+	update_read_event(c);
+}
+
+void sbuf_queue(Conn *c, const void *data, size_t len)
+{
+	if (c->closing || len == 0)
+		return;
+	ioq_reserve(&c->out, len);
+	memcpy(c->out.data + c->out.end, data, len);
+	c->out.end += len;
+}
+
+bool sbuf_output_empty(const Conn *c)
+{
+	return ioq_len(&c->out) == 0;
+}
+
+static void set_write_armed(Conn *c, bool want)
+{
+	if (want == c->write_armed)
+		return;
+	if (want)
+		event_add(&c->ev_write, NULL);
+	else
+		event_del(&c->ev_write);
+	c->write_armed = want;
+}
+
+/* Write what the socket takes. Returns false when the connection failed (handled). */
+static bool sbuf_try_write(Conn *c)
+{
+	while (ioq_len(&c->out) > 0) {
+		ssize_t n = send(c->fd, c->out.data + c->out.start, ioq_len(&c->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			c->bytes_sent += (uint64_t)n;
+			ioq_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		c->out.start = c->out.end = 0;
+		c->ops->on_eof(c, n < 0 ? strerror(errno) : "send returned 0");
+		return false;
+	}
+	set_write_armed(c, ioq_len(&c->out) > 0);
+	return true;
+}
+
+void sbuf_flush(Conn *c)
+{
+	if (c->closing)
+		return;
+	bool was_full = ioq_len(&c->out) >= SBUF_HIGH_WATER(c);
+	if (!sbuf_try_write(c) || c->closing)
+		return;
+	if (ioq_len(&c->out) == 0 || (was_full && ioq_len(&c->out) < SBUF_HIGH_WATER(c)))
+		if (c->ops->on_drained)
+			c->ops->on_drained(c);
+}
+
+static void sbuf_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sbuf_flush(arg);
+}
+
+void sbuf_pause(Conn *c)
+{
+	c->paused = true;
+	update_read_event(c);
+}
+
+void sbuf_resume(Conn *c)
+{
+	if (c->closing)
+		return;
+	c->paused = false;
+	c->blocked = false;
+	sbuf_process(c);
+	if (!c->closing)
+		update_read_event(c);
+}
+
+void sbuf_kick(Conn *c)
+{
+	if (!c->closing && !c->paused)
+		sbuf_resume(c);
+}
+
+size_t sbuf_pending_input(const Conn *c)
+{
+	return ioq_len(&c->in);
+}
+
+bool sbuf_can_hold(const Conn *c, uint32_t len)
+{
+	(void)c;
+	return len <= sbuf_max_full;
+}
+
+/* Parse the header at the front of the input. False when more bytes are needed. */
+static bool read_header(Conn *c, SbufMsg *m, const char **bad)
+{
+	const uint8_t *p = c->in.data + c->in.start;
+	size_t avail = ioq_len(&c->in);
+	if (c->startup) {
+		if (avail < 4)
+			return false;
+		m->type = 0;
+		m->len = proto_read_be32(p);
+		if (m->len < 8 || m->len > 10000)
+			*bad = "bad startup packet length";
+	} else {
+		if (avail < 5)
+			return false;
+		m->type = p[0];
+		uint32_t body = proto_read_be32(p + 1);
+		if (body < 4 || body > 0x7ffffff0u)
+			*bad = "bad packet length";
+		m->len = body + 1;
+	}
+	m->data = p;
+	m->avail = avail < m->len ? avail : m->len;
+	return true;
+}
+
+/* Stream or drop the rest of the current message. */
+static void sbuf_move_body(Conn *c)
+{
+	size_t n = ioq_len(&c->in);
+	if (n > c->fwd_left)
+		n = c->fwd_left;
+	if (!c->fwd_drop && c->link)
+		sbuf_queue(c->link, c->in.data + c->in.start, n);
+	ioq_consume(&c->in, n);
+	c->fwd_left -= (uint32_t)n;
+}
+
+/* Make room for a whole message of len bytes; false if it can never fit. */
+static bool sbuf_make_room(Conn *c, uint32_t len)
+{
+	if (len > sbuf_max_full && len > sbuf_buf_size)
+		return false;
+	if (c->in.cap - c->in.start < len)
+		ioq_reserve(&c->in, len - ioq_len(&c->in));
+	return true;
+}
+
+static bool peer_full(Conn *c)
+{
+	return c->link && ioq_len(&c->link->out) >= SBUF_HIGH_WATER(c);
+}
+
+static void sbuf_process(Conn *c)
+{
+	while (!c->closing && !c->paused) {
+		if (c->fwd_left) {
+			if (ioq_len(&c->in) == 0)
+				break;
+			sbuf_move_body(c);
+			continue;
+		}
+		if (peer_full(c)) {
+			c->blocked = true;
+			break;
+		}
+		SbufMsg m;
+		const char *bad = NULL;
+		if (!read_header(c, &m, &bad))
+			break;
+		if (bad) {
+			c->ops->on_eof(c, bad);
+			return;
+		}
+		SbufVerdict v = c->ops->on_message(c, &m);
+		switch (v) {
+		case SB_FORWARD:
+		case SB_SKIP:
+			c->fwd_left = m.len;
+			c->fwd_drop = (v == SB_SKIP);
+			break;
+		case SB_CONSUMED:
+			ioq_consume(&c->in, m.len);
+			break;
+		case SB_NEED_FULL:
+			if (!sbuf_make_room(c, m.len)) {
+				c->ops->on_eof(c, "message too large");
+				return;
+			}
+			goto out;
+		case SB_PAUSE:
+			c->paused = true;
+			goto out;
+		case SB_STOP:
+			return;
+		}
+	}
+out:
+	if (!c->closing && c->link && !c->link->closing && ioq_len(&c->link->out) > 0)
+		sbuf_flush(c->link);
+	if (!c->closing && ioq_len(&c->out) > 0)
+		sbuf_flush(c);
+	if (!c->closing) {
+		if (c->blocked && !peer_full(c))
+			c->blocked = false;
+		update_read_event(c);
+	}
+}
+
+static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	Conn *c = arg;
+	(void)what;
+	if (c->closing)
+		return;
+	if (c->in.cap - c->in.end < 1024)
+		ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
+	ssize_t n = recv(fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
+	if (n == 0) {
+		c->ops->on_eof(c, "client closed connection");
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		c->ops->on_eof(c, strerror(errno));
+		return;
+	}
+	c->in.end += (size_t)n;
+	c->bytes_recv += (uint64_t)n;
+	sbuf_process(c);
+}
+
+void sbuf_close(Conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->read_armed)
+		event_del(&c->ev_read);
+	if (c->write_armed)
+		event_del(&c->ev_write);
+	c->read_armed = c->write_armed = false;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	list_append(&sweep_list, &c->sweep_node);
+	if (sweep_event)
+		event_active(sweep_event, EV_TIMEOUT, 0);
+}
+
+void sbuf_sweep(void)
+{
+	List *item;
+	while ((item = list_pop(&sweep_list)) != NULL) {
+		Conn *c = container_of(item, Conn, sweep_node);
+		free(c->in.data);
+		free(c->out.data);
+		c->in.data = c->out.data = NULL;
+		if (c->free_fn)
+			c->free_fn(c);
+	}
+}

@@ -1,0 +1,834 @@
+/*
+ * Server connections (see server.h). Login: resolve (c-ares), connect, StartupMessage,
+ * authenticate with what the user's credentials allow, collect ParameterStatus and
+ * BackendKeyData. Work: forward replies to the linked client while counting the
+ * ReadyForQuery messages owed, swallow replies to the pooler's own queries, and hand the
+ * server back to its pool when the transaction (or session) ends.
+ */
+#include "server.h"
+#include "client.h"
+#include "dns.h"
+#include "log.h"
+#include "md5.h"
+#include "pg_wire.h"
+#include "pktbuf.h"
+#include "proto.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg);
+static void server_on_eof(Conn *conn, const char *reason);
+static void server_on_drained(Conn *conn);
+static void server_become_ready(Server *s);
+
+static const SbufOps server_ops = {
+	.on_message = server_on_message,
+	.on_eof = server_on_eof,
+	.on_drained = server_on_drained,
+};
+
+static const char *const server_state_names[] = { "connecting", "login", "idle", "active", "used", "closed" };
+
+const char *server_state_name(ServerState state)
+{
+	return server_state_names[state];
+}
+
+/* ---- state lists ---- */
+
+static List *state_list(Pool *p, ServerState st, int **counter)
+{
+	switch (st) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		*counter = &p->n_login;
+		return &p->login_servers;
+	case SV_IDLE:
+		*counter = &p->n_idle;
+		return &p->idle_servers;
+	case SV_ACTIVE:
+		*counter = &p->n_active;
+		return &p->active_servers;
+	case SV_USED:
+		*counter = &p->n_used;
+		return &p->used_servers;
+	default:
+		*counter = NULL;
+		return NULL;
+	}
+}
+
+void server_set_state(Server *s, ServerState st)
+{
+	int *counter;
+	if (state_list(s->pool, s->state, &counter)) {
+		list_del(&s->pool_node);
+		(*counter)--;
+	}
+	s->state = st;
+	List *l = state_list(s->pool, st, &counter);
+	if (!l)
+		return;
+	(*counter)++;
+	if (st == SV_IDLE)
+		list_prepend(l, &s->pool_node); /* LIFO: the most recently used first */
+	else
+		list_append(l, &s->pool_node);
+}
+
+/* ---- lifecycle ---- */
+
+static void free_login_params(Server *s)
+{
+	for (int i = 0; i < s->n_login_params; i++) {
+		free(s->login_params[i].name);
+		free(s->login_params[i].value);
+	}
+	free(s->login_params);
+	s->login_params = NULL;
+	s->n_login_params = 0;
+}
+
+static void server_free(Conn *conn)
+{
+	Server *s = (Server *)conn;
+	varcache_clear(&s->vars);
+	scram_client_free(&s->scram);
+	free_login_params(s);
+	free(s->close_reason);
+	free(s);
+}
+
+void server_close(Server *s, const char *reason)
+{
+	if (s->state == SV_CLOSED)
+		return;
+	Pool *p = s->pool;
+	bool was_login = s->state == SV_CONNECTING || s->state == SV_LOGIN;
+	if (s->conn.link) {
+		Client *c = (Client *)s->conn.link;
+		s->conn.link = NULL;
+		c->conn.link = NULL;
+		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
+	}
+	if (s->dns) {
+		dns_cancel(s->dns);
+		s->dns = NULL;
+	}
+	server_set_state(s, SV_CLOSED);
+	p->db->server_count--;
+	p->user->server_count--;
+	list_del(&s->all_node);
+	if (rt.cfg->log_disconnections)
+		log_info("S-%llu: %s/%s@%s:%d closing because: %s", (unsigned long long)s->conn.id, p->db->name,
+			 p->user->name, p->db->host ? p->db->host : "unix", p->db->port, reason);
+	if (s->conn.fd >= 0 && !was_login && s->conn.read_armed) {
+		PktBuf pb;
+		pktbuf_init(&pb, 8, 0);
+		pktbuf_put_terminate(&pb);
+		if (send(s->conn.fd, pb.data, pb.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("S-%llu: terminate not sent", (unsigned long long)s->conn.id);
+		pktbuf_free(&pb);
+	}
+	if (s->conn.fd < 0) {
+		s->conn.closing = true;
+		list_init(&s->conn.sweep_node);
+		server_free(&s->conn);
+		return;
+	}
+	sbuf_close(&s->conn);
+	/* a slot freed up: maybe launch for waiting clients */
+	pool_maintain(p);
+}
+
+/* A login failed: remember why and tell the clients that wait for this pool. */
+static void server_login_failed(Server *s, const char *message)
+{
+	Pool *p = s->pool;
+	p->last_connect_failure = time_now_mono();
+	free(p->last_connect_error);
+	p->last_connect_error = xstrdup(message);
+	log_warning("S-%llu: %s/%s login failed: %s", (unsigned long long)s->conn.id, p->db->name, p->user->name,
+		    message);
+	server_close(s, message);
+	if (p->n_idle + p->n_active + p->n_used + p->n_login == 0)
+		pool_fail_waiters(p, message);
+}
+
+static void server_on_eof(Conn *conn, const char *reason)
+{
+	Server *s = (Server *)conn;
+	if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
+		server_login_failed(s, "server closed the connection during login");
+	else
+		server_close(s, reason);
+}
+
+static void server_on_drained(Conn *conn)
+{
+	if (conn->link && conn->link->blocked)
+		sbuf_resume(conn->link);
+}
+
+/* ---- connect ---- */
+
+static void server_send_startup(Server *s)
+{
+	Pool *p = s->pool;
+	PktBuf pb;
+	pktbuf_init(&pb, 256, 0);
+	pktbuf_begin(&pb, 0);
+	pktbuf_put_u32(&pb, PG_PROTO_V3);
+	pktbuf_put_cstring(&pb, "user");
+	pktbuf_put_cstring(&pb, p->user->name);
+	pktbuf_put_cstring(&pb, "database");
+	pktbuf_put_cstring(&pb, p->db->dbname);
+	for (int i = 0; i < varcache_count(); i++) {
+		const char *v = varcache_get(&p->db->startup_vars, i);
+		if (v) {
+			pktbuf_put_cstring(&pb, varcache_name(i));
+			pktbuf_put_cstring(&pb, v);
+		}
+	}
+	pktbuf_put_u8(&pb, 0);
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	sbuf_flush(&s->conn);
+}
+
+static void set_tcp_options(int fd)
+{
+	int on = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (rt.cfg->tcp_keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+}
+
+/* The TCP or unix connect completed (or failed): start the login. */
+static void server_on_connected(evutil_socket_t fd, short what, void *arg)
+{
+	Server *s = arg;
+	(void)what;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	event_del(&s->conn.ev_write);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(err));
+		server_login_failed(s, msg);
+		return;
+	}
+	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
+	server_set_state(s, SV_LOGIN);
+	sbuf_start_reading(&s->conn);
+	server_send_startup(s);
+}
+
+static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_t addr_len)
+{
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		server_login_failed(s, "could not create socket");
+		return;
+	}
+	if (addr->sa_family != AF_UNIX)
+		set_tcp_options(fd);
+	memcpy(&s->conn.addr, addr, addr_len);
+	s->conn.addr_len = addr_len;
+	s->conn.fd = fd;
+	if (connect(fd, addr, addr_len) < 0 && errno != EINPROGRESS) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(errno));
+		close(fd);
+		s->conn.fd = -1;
+		server_login_failed(s, msg);
+		return;
+	}
+	event_assign(&s->conn.ev_write, rt.base, fd, EV_WRITE, server_on_connected, s);
+	event_add(&s->conn.ev_write, NULL);
+}
+
+static void server_on_resolved(void *arg, const struct sockaddr_storage *addrs, int n, const char *error)
+{
+	Server *s = arg;
+	s->dns = NULL;
+	if (n == 0) {
+		server_login_failed(s, error ? error : "could not resolve host");
+		return;
+	}
+	socklen_t len = addrs[0].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	server_connect_addr(s, (const struct sockaddr *)&addrs[0], len);
+}
+
+void server_launch(Pool *p)
+{
+	Server *s = xcalloc(1, sizeof(*s));
+	s->conn.id = ++rt.next_conn_id;
+	s->conn.fd = -1;
+	s->conn.free_fn = server_free;
+	s->conn.kind = CONN_SERVER;
+	s->pool = p;
+	s->tx_status = 'I';
+	s->created = time_now_mono();
+	s->conn.connect_time = time_now_wall();
+	list_init(&s->pool_node);
+	list_init(&s->conn.sweep_node);
+	s->state = SV_CLOSED;
+	server_set_state(s, SV_CONNECTING);
+	list_append(&rt.servers, &s->all_node);
+	p->db->server_count++;
+	p->user->server_count++;
+	const char *host = p->db->host;
+	snprintf(s->conn.addr_text, sizeof(s->conn.addr_text), "%s", host ? host : "unix");
+	s->conn.port = p->db->port;
+	if (!host || host[0] == '/') {
+		struct sockaddr_un un;
+		memset(&un, 0, sizeof(un));
+		un.sun_family = AF_UNIX;
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", host ? host : "/var/run/postgresql",
+			 p->db->port);
+		server_connect_addr(s, (struct sockaddr *)&un, sizeof(un));
+		return;
+	}
+	DnsRequest *req = dns_resolve(rt.dns, host, p->db->port, server_on_resolved, s);
+	if (s->state == SV_CONNECTING && s->conn.fd < 0)
+		s->dns = req;
+}
+
+/* ---- login ---- */
+
+static const char *login_password(const Server *s)
+{
+	const Database *db = s->pool->db;
+	if (db->forced_user && db->forced_password)
+		return db->forced_password;
+	return s->pool->user->secret;
+}
+
+static void send_password(Server *s, const char *pw)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_put_password_message(&pb, pw);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+}
+
+static bool login_cleartext(Server *s)
+{
+	const char *pw = login_password(s);
+	if (!pw || auth_secret_kind(pw) != SECRET_PLAIN)
+		return false;
+	send_password(s, pw);
+	return true;
+}
+
+static bool login_md5(Server *s, PktReader *r)
+{
+	const uint8_t *salt;
+	const char *pw = login_password(s);
+	char secret[MD5_SECRET_BUFSIZE], answer[MD5_SECRET_BUFSIZE];
+	if (!pw || !proto_get_bytes(r, 4, &salt))
+		return false;
+	if (auth_secret_kind(pw) == SECRET_PLAIN)
+		md5_password_secret(s->pool->user->name, pw, secret);
+	else if (auth_secret_kind(pw) == SECRET_MD5)
+		snprintf(secret, sizeof(secret), "%s", pw);
+	else
+		return false;
+	md5_salted_response(secret, salt, answer);
+	send_password(s, answer);
+	return true;
+}
+
+static bool login_sasl_start(Server *s, PktReader *r)
+{
+	bool offered = false;
+	const char *mech;
+	while (proto_get_cstring(r, &mech) && *mech)
+		if (strcmp(mech, "SCRAM-SHA-256") == 0)
+			offered = true;
+	const char *pw = login_password(s);
+	PoolUser *u = s->pool->user;
+	bool ok;
+	if (!offered)
+		return false;
+	if (pw && auth_secret_kind(pw) == SECRET_PLAIN)
+		ok = scram_client_start(&s->scram, pw, NULL, NULL);
+	else if (u->have_scram_keys)
+		ok = scram_client_start(&s->scram, NULL, u->scram_client_key, u->scram_server_key);
+	else
+		return false;
+	s->scram_started = true;
+	char *first = ok ? scram_client_first_message(&s->scram) : NULL;
+	if (!first)
+		return false;
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_sasl_initial_response(&pb, "SCRAM-SHA-256", first, strlen(first));
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	free(first);
+	return true;
+}
+
+static bool login_sasl_continue(Server *s, PktReader *r)
+{
+	char err[256];
+	char *final = NULL;
+	size_t n = proto_remaining(r);
+	const uint8_t *data;
+	if (!s->scram_started || !proto_get_bytes(r, n, &data))
+		return false;
+	if (!scram_client_server_first(&s->scram, (const char *)data, n, &final, err, sizeof(err))) {
+		log_warning("S-%llu: SCRAM: %s", (unsigned long long)s->conn.id, err);
+		return false;
+	}
+	PktBuf pb;
+	pktbuf_init(&pb, 256, 0);
+	pktbuf_put_sasl_response(&pb, final, strlen(final));
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	free(final);
+	return true;
+}
+
+static bool login_sasl_final(Server *s, PktReader *r)
+{
+	char err[256];
+	size_t n = proto_remaining(r);
+	const uint8_t *data;
+	if (!s->scram_started || !proto_get_bytes(r, n, &data))
+		return false;
+	if (!scram_client_server_final(&s->scram, (const char *)data, n, err, sizeof(err))) {
+		log_warning("S-%llu: SCRAM: %s", (unsigned long long)s->conn.id, err);
+		return false;
+	}
+	return true;
+}
+
+static void server_handle_auth(Server *s, const SbufMsg *msg)
+{
+	PktReader r;
+	uint32_t code;
+	bool ok = true;
+	proto_reader_init(&r, msg->data + 5, msg->len - 5);
+	if (!proto_get_u32(&r, &code)) {
+		server_login_failed(s, "bad authentication message from server");
+		return;
+	}
+	switch (code) {
+	case PG_AUTH_OK:
+		break;
+	case PG_AUTH_CLEARTEXT:
+		ok = login_cleartext(s);
+		break;
+	case PG_AUTH_MD5:
+		ok = login_md5(s, &r);
+		break;
+	case PG_AUTH_SASL:
+		ok = login_sasl_start(s, &r);
+		break;
+	case PG_AUTH_SASL_CONTINUE:
+		ok = login_sasl_continue(s, &r);
+		break;
+	case PG_AUTH_SASL_FINAL:
+		ok = login_sasl_final(s, &r);
+		break;
+	default:
+		ok = false;
+	}
+	if (!ok) {
+		server_login_failed(s, "server login failed: wrong password type or no password available");
+		return;
+	}
+	sbuf_flush(&s->conn);
+}
+
+static void remember_param(Server *s, const char *name, const char *value)
+{
+	int idx = varcache_lookup(name);
+	if (idx >= 0)
+		varcache_set(&s->vars, idx, value);
+	if (s->state != SV_LOGIN)
+		return;
+	for (int i = 0; i < s->n_login_params; i++) {
+		if (strcmp(s->login_params[i].name, name) == 0) {
+			free(s->login_params[i].value);
+			s->login_params[i].value = xstrdup(value);
+			return;
+		}
+	}
+	s->login_params = xrealloc(s->login_params, sizeof(WelcomeParam) * (size_t)(s->n_login_params + 1));
+	s->login_params[s->n_login_params].name = xstrdup(name);
+	s->login_params[s->n_login_params].value = xstrdup(value);
+	s->n_login_params++;
+}
+
+/* ParameterStatus: returns false if malformed. */
+static bool server_parameter_status(Server *s, const SbufMsg *msg)
+{
+	PktReader r;
+	const char *name, *value;
+	proto_reader_init(&r, msg->data + 5, msg->len - 5);
+	if (!proto_get_cstring(&r, &name) || !proto_get_cstring(&r, &value))
+		return false;
+	remember_param(s, name, value);
+	Client *c = (Client *)s->conn.link;
+	int idx = varcache_lookup(name);
+	if (c && idx >= 0 && s->internal_rfq == 0)
+		varcache_set(&c->vars, idx, value);
+	return true;
+}
+
+static void error_text(const SbufMsg *msg, char *buf, size_t len)
+{
+	const char *m = proto_error_field(msg->data + 5, msg->len - 5, 'M');
+	snprintf(buf, len, "%s", m ? m : "server error");
+}
+
+static void server_login_complete(Server *s)
+{
+	Pool *p = s->pool;
+	pool_set_welcome(p, s->login_params, s->n_login_params);
+	free_login_params(s);
+	p->last_connect_failure = 0;
+	if (rt.cfg->log_connections)
+		log_info("S-%llu: %s/%s@%s:%d new connection to server", (unsigned long long)s->conn.id, p->db->name,
+			 p->user->name, s->conn.addr_text, s->conn.port);
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &p->waiting_clients)
+	{
+		Client *c = container_of(it, Client, pool_node);
+		if (c->state == CL_WELCOME)
+			client_finish_welcome(c);
+	}
+	if (p->db->connect_query) {
+		PktBuf pb;
+		pktbuf_init(&pb, 128, 0);
+		pktbuf_put_query(&pb, p->db->connect_query);
+		sbuf_queue(&s->conn, pb.data, pb.len);
+		pktbuf_free(&pb);
+		s->internal_rfq++;
+		server_set_state(s, SV_USED);
+		sbuf_flush(&s->conn);
+		return;
+	}
+	server_become_ready(s);
+}
+
+static SbufVerdict server_login_message(Server *s, const SbufMsg *msg)
+{
+	if (msg->len > 65536) {
+		server_login_failed(s, "oversized message from server during login");
+		return SB_STOP;
+	}
+	if (msg->avail < msg->len)
+		return SB_NEED_FULL;
+	PktReader r;
+	char text[512];
+	switch (msg->type) {
+	case PG_MSG_AUTH:
+		server_handle_auth(s, msg);
+		break;
+	case PG_MSG_PARAMETER_STATUS:
+		server_parameter_status(s, msg);
+		break;
+	case PG_MSG_BACKEND_KEY_DATA:
+		proto_reader_init(&r, msg->data + 5, msg->len - 5);
+		if (!proto_get_u32(&r, &s->backend_pid) || !proto_get_u32(&r, &s->backend_key))
+			log_warning("S-%llu: bad BackendKeyData", (unsigned long long)s->conn.id);
+		break;
+	case PG_MSG_ERROR_RESPONSE:
+		error_text(msg, text, sizeof(text));
+		server_login_failed(s, text);
+		return SB_STOP;
+	case PG_MSG_READY_FOR_QUERY:
+		server_login_complete(s);
+		break;
+	default:
+		break; /* NoticeResponse, NegotiateProtocolVersion */
+	}
+	return s->conn.closing ? SB_STOP : SB_CONSUMED;
+}
+
+/* ---- work ---- */
+
+void server_link(Server *s, Client *c)
+{
+	s->conn.link = &c->conn;
+	c->conn.link = &s->conn;
+	server_set_state(s, SV_ACTIVE);
+	char sql[2048];
+	int n = varcache_sync_sql(&c->vars, &s->vars, sql, sizeof(sql));
+	if (n > 0) {
+		PktBuf pb;
+		pktbuf_init(&pb, (size_t)n + 16, 0);
+		pktbuf_put_query(&pb, sql);
+		sbuf_queue(&s->conn, pb.data, pb.len);
+		pktbuf_free(&pb);
+		s->internal_rfq++;
+	}
+	c->idle_since = 0;
+}
+
+/* End of transaction or session: statistics, then reset, idle or close. */
+void server_unlink(Server *s, bool client_gone)
+{
+	Client *c = (Client *)s->conn.link;
+	Pool *p = s->pool;
+	usec_t now = time_now_mono();
+	if (c) {
+		if (c->xact_start)
+			p->stats.total.xact_time += (uint64_t)(now - c->xact_start);
+		c->xact_start = 0;
+		c->conn.link = NULL;
+		c->idle_since = now;
+	}
+	s->conn.link = NULL;
+	s->last_used = now;
+	if (client_gone && (s->tx_status != 'I' || s->pending_rfq > 0 || s->internal_rfq > 0))
+		s->dirty = true;
+	if (s->dirty || p->db->removed) {
+		server_close(s, client_gone ? "client disconnected while server was not idle" : "server is dirty");
+		return;
+	}
+	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
+		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
+	if (reset) {
+		PktBuf pb;
+		pktbuf_init(&pb, 64, 0);
+		pktbuf_put_query(&pb, rt.cfg->server_reset_query);
+		sbuf_queue(&s->conn, pb.data, pb.len);
+		pktbuf_free(&pb);
+		s->internal_rfq++;
+		server_set_state(s, SV_USED);
+		sbuf_flush(&s->conn);
+		return;
+	}
+	server_become_ready(s);
+}
+
+/* The server is clean and may serve the next client (or wait idle). */
+static void server_become_ready(Server *s)
+{
+	Pool *p = s->pool;
+	usec_t lifetime = p->db->server_lifetime;
+	if (lifetime > 0 && time_now_mono() - s->created > lifetime) {
+		server_close(s, "server lifetime over");
+		return;
+	}
+	if (p->db->removed) {
+		server_close(s, "database removed");
+		return;
+	}
+	pool_on_server_idle(p, s);
+}
+
+void server_start_check(Server *s)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_put_query(&pb, rt.cfg->server_check_query);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	s->internal_rfq++;
+	s->last_checked = time_now_mono();
+	server_set_state(s, SV_USED);
+	sbuf_flush(&s->conn);
+}
+
+/* Replies to the pooler's own queries (parameter sync, reset, check, connect_query). */
+static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
+{
+	switch (msg->type) {
+	case PG_MSG_ERROR_RESPONSE: {
+		if (msg->avail < msg->len)
+			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+		char text[512];
+		error_text(msg, text, sizeof(text));
+		log_warning("S-%llu: pooler query failed: %s", (unsigned long long)s->conn.id, text);
+		s->internal_failed = true;
+		return SB_CONSUMED;
+	}
+	case PG_MSG_PARAMETER_STATUS:
+		if (msg->avail < msg->len)
+			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+		server_parameter_status(s, msg);
+		return SB_CONSUMED;
+	case PG_MSG_READY_FOR_QUERY:
+		if (msg->avail < msg->len)
+			return SB_NEED_FULL;
+		s->internal_rfq--;
+		s->tx_status = (char)msg->data[5];
+		if (s->internal_rfq > 0)
+			return SB_CONSUMED;
+		if (s->internal_failed) {
+			s->internal_failed = false;
+			if (s->conn.link)
+				client_close_error((Client *)s->conn.link, SQLSTATE_PROTOCOL_VIOLATION,
+						   "server rejected a session parameter of this client");
+			server_close(s, "pooler query failed");
+			return SB_STOP;
+		}
+		if (s->state == SV_USED) {
+			server_become_ready(s);
+			return s->conn.closing ? SB_STOP : SB_CONSUMED;
+		}
+		return SB_CONSUMED;
+	default:
+		return SB_SKIP;
+	}
+}
+
+/* ReadyForQuery to a linked client: forward, then maybe end the transaction. */
+static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *msg)
+{
+	Pool *p = s->pool;
+	char status = (char)msg->data[5];
+	usec_t now = time_now_mono();
+	sbuf_queue(&c->conn, msg->data, msg->len);
+	p->stats.total.bytes_sent += msg->len;
+	s->tx_status = status;
+	if (s->pending_rfq > 0)
+		s->pending_rfq--;
+	p->stats.total.query_count++;
+	if (c->query_start) {
+		p->stats.total.query_time += (uint64_t)(now - c->query_start);
+		c->query_start = 0;
+	}
+	c->in_transaction = status != 'I';
+	if (status != 'I' || s->pending_rfq > 0)
+		return SB_CONSUMED;
+	p->stats.total.xact_count++;
+	PoolMode mode = pool_mode_of(p);
+	if (mode == POOL_MODE_SESSION) {
+		if (c->xact_start) {
+			p->stats.total.xact_time += (uint64_t)(now - c->xact_start);
+			c->xact_start = 0;
+		}
+		return SB_CONSUMED;
+	}
+	sbuf_flush(&c->conn);
+	if (c->conn.closing)
+		return SB_STOP;
+	server_unlink(s, false);
+	/* the client may have the next transaction buffered already */
+	sbuf_kick(&c->conn);
+	return SB_STOP;
+}
+
+static SbufVerdict server_statement_mode_check(Server *s, Client *c, const SbufMsg *msg)
+{
+	if (pool_mode_of(s->pool) == POOL_MODE_STATEMENT && msg->data[5] != 'I') {
+		s->dirty = true;
+		client_close_error(c, SQLSTATE_FEATURE_NOT_SUPPORTED,
+				   "transaction blocks not allowed in statement pooling mode");
+		return SB_STOP;
+	}
+	return server_ready_for_query(s, c, msg);
+}
+
+static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
+{
+	char text[512];
+	switch (msg->type) {
+	case PG_MSG_NOTICE_RESPONSE:
+	case PG_MSG_NOTIFICATION:
+		return SB_SKIP;
+	case PG_MSG_PARAMETER_STATUS:
+		if (msg->avail < msg->len)
+			return SB_NEED_FULL;
+		server_parameter_status(s, msg);
+		return SB_CONSUMED;
+	case PG_MSG_ERROR_RESPONSE:
+		if (msg->avail < msg->len && msg->len <= 65536)
+			return SB_NEED_FULL;
+		error_text(msg, text, sizeof(text));
+		server_close(s, text);
+		return SB_STOP;
+	default:
+		server_close(s, "unexpected message from idle server");
+		return SB_STOP;
+	}
+}
+
+static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
+{
+	Server *s = (Server *)conn;
+	if (s->state == SV_LOGIN)
+		return server_login_message(s, msg);
+	if (s->internal_rfq > 0)
+		return server_internal_reply(s, msg);
+	Client *c = (Client *)conn->link;
+	if (!c)
+		return server_idle_message(s, msg);
+	switch (msg->type) {
+	case PG_MSG_READY_FOR_QUERY:
+		if (msg->avail < msg->len)
+			return SB_NEED_FULL;
+		return server_statement_mode_check(s, c, msg);
+	case PG_MSG_PARAMETER_STATUS:
+		if (msg->avail < msg->len && msg->len <= 65536)
+			return SB_NEED_FULL;
+		if (msg->avail == msg->len)
+			server_parameter_status(s, msg);
+		break;
+	default:
+		break;
+	}
+	s->pool->stats.total.bytes_sent += msg->len;
+	return SB_FORWARD;
+}
+
+/* ---- cancel ---- */
+
+typedef struct CancelConn {
+	struct event ev;
+	int fd;
+	uint8_t packet[16];
+} CancelConn;
+
+static void cancel_conn_done(evutil_socket_t fd, short what, void *arg)
+{
+	CancelConn *cc = arg;
+	if (what & EV_WRITE) {
+		if (send(fd, cc->packet, sizeof(cc->packet), MSG_NOSIGNAL) != sizeof(cc->packet))
+			log_debug("cancel request not sent: %s", strerror(errno));
+	}
+	close(fd);
+	free(cc);
+}
+
+void server_send_cancel(Server *s)
+{
+	CancelConn *cc = xcalloc(1, sizeof(*cc));
+	PktBuf pb;
+	pktbuf_init(&pb, 16, 0);
+	pktbuf_put_cancel_request(&pb, s->backend_pid, s->backend_key);
+	memcpy(cc->packet, pb.data, sizeof(cc->packet));
+	pktbuf_free(&pb);
+	cc->fd = socket(s->conn.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (cc->fd < 0 ||
+	    (connect(cc->fd, (struct sockaddr *)&s->conn.addr, s->conn.addr_len) < 0 && errno != EINPROGRESS)) {
+		if (cc->fd >= 0)
+			close(cc->fd);
+		free(cc);
+		return;
+	}
+	struct timeval tv = { 10, 0 };
+	event_assign(&cc->ev, rt.base, cc->fd, EV_WRITE, cancel_conn_done, cc);
+	event_add(&cc->ev, &tv);
+}

@@ -1,0 +1,130 @@
+/*
+ * Tracked session parameters (see varcache.h). The values are what the server reported
+ * in ParameterStatus (for servers) or what the client asked for or last saw (for clients).
+ */
+#include "varcache.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const builtin_names[] = {
+	"client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
+	"standard_conforming_strings", "application_name", "default_transaction_read_only",
+};
+
+static char *tracked_names[VARCACHE_MAX];
+static int tracked_count;
+
+void varcache_configure(const char *extra)
+{
+	for (int i = 0; i < tracked_count; i++)
+		free(tracked_names[i]);
+	tracked_count = 0;
+	for (size_t i = 0; i < sizeof(builtin_names) / sizeof(builtin_names[0]); i++)
+		tracked_names[tracked_count++] = xstrdup(builtin_names[i]);
+	if (!extra)
+		return;
+	const char *p = extra;
+	while (*p && tracked_count < VARCACHE_MAX) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		char name[128];
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if (varcache_lookup(name) < 0)
+			tracked_names[tracked_count++] = xstrdup(name);
+		p += n;
+	}
+}
+
+int varcache_count(void)
+{
+	return tracked_count;
+}
+
+const char *varcache_name(int idx)
+{
+	return tracked_names[idx];
+}
+
+int varcache_lookup(const char *name)
+{
+	for (int i = 0; i < tracked_count; i++)
+		if (strcasecmp(tracked_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+void varcache_set(VarCache *vc, int idx, const char *value)
+{
+	if (vc->values[idx] && value && strcmp(vc->values[idx], value) == 0)
+		return;
+	free(vc->values[idx]);
+	vc->values[idx] = value ? xstrdup(value) : NULL;
+}
+
+const char *varcache_get(const VarCache *vc, int idx)
+{
+	return vc->values[idx];
+}
+
+void varcache_clear(VarCache *vc)
+{
+	for (int i = 0; i < VARCACHE_MAX; i++) {
+		free(vc->values[i]);
+		vc->values[i] = NULL;
+	}
+}
+
+void varcache_fill_missing(VarCache *dst, const VarCache *src)
+{
+	for (int i = 0; i < tracked_count; i++)
+		if (!dst->values[i] && src->values[i])
+			dst->values[i] = xstrdup(src->values[i]);
+}
+
+/* Append value as a single-quoted SQL literal. */
+static bool append_literal(char *buf, size_t len, size_t *pos, const char *value)
+{
+	if (*pos + 1 >= len)
+		return false;
+	buf[(*pos)++] = '\'';
+	for (const char *v = value; *v; v++) {
+		if (*pos + 3 >= len)
+			return false;
+		if (*v == '\'' || *v == '\\')
+			buf[(*pos)++] = *v;
+		buf[(*pos)++] = *v;
+	}
+	buf[(*pos)++] = '\'';
+	return true;
+}
+
+int varcache_sync_sql(const VarCache *client, const VarCache *server, char *buf, size_t len)
+{
+	size_t pos = 0;
+	for (int i = 0; i < tracked_count; i++) {
+		const char *want = client->values[i];
+		const char *have = server->values[i];
+		if (!want || (have && strcmp(want, have) == 0))
+			continue;
+		int n = snprintf(buf + pos, len - pos, "SET %s=", tracked_names[i]);
+		if (n < 0 || (size_t)n >= len - pos)
+			return -1;
+		pos += (size_t)n;
+		/* E'' so that backslashes mean the same whatever standard_conforming_strings is */
+		if (pos + 2 >= len)
+			return -1;
+		buf[pos++] = 'E';
+		if (!append_literal(buf, len, &pos, want) || pos + 2 >= len)
+			return -1;
+		buf[pos++] = ';';
+	}
+	if (pos < len)
+		buf[pos] = 0;
+	return (int)pos;
+}

@@ -1,0 +1,187 @@
+"""Client authentication against auth_file (trust, any, plain, md5, SCRAM with
+plain/md5/SCRAM secrets), server logins (cleartext, md5, SCRAM; password from the
+connection string or the auth_file; SCRAM pass-through), auth_user/auth_query."""
+
+import psycopg
+import pytest
+
+import pgwire
+from harness import is_pgbouncer, md5_secret, pgsplit_only, query1, scram_secret
+
+CLIENT_PW = "cl!ent pw"
+
+
+def secret_for(kind, user, pw):
+    if kind == "plain":
+        return pw
+    if kind == "md5":
+        return md5_secret(user, pw)
+    return scram_secret(pw)
+
+
+def forced_db(p, user="trustuser", password=None):
+    """A database entry that logs in to the server with fixed credentials (by
+    default a user the server trusts), so the test exercises client-side auth only."""
+    kw = {"user": user}
+    if password is not None:
+        kw["password"] = password
+    return {"fdb": p.connstr("app", **kw)}
+
+
+AUTH_FAILED = ("password authentication failed", "SASL authentication failed")
+
+
+def auth_failed_sqlstates():
+    # PgBouncer 1.18 says 08P01; PostgreSQL and newer PgBouncer say 28P01.
+    return {"08P01", "28P01"} if is_pgbouncer() else {"28P01"}
+
+
+CLIENT_MATRIX = [
+    ("plain", "plain"), ("plain", "md5"), ("plain", "scram"),
+    ("md5", "plain"), ("md5", "md5"), ("md5", "scram"),
+    ("scram-sha-256", "plain"), ("scram-sha-256", "scram"),
+]
+
+
+@pytest.mark.parametrize("auth_type,kind", CLIENT_MATRIX)
+def test_client_auth_matrix(pooler, cluster, auth_type, kind):
+    userlist = {"cuser": secret_for(kind, "cuser", CLIENT_PW), "admin": "adminpass"}
+    p = pooler(start=False, auth_type=auth_type, userlist=userlist)
+    p.databases = forced_db(p)
+    p.start()
+    c = p.connect("fdb", "cuser", CLIENT_PW)
+    assert query1(c, "SELECT current_user") == "trustuser"
+    with pytest.raises(psycopg.OperationalError) as ei:
+        p.connect("fdb", "cuser", "wrong-password")
+    assert any(m in str(ei.value) for m in AUTH_FAILED), str(ei.value)
+
+
+@pgsplit_only("1.18 reuses the client's SCRAM keys for a forced server user")
+@pytest.mark.parametrize("kind", ["plain", "scram"])
+def test_scram_client_forced_user_with_connstr_password(pooler, kind):
+    userlist = {"cuser": secret_for(kind, "cuser", CLIENT_PW)}
+    p = pooler(start=False, auth_type="scram-sha-256", userlist=userlist)
+    p.databases = forced_db(p, "app", "apppass")
+    p.start()
+    c = p.connect("fdb", "cuser", CLIENT_PW)
+    assert query1(c, "SELECT current_user") == "app"
+
+
+def test_scram_auth_type_with_md5_secret_fails(pooler):
+    """A stored md5 secret cannot answer a SCRAM exchange: login must fail."""
+    userlist = {"cuser": md5_secret("cuser", CLIENT_PW)}
+    p = pooler(start=False, auth_type="scram-sha-256", userlist=userlist)
+    p.databases = forced_db(p)
+    p.start()
+    with pytest.raises(psycopg.OperationalError):
+        p.connect("fdb", "cuser", CLIENT_PW)
+
+
+@pytest.mark.parametrize("auth_type", ["plain", "md5"])
+def test_wrong_password_sqlstate(pooler, auth_type):
+    p = pooler(start=False, auth_type=auth_type,
+               userlist={"cuser": CLIENT_PW})
+    p.databases = forced_db(p)
+    p.start()
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login("cuser", "fdb", "not-it")
+        msg = str(ei.value)
+        assert "password authentication failed" in msg
+        assert any(code in msg for code in auth_failed_sqlstates()), msg
+    finally:
+        r.close()
+    # An unknown user gets the same answer (no user enumeration).
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login("nosuchuser", "fdb", "whatever")
+        msg = str(ei.value)
+        assert "password authentication failed" in msg
+        assert any(code in msg for code in auth_failed_sqlstates()), msg
+    finally:
+        r.close()
+
+
+def test_auth_type_trust(pooler):
+    p = pooler(auth_type="trust")
+    c = p.connect(password="anything at all")
+    assert query1(c, "SELECT current_user") == "app"
+    c2 = p.connect(user="md5user", password="")
+    assert query1(c2, "SELECT current_user") == "md5user"
+
+
+def test_auth_type_any(pooler):
+    p = pooler(start=False, auth_type="any")
+    p.databases = forced_db(p)
+    p.start()
+    c = p.connect("fdb", "whoever", "")
+    assert query1(c, "SELECT current_user") == "trustuser"
+
+
+@pytest.mark.parametrize("user", ["app", "md5user", "plainuser", "scramuser", "trustuser"])
+def test_server_login_password_from_auth_file(pooler, user):
+    """The server asks for SCRAM / md5 / cleartext / nothing depending on the user
+    (see pgcluster.ROLES); the pooler answers with the plain auth_file password."""
+    p = pooler()
+    c = p.connect(user=user)
+    assert query1(c, "SELECT current_user") == user
+
+
+@pytest.mark.parametrize("user", ["app", "md5user", "plainuser"])
+def test_server_login_password_from_connstr(pooler, cluster, user):
+    p = pooler(start=False, userlist={"cuser": CLIENT_PW})
+    p.databases = forced_db(p, user, cluster.password(user))
+    p.start()
+    c = p.connect("fdb", "cuser", CLIENT_PW)
+    assert query1(c, "SELECT current_user") == user
+
+
+def test_server_login_with_md5_secret(pooler, cluster):
+    """Only the md5 hash is stored: it is enough for an md5 server login."""
+    secret = cluster.primary.psql("SELECT rolpassword FROM pg_authid WHERE rolname='md5user'")
+    assert secret.startswith("md5")
+    p = pooler(userlist={"md5user": secret})
+    c = p.connect(user="md5user", password="md5pass")
+    assert query1(c, "SELECT current_user") == "md5user"
+
+
+@pytest.mark.parametrize("auth_type", ["scram-sha-256", "md5"])
+def test_scram_pass_through(pooler, cluster, auth_type):
+    """auth_file holds the server's own SCRAM verifier (no password): the client's
+    SCRAM proof is reused to log in to a SCRAM server."""
+    secret = cluster.primary.psql(
+        "SELECT rolpassword FROM pg_authid WHERE rolname='scramuser'")
+    assert secret.startswith("SCRAM-SHA-256$")
+    p = pooler(auth_type=auth_type, userlist={"scramuser": secret})
+    c = p.connect(user="scramuser", password="scrampass")
+    assert query1(c, "SELECT current_user") == "scramuser"
+    # Transaction pooling keeps working after the first server login.
+    c2 = p.connect(user="scramuser", password="scrampass")
+    assert query1(c2, "SELECT 1") == 1
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(user="scramuser", password="nope")
+
+
+@pytest.mark.parametrize("user,pw", [("md5user", "md5pass"), ("scramuser", "scrampass")])
+def test_auth_query(pooler, user, pw):
+    """Users absent from auth_file are looked up with auth_query as auth_user."""
+    p = pooler(auth_type="md5", auth_user="trustuser",
+               auth_query="SELECT uname, phash FROM public.user_lookup($1)",
+               userlist={"trustuser": "trustpass"})
+    c = p.connect(user=user, password=pw)
+    assert query1(c, "SELECT current_user") == user
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(user=user, password="wrong")
+
+
+def test_server_login_failure_reported(pooler):
+    """A wrong server password in the connection string: the client gets an error
+    quickly instead of hanging."""
+    p = pooler(start=False, userlist={"cuser": CLIENT_PW})
+    p.databases = forced_db(p, "app", "not-the-password")
+    p.start()
+    with pytest.raises(psycopg.Error):
+        c = p.connect("fdb", "cuser", CLIENT_PW)
+        c.execute("SELECT 1")

@@ -1,0 +1,75 @@
+/*
+ * Unit tests for the codec (pktbuf writers, bounded readers) and the parameter cache.
+ */
+#include "pg_wire.h"
+#include "pktbuf.h"
+#include "proto.h"
+#include "tap.h"
+#include "varcache.h"
+
+#include <stdlib.h>
+
+static void test_error_response_roundtrip(void)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 8, 0);
+	pktbuf_put_error_response(&pb, "FATAL", "08P01", "no such database: x");
+	CHECK(!pb.failed);
+	CHECK(pb.data[0] == 'E');
+	CHECK(proto_read_be32(pb.data + 1) == pb.len - 1);
+	CHECK_STR(proto_error_field(pb.data + 5, pb.len - 5, 'C'), "08P01");
+	CHECK_STR(proto_error_field(pb.data + 5, pb.len - 5, 'M'), "no such database: x");
+	CHECK(proto_error_field(pb.data + 5, pb.len - 5, 'D') == NULL);
+	pktbuf_free(&pb);
+}
+
+static void test_reader_bounds(void)
+{
+	const uint8_t data[] = { 0, 0, 0, 7, 'a', 'b' };
+	PktReader r;
+	uint32_t v;
+	const char *s;
+	proto_reader_init(&r, data, sizeof(data));
+	CHECK(proto_get_u32(&r, &v) && v == 7);
+	CHECK(!proto_get_cstring(&r, &s)); /* no NUL inside the bounds */
+	uint16_t w;
+	CHECK(proto_get_u16(&r, &w));
+	CHECK(!proto_get_u16(&r, &w));
+	const uint8_t *bytes;
+	CHECK(!proto_get_bytes(&r, 1, &bytes));
+}
+
+static void test_pktbuf_overflow_is_sticky(void)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 8, 16);
+	pktbuf_put_query(&pb, "SELECT 1 FROM a_long_table_name");
+	CHECK(pb.failed);
+	pktbuf_put_u8(&pb, 1);
+	CHECK(pb.failed);
+	pktbuf_free(&pb);
+}
+
+static void test_varcache_sync(void)
+{
+	VarCache client = { { 0 } }, server = { { 0 } };
+	char sql[256];
+	varcache_configure("search_path");
+	int tz = varcache_lookup("timezone");
+	int sp = varcache_lookup("SEARCH_PATH");
+	CHECK(tz >= 0 && sp >= 0);
+	varcache_set(&client, tz, "Europe/Paris");
+	varcache_set(&server, tz, "UTC");
+	varcache_set(&client, sp, "it's");
+	CHECK(varcache_sync_sql(&client, &server, sql, sizeof(sql)) > 0);
+	CHECK_STR(sql, "SET TimeZone=E'Europe/Paris';SET search_path=E'it''s';");
+	varcache_set(&server, tz, "Europe/Paris");
+	varcache_set(&server, sp, "it's");
+	CHECK(varcache_sync_sql(&client, &server, sql, sizeof(sql)) == 0);
+	CHECK(varcache_sync_sql(&client, &(VarCache){ { 0 } }, sql, 10) == -1);
+	varcache_clear(&client);
+	varcache_clear(&server);
+}
+
+TAP_MAIN({ "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
+	 { "pktbuf_overflow_is_sticky", test_pktbuf_overflow_is_sticky }, { "varcache_sync", test_varcache_sync })
