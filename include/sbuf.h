@@ -65,6 +65,7 @@ struct Conn {
 	bool paused;       /* handler asked to stop reading */
 	bool blocked;      /* stopped reading because the peer's output is full */
 	bool closing;      /* closed; memory freed by the end-of-loop sweep */
+	bool processing;   /* inside sbuf_process: a resume must not re-enter it */
 	IoQueue in;
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */

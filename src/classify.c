@@ -1307,7 +1307,7 @@ void classify_sql(const ClassifyConfig *cfg, const char *sql, size_t len, Classi
 		Scan sc2 = { sql, len, cfg, true, false, NULL };
 		classify_pass(&sc2, &alt);
 		if (alt.verdict != CLASSIFY_READ) {
-			out->verdict = alt.verdict;
+			out->verdict = CLASSIFY_UNSURE;
 			out->reason = "backslash in a string literal makes the query ambiguous";
 		}
 	}

@@ -257,7 +257,19 @@ static bool peer_full(Conn *c)
 	return c->link && ioq_len(&c->link->out) >= SBUF_HIGH_WATER(c);
 }
 
+static void sbuf_process_loop(Conn *c);
+
+/* Handlers may resume their own connection; the running loop then simply continues. */
 static void sbuf_process(Conn *c)
+{
+	if (c->processing)
+		return;
+	c->processing = true;
+	sbuf_process_loop(c);
+	c->processing = false;
+}
+
+static void sbuf_process_loop(Conn *c)
 {
 	while (!c->closing && !c->paused) {
 		if (c->fwd_left) {

@@ -727,7 +727,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	server_unlink(s, false);
 	/* the client may have the next transaction buffered already */
 	sbuf_kick(&c->conn);
-	return SB_STOP;
+	return s->conn.closing ? SB_STOP : SB_CONSUMED;
 }
 
 static SbufVerdict server_statement_mode_check(Server *s, Client *c, const SbufMsg *msg)
