@@ -14,5 +14,7 @@ bool admin_client_login(Client *client);
 /* After authentication: send the welcome. */
 void admin_welcome(Client *client);
 SbufVerdict admin_on_message(Client *client, const SbufMsg *msg);
+/* Called by the maintenance timer: finish commands that wait (PAUSE, WAIT_CLOSE, ...). */
+void admin_tick(void);
 
 #endif

@@ -24,7 +24,11 @@ typedef enum ClassifyVerdict {
 } ClassifyVerdict;
 
 /* A routing hint given by a comment before the first token (see doc/routing.md). */
-typedef enum ClassifyHint { CLASSIFY_HINT_NONE, CLASSIFY_HINT_PRIMARY, CLASSIFY_HINT_REPLICA } ClassifyHint;
+typedef enum ClassifyHint {
+	CLASSIFY_HINT_NONE,
+	CLASSIFY_HINT_PRIMARY,
+	CLASSIFY_HINT_REPLICA,
+} ClassifyHint;
 
 typedef struct ClassifyResult {
 	/* The whole string: READ only if every statement is READ (or replica-safe transaction

@@ -38,6 +38,9 @@ struct Server {
 	ScramClient scram;
 	bool scram_started;
 	struct DnsRequest *dns;
+	struct sockaddr_storage *addrs; /* resolved addresses, tried in order */
+	int n_addrs;
+	int addr_next;
 	usec_t created;         /* monotonic */
 	usec_t last_used;       /* monotonic: last release */
 	usec_t last_checked;    /* monotonic */
@@ -61,5 +64,7 @@ const char *server_state_name(ServerState state);
 void server_send_cancel(Server *server);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
+/* TCP_NODELAY and the tcp_keepalive family of settings. */
+void server_set_tcp_options(int fd);
 
 #endif

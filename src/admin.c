@@ -339,3 +339,7 @@ SbufVerdict admin_on_message(Client *c, const SbufMsg *msg)
 	sbuf_flush(&c->conn);
 	return c->conn.closing ? SB_STOP : SB_CONSUMED;
 }
+
+void admin_tick(void)
+{
+}

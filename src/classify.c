@@ -33,6 +33,7 @@ typedef struct WriteFn {
 
 /* Functions that write, take locks, assign an xid, change session state, signal other
  * backends or fail on a standby. Prefix entries are deliberately broad. */
+/* clang-format off */
 static const WriteFn write_fn_defaults[] = {
 	WF("nextval"), WF("setval"), WF("currval"), WF("lastval"), WF("setseed"),
 	WFP("pg_sequence"),
@@ -54,6 +55,7 @@ static const WriteFn write_fn_defaults[] = {
 	WF("pg_file_write"), WF("pg_file_rename"), WF("pg_file_unlink"), WF("pg_file_sync"),
 	WFP("dblink"), WFP("query_to_xml"), WFP("cursor_to_xml"),
 };
+/* clang-format on */
 
 typedef struct ExtraFn {
 	char *name; /* owned, lower case */
@@ -250,6 +252,13 @@ static size_t lex_quoted(Scan *sc, size_t p, QuoteStyle style)
 				return p + 1;
 			p = q;
 		} else if (s[p] == '\\' && backslash) {
+			/* In client encodings such as SJIS, BIG5 or GBK the second byte of a
+			 * character may be 0x5C; the server converts before lexing, so that
+			 * "backslash" may not exist for it. */
+			if (p > 0 && (unsigned char)s[p - 1] >= 0x80) {
+				sc->error = "backslash after a non-ASCII byte";
+				return LEX_FAIL;
+			}
 			p += 2;
 		} else {
 			if (s[p] == '\\' && style == QS_STANDARD)
@@ -341,7 +350,10 @@ static size_t lex_number(const Scan *sc, size_t p)
 	size_t n = sc->len;
 	if (s[p] == '0' && p + 2 < n) {
 		unsigned char r = ch_lower((unsigned char)s[p + 1]);
-		bool (*ok)(unsigned char) = r == 'x' ? ch_xdigit : r == 'o' ? ch_octal : r == 'b' ? ch_binary : NULL;
+		bool (*ok)(unsigned char) = r == 'x'   ? ch_xdigit
+					    : r == 'o' ? ch_octal
+					    : r == 'b' ? ch_binary
+						       : NULL;
 		if (ok && ok((unsigned char)s[p + 2]))
 			return lex_digits(s, n, p + 2, ok);
 	}
@@ -759,12 +771,15 @@ static bool txn_parse_modes(Cursor *c, TxnModes *m)
 static void txn_modes_statement(Cursor *c, TxnOp op, StmtInfo *out)
 {
 	out->txn = op;
-	if (!txn_parse_modes(c, &out->modes))
+	if (!txn_parse_modes(c, &out->modes)) {
+		memset(&out->modes, 0, sizeof(out->modes));
 		stmt_set_verdict(out, CLASSIFY_UNSURE, "unrecognised transaction mode");
+	}
 	else if (out->modes.read_write)
 		stmt_set_verdict(out, CLASSIFY_WRITE, "READ WRITE transaction");
 	else if (out->modes.serializable)
-		stmt_set_verdict(out, CLASSIFY_UNSURE, "SERIALIZABLE is not available on a standby");
+		stmt_set_verdict(out, CLASSIFY_UNSURE,
+				 "SERIALIZABLE is not available on a standby");
 }
 
 static void stmt_begin(StmtCtx *x)
@@ -812,7 +827,8 @@ static void stmt_commit(StmtCtx *x)
 	if (!cur_accept(&x->rest, "WORK"))
 		(void)cur_accept(&x->rest, "TRANSACTION");
 	if (cur_accept(&x->rest, "TO")) {
-		bool rollback = tok_kw(x->rest.sc, x->kw, "ROLLBACK") || tok_kw(x->rest.sc, x->kw, "ABORT");
+		const Scan *sc = x->rest.sc;
+		bool rollback = tok_kw(sc, x->kw, "ROLLBACK") || tok_kw(sc, x->kw, "ABORT");
 		x->out->txn = TXN_OTHER;
 		if (!rollback)
 			stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised transaction end");
@@ -843,7 +859,8 @@ static void set_default_read_only(const Scan *sc, Cursor *c, StmtInfo *out)
 	static const char guc[] = "default_transaction_read_only";
 	const char *name;
 	size_t len;
-	if (!tok_name(sc, cur_next(c), &name, &len) || len != sizeof(guc) - 1 || !ci_equal(name, guc, len))
+	if (!tok_name(sc, cur_next(c), &name, &len) || len != sizeof(guc) - 1 ||
+	    !ci_equal(name, guc, len))
 		return;
 	Tok t = cur_next(c);
 	if (!tok_kw(sc, t, "TO") && !(t.kind == TK_OP && sc->s[t.pos] == '='))
@@ -860,10 +877,10 @@ static void set_default_read_only(const Scan *sc, Cursor *c, StmtInfo *out)
 static void set_session_characteristics(Cursor *c, StmtInfo *out)
 {
 	TxnModes m = { false, false, false };
-	if (!cur_accept(c, "CHARACTERISTICS") || !cur_accept(c, "AS") || !cur_accept(c, "TRANSACTION") ||
-	    !txn_parse_modes(c, &m))
+	if (!cur_accept(c, "CHARACTERISTICS") || !cur_accept(c, "AS") ||
+	    !cur_accept(c, "TRANSACTION") || !txn_parse_modes(c, &m))
 		return;
-	if (m.read_only)
+	if (m.read_only && !m.serializable)
 		out->default_ro = DEFRO_ON;
 	else if (m.read_write)
 		out->default_ro = DEFRO_OFF;
@@ -877,7 +894,7 @@ static void stmt_set(StmtCtx *x)
 	stmt_set_verdict(x->out, CLASSIFY_UNSURE, "SET changes session state");
 	if (cur_accept(c, "LOCAL")) {
 		if (tok_kw(c->sc, cur_peek(c), "TRANSACTION"))
-			stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised SET LOCAL TRANSACTION");
+			stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised SET LOCAL");
 		return; /* LOCAL never changes the session default */
 	}
 	Tok t = cur_peek(c);
@@ -941,7 +958,8 @@ static bool explain_options(Cursor *c, bool *analyze)
 			return false; /* no option takes a parenthesised value */
 		if (option_start && (tok_kw(sc, t, "ANALYZE") || tok_kw(sc, t, "ANALYSE"))) {
 			Tok v = cur_peek(c);
-			*analyze = v.kind == TK_COMMA || v.kind == TK_RPAREN || value_bool(sc, v) != 0;
+			*analyze = v.kind == TK_COMMA || v.kind == TK_RPAREN ||
+				   value_bool(sc, v) != 0;
 		}
 		option_start = t.kind == TK_COMMA;
 	}
@@ -1053,6 +1071,7 @@ typedef struct StmtRule {
 #define RULE_W(kw) { kw, NULL, CLASSIFY_WRITE, "statement " kw }
 #define RULE_U(kw, why) { kw, NULL, CLASSIFY_UNSURE, why }
 
+/* clang-format off */
 static const StmtRule stmt_rules[] = {
 	RULE_H("SELECT", stmt_select), RULE_H("VALUES", stmt_select), RULE_H("TABLE", stmt_select),
 	RULE_H("WITH", stmt_select), RULE_H("SHOW", stmt_show), RULE_H("EXPLAIN", stmt_explain),
@@ -1072,6 +1091,7 @@ static const StmtRule stmt_rules[] = {
 	RULE_U("DECLARE", "cursor"), RULE_U("FETCH", "cursor"), RULE_U("MOVE", "cursor"),
 	RULE_U("CLOSE", "cursor"), RULE_U("LOAD", "LOAD changes session state"),
 };
+/* clang-format on */
 
 static const StmtRule *stmt_rule_find(const Scan *sc, Tok kw)
 {

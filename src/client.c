@@ -217,7 +217,14 @@ void client_fail_wait(Client *c, const char *message)
 
 static void client_on_eof(Conn *conn, const char *reason)
 {
-	client_close((Client *)conn, reason);
+	Client *c = (Client *)conn;
+	/* framing errors get a FATAL the client can show; a vanished client just goes */
+	if (strncmp(reason, "bad ", 4) == 0 || strcmp(reason, "message too large") == 0) {
+		log_warning("C-%llu: %s: %s", (unsigned long long)conn->id, conn->addr_text, reason);
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, reason);
+		return;
+	}
+	client_close(c, reason);
 }
 
 /* Our output drained: the linked server may read again. */

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "log.h"
 #include "runtime.h"
+#include "server.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -50,12 +51,8 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		if (!l->is_unix) {
-			int on = 1;
-			setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-			if (rt.cfg->tcp_keepalive)
-				setsockopt(cfd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-		}
+		if (!l->is_unix)
+			server_set_tcp_options(cfd);
 		client_accept(cfd, (struct sockaddr *)&addr, len, l->is_unix);
 	}
 }

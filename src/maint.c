@@ -3,6 +3,7 @@
  * against monotonic timestamps kept by the client and server modules.
  */
 #include "maint.h"
+#include "admin.h"
 #include "client.h"
 #include "log.h"
 #include "pg_wire.h"
@@ -89,7 +90,7 @@ static void check_server(Server *s, usec_t now)
 			server_close(s, "server lifetime over");
 			return;
 		}
-		if (*cfg->server_check_query && strcmp(cfg->server_check_query, "<empty>") != 0 &&
+		if (*cfg->server_check_query &&
 		    expired(s->last_used, cfg->server_check_delay, now) &&
 		    expired(s->last_checked ? s->last_checked : s->last_used, cfg->server_check_delay, now))
 			server_start_check(s);
@@ -144,6 +145,7 @@ void maint_run(void)
 		last_stats_rollover = now;
 		log_pool_stats();
 	}
+	admin_tick();
 	if (rt.shutting_down && shutdown_done())
 		shutdown_now();
 }

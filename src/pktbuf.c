@@ -206,7 +206,7 @@ void pktbuf_put_terminate(PktBuf *pb)
 void pktbuf_put_negotiate_protocol_version(PktBuf *pb, uint32_t newest_minor, const char *const *unsupported, int n)
 {
 	pktbuf_begin(pb, PG_MSG_NEGOTIATE_PROTOCOL);
-	pktbuf_put_u32(pb, (3u << 16) | newest_minor);
+	pktbuf_put_u32(pb, newest_minor);
 	pktbuf_put_u32(pb, (uint32_t)n);
 	for (int i = 0; i < n; i++)
 		pktbuf_put_cstring(pb, unsupported[i]);

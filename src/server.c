@@ -29,6 +29,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg);
 static void server_on_eof(Conn *conn, const char *reason);
 static void server_on_drained(Conn *conn);
 static void server_become_ready(Server *s);
+static bool server_try_next_addr(Server *s);
 
 static const SbufOps server_ops = {
 	.on_message = server_on_message,
@@ -105,6 +106,7 @@ static void server_free(Conn *conn)
 	scram_client_free(&s->scram);
 	free_login_params(s);
 	free(s->close_reason);
+	free(s->addrs);
 	free(s);
 }
 
@@ -206,12 +208,21 @@ static void server_send_startup(Server *s)
 	sbuf_flush(&s->conn);
 }
 
-static void set_tcp_options(int fd)
+void server_set_tcp_options(int fd)
 {
 	int on = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (rt.cfg->tcp_keepalive)
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (!rt.cfg->tcp_keepalive)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (rt.cfg->tcp_keepcnt > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &rt.cfg->tcp_keepcnt, sizeof(int));
+	if (rt.cfg->tcp_keepidle > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &rt.cfg->tcp_keepidle, sizeof(int));
+	if (rt.cfg->tcp_keepintvl > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &rt.cfg->tcp_keepintvl, sizeof(int));
+	if (rt.cfg->tcp_user_timeout > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &rt.cfg->tcp_user_timeout, sizeof(int));
 }
 
 /* The TCP or unix connect completed (or failed): start the login. */
@@ -227,7 +238,10 @@ static void server_on_connected(evutil_socket_t fd, short what, void *arg)
 	if (err) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(err));
-		server_login_failed(s, msg);
+		close(fd);
+		s->conn.fd = -1;
+		if (!server_try_next_addr(s))
+			server_login_failed(s, msg);
 		return;
 	}
 	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
@@ -244,7 +258,7 @@ static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_
 		return;
 	}
 	if (addr->sa_family != AF_UNIX)
-		set_tcp_options(fd);
+		server_set_tcp_options(fd);
 	memcpy(&s->conn.addr, addr, addr_len);
 	s->conn.addr_len = addr_len;
 	s->conn.fd = fd;
@@ -253,11 +267,24 @@ static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_
 		snprintf(msg, sizeof(msg), "could not connect to server: %s", strerror(errno));
 		close(fd);
 		s->conn.fd = -1;
-		server_login_failed(s, msg);
+		if (!server_try_next_addr(s))
+			server_login_failed(s, msg);
 		return;
 	}
 	event_assign(&s->conn.ev_write, rt.base, fd, EV_WRITE, server_on_connected, s);
 	event_add(&s->conn.ev_write, NULL);
+}
+
+/* Try the next resolved address; false when none is left. */
+static bool server_try_next_addr(Server *s)
+{
+	while (s->addr_next < s->n_addrs) {
+		const struct sockaddr_storage *a = &s->addrs[s->addr_next++];
+		socklen_t len = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		server_connect_addr(s, (const struct sockaddr *)a, len);
+		return true;
+	}
+	return false;
 }
 
 static void server_on_resolved(void *arg, const struct sockaddr_storage *addrs, int n, const char *error)
@@ -268,8 +295,11 @@ static void server_on_resolved(void *arg, const struct sockaddr_storage *addrs, 
 		server_login_failed(s, error ? error : "could not resolve host");
 		return;
 	}
-	socklen_t len = addrs[0].ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	server_connect_addr(s, (const struct sockaddr *)&addrs[0], len);
+	s->addrs = xmalloc(sizeof(*addrs) * (size_t)n);
+	memcpy(s->addrs, addrs, sizeof(*addrs) * (size_t)n);
+	s->n_addrs = n;
+	s->addr_next = 0;
+	server_try_next_addr(s);
 }
 
 void server_launch(Pool *p)
@@ -641,7 +671,9 @@ void server_start_check(Server *s)
 {
 	PktBuf pb;
 	pktbuf_init(&pb, 64, 0);
-	pktbuf_put_query(&pb, rt.cfg->server_check_query);
+	/* "<empty>" means an empty query string: the cheapest round trip */
+	const char *q = strcmp(rt.cfg->server_check_query, "<empty>") == 0 ? "" : rt.cfg->server_check_query;
+	pktbuf_put_query(&pb, q);
 	sbuf_queue(&s->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
 	s->internal_rfq++;
