@@ -90,6 +90,32 @@ static usec_t oldest_wait(const Pool *p)
 	return time_now_mono() - c->wait_start;
 }
 
+/*
+ * At max_db_connections (same_db) or max_user_connections, an idle server of another
+ * pool sharing the limit is closed so that this pool's waiting client can be served.
+ */
+static bool evict_idle_server(const Pool *p, bool same_db)
+{
+	Server *victim = NULL;
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *other = container_of(it, Pool, node);
+		if (other == p || (same_db ? other->db != p->db : other->user != p->user))
+			continue;
+		List *last = other->idle_servers.prev; /* least recently used */
+		if (last == &other->idle_servers)
+			continue;
+		Server *s = container_of(last, Server, pool_node);
+		if (!victim || s->last_used < victim->last_used)
+			victim = s;
+	}
+	if (!victim)
+		return false;
+	server_close(victim, same_db ? "evicted to honour max_db_connections" : "evicted to honour max_user_connections");
+	return true;
+}
+
 static bool pool_may_launch(const Pool *p)
 {
 	int limit = pool_size_of(p);
@@ -100,9 +126,11 @@ static bool pool_may_launch(const Pool *p)
 			return false;
 		log_info("taking connection from reserve_pool for %s/%s", p->db->name, p->user->name);
 	}
-	if (p->db->max_db_connections > 0 && p->db->server_count >= p->db->max_db_connections)
+	if (p->db->max_db_connections > 0 && p->db->server_count >= p->db->max_db_connections &&
+	    !evict_idle_server(p, true))
 		return false;
-	if (p->user->max_user_connections > 0 && p->user->server_count >= p->user->max_user_connections)
+	if (p->user->max_user_connections > 0 && p->user->server_count >= p->user->max_user_connections &&
+	    !evict_idle_server(p, false))
 		return false;
 	return true;
 }
