@@ -33,7 +33,8 @@ struct Client {
 	ClientState state;
 	Database *db;
 	PoolUser *user;     /* credentials of the client's user name */
-	Pool *pool;
+	Pool *pool;         /* home pool: the primary pool of (database, user) */
+	Pool *wait_pool;    /* the pool whose queue it waits in (primary or a replica's) */
 	char *user_name;    /* from the startup packet */
 	char *db_name;
 	VarCache vars;      /* what the client believes its session parameters are */
@@ -51,6 +52,7 @@ struct Client {
 	usec_t query_start; /* monotonic, start of the current query */
 	usec_t idle_since;  /* monotonic, last time it went unlinked */
 	bool in_transaction; /* last ReadyForQuery status was T or E */
+	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

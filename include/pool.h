@@ -16,6 +16,33 @@ typedef struct Client Client;
 typedef struct Server Server;
 typedef struct Pool Pool;
 
+#define ROUTE_REASON_SLOTS 16 /* >= ROUTE_REASON_COUNT (router.h) */
+
+typedef enum {
+	REPLICA_UP,       /* in rotation */
+	REPLICA_LAGGING,  /* over replica_max_lag: out of rotation */
+	REPLICA_DOWN,     /* cannot connect or query: out of rotation until retried */
+	REPLICA_PROMOTED, /* no longer in recovery: out of rotation */
+	REPLICA_DISABLED, /* DISABLE REPLICA: drained, out of rotation */
+} ReplicaState;
+
+/* One hot standby of a database (design.md §3, §5). */
+typedef struct Replica {
+	char *host;
+	int port;
+	ReplicaState state;
+	usec_t down_until;     /* monotonic: retry after this when DOWN */
+	int down_count;        /* consecutive failures, for backoff */
+	uint64_t replay_lsn;   /* last observed pg_last_wal_replay_lsn() */
+	usec_t lag;            /* usec behind the primary, as last measured */
+	uint64_t lag_bytes;
+	usec_t last_check;     /* wall clock of the last successful check */
+	uint64_t routed;       /* transactions sent here */
+	uint64_t errors;       /* connection or check failures */
+	int active_servers;    /* servers linked to clients, across pools */
+	bool removed;          /* gone from the config */
+} Replica;
+
 /* A [databases] entry (or one made from "*" for an unknown name) at run time. */
 typedef struct Database {
 	char *name;
@@ -38,6 +65,14 @@ typedef struct Database {
 	bool paused;
 	bool disabled;
 	usec_t last_used;
+	RoutingMode routing;   /* ROUTING_PRIMARY when there are no replicas */
+	Replica **replicas;    /* owned; in config order */
+	int n_replicas;
+	int replica_pool_size; /* resolved */
+	unsigned rr_next;      /* round-robin cursor */
+	uint64_t routed_primary;   /* transactions routed, by destination */
+	uint64_t routed_replica;
+	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */
 	int client_count;      /* clients connected to this database */
 	int server_count;      /* server connections of all its pools */
 	List node;             /* registry's database list */
@@ -68,6 +103,7 @@ typedef struct WelcomeParam {
 struct Pool {
 	Database *db;
 	PoolUser *user; /* server login identity (forced user or the client's) */
+	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
 	List waiting_clients; /* Client.pool_node, FIFO */
 	List active_clients;  /* logged-in clients not waiting */
 	List login_servers;   /* connecting or logging in */
@@ -91,7 +127,11 @@ PoolMode pool_mode_of(const Pool *pool);
 int pool_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
 
-Pool *pool_create(Database *db, PoolUser *user);
+Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
+/* host and port the pool's servers connect to */
+const char *pool_host(const Pool *pool);
+int pool_port(const Pool *pool);
+const char *pool_target_name(const Pool *pool);
 void pool_destroy(Pool *pool);
 
 /*

@@ -19,6 +19,7 @@ typedef struct Runtime {
 	Config *cfg;          /* in force; replaced whole on reload */
 	AuthFile *authfile;   /* may be NULL */
 	DnsContext *dns;
+	struct ClassifyConfig *classify_cfg; /* write-function list from write_functions */
 	List databases;       /* Database.node */
 	List users;           /* PoolUser.node */
 	List pools;           /* Pool.node */

@@ -25,6 +25,7 @@ typedef enum {
 	SB_NEED_FULL, /* call again when the whole message is buffered */
 	SB_CONSUMED,  /* the handler used the (complete) message; drop it */
 	SB_PAUSE,     /* keep the message buffered and stop reading until sbuf_resume() */
+	SB_WAIT_MORE, /* keep it and call again when more bytes arrived (looks past it) */
 	SB_STOP,      /* the handler closed or re-plumbed the connection: stop now */
 } SbufVerdict;
 
@@ -97,6 +98,8 @@ void sbuf_pause(Conn *conn);
 void sbuf_resume(Conn *conn);
 /* Process what is buffered (after link changes). */
 void sbuf_kick(Conn *conn);
+/* The unprocessed input, starting at the current message. */
+void sbuf_peek(const Conn *conn, const uint8_t **data, size_t *len);
 /* Bytes buffered but not yet processed. */
 size_t sbuf_pending_input(const Conn *conn);
 /* Whether a message of len bytes can be held whole. */

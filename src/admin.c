@@ -1,43 +1,107 @@
 /*
- * Admin console (see admin.h): login check against admin_users / stats_users, command
- * parsing and dispatch, and the SHOW views. Each view is one small function building
- * rows with pktbuf's typed writers.
+ * Admin console (see admin.h): who may log in, the statement lexer and the table-driven
+ * dispatch, and the control commands (PAUSE, RESUME, KILL, RECONNECT, SET, ...). A
+ * command that must wait (PAUSE until servers are gone, WAIT_CLOSE) parks the console
+ * client with its unread input paused; admin_tick() finishes it and runs the rest of
+ * the query string. The SHOW views are in admin_show.c. Control commands only set the
+ * flags the pool and client modules already honour and close connections through
+ * their owners' close functions.
  */
 #include "admin.h"
-#include "auth.h"
 #include "client.h"
 #include "log.h"
-#include "maint.h"
 #include "pg_wire.h"
-#include "pktbuf.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
 #include "server.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+/* client.c's, not in client.h: the console is their only other user besides auth.c */
 void client_send_pkt(Client *client, PktBuf *pb);
+void client_auth_ok(Client *client);
 
-typedef struct AdminReply {
-	PktBuf pb;
-	int rows;
-} AdminReply;
+/* SQLSTATEs only the console reports (PostgreSQL's codes for the same situations) */
+#ifndef SQLSTATE_OBJECT_NOT_IN_STATE
+#define SQLSTATE_OBJECT_NOT_IN_STATE "55000"
+#endif
+#ifndef SQLSTATE_CANT_CHANGE_RUNTIME_PARAM
+#define SQLSTATE_CANT_CHANGE_RUNTIME_PARAM "55P02"
+#endif
+#ifndef SQLSTATE_INVALID_PARAMETER
+#define SQLSTATE_INVALID_PARAMETER "22023"
+#endif
+#ifndef SQLSTATE_UNDEFINED_OBJECT
+#define SQLSTATE_UNDEFINED_OBJECT "42704"
+#endif
+#ifndef SQLSTATE_CONFIG_FILE_ERROR
+#define SQLSTATE_CONFIG_FILE_ERROR "F0000"
+#endif
+#ifndef SQLSTATE_PROGRAM_LIMIT
+#define SQLSTATE_PROGRAM_LIMIT "54000"
+#endif
+
+#define ADMIN_STMT_MAX 1024
+#define ADMIN_TOKEN_MAX 512
+
+static uint64_t admin_queries;
+
+/* ---- login ---- */
+
+static bool admin_is_db_name(const char *name)
+{
+	return strcmp(name, "pgbouncer") == 0 || strcmp(name, "pgsplit") == 0;
+}
+
+/* Unix-socket peer with our own uid (SO_PEERCRED): the operator running pgsplit. */
+static bool admin_peer_is_owner(const Client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (strcmp(c->conn.addr_text, "unix") != 0 || c->conn.fd < 0)
+		return false;
+	if (getsockopt(c->conn.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == geteuid();
+}
+
+/* As with peer authentication: the special name "pgbouncer" or our own OS user name. */
+static bool admin_peer_name_ok(const char *user)
+{
+	if (strcmp(user, "pgbouncer") == 0)
+		return true;
+	struct passwd *pw = getpwuid(geteuid());
+	return pw && strcmp(pw->pw_name, user) == 0;
+}
 
 bool admin_client_login(Client *c)
 {
-	bool admin = config_list_contains(rt.cfg->admin_users, c->user_name);
-	bool stats = config_list_contains(rt.cfg->stats_users, c->user_name);
-	if (!admin && !stats) {
-		client_close_error(c, SQLSTATE_INSUFFICIENT_PRIVILEGE, "not allowed");
+	c->is_admin = true;
+	if (admin_peer_is_owner(c) && admin_peer_name_ok(c->user_name)) {
+		c->admin_may_change = true;
+		log_info("C-%llu: console access for %s from the unix socket as the owner",
+			 (unsigned long long)c->conn.id, c->user_name);
+		client_auth_ok(c);
 		return false;
 	}
-	c->is_admin = true;
+	bool admin = config_list_contains(rt.cfg->admin_users, c->user_name);
+	bool stats = config_list_contains(rt.cfg->stats_users, c->user_name);
+	/* PgBouncer: with auth_type=any every user may look, as a stats user */
+	if (!admin && !stats && rt.cfg->auth_type != AUTH_TYPE_ANY) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "not allowed");
+		return false;
+	}
 	c->admin_may_change = admin;
 	c->user = registry_get_user(c->user_name);
 	return true;
@@ -51,261 +115,772 @@ void admin_welcome(Client *c)
 	pktbuf_put_parameter_status(&pb, "client_encoding", "UTF8");
 	pktbuf_put_parameter_status(&pb, "server_encoding", "UTF8");
 	pktbuf_put_parameter_status(&pb, "DateStyle", "ISO");
+	pktbuf_put_parameter_status(&pb, "TimeZone", "GMT");
 	pktbuf_put_parameter_status(&pb, "standard_conforming_strings", "on");
 	pktbuf_put_parameter_status(&pb, "integer_datetimes", "on");
+	pktbuf_put_parameter_status(&pb, "is_superuser", "on");
 	pktbuf_put_backend_key_data(&pb, c->cancel_pid, c->cancel_key);
 	pktbuf_put_ready_for_query(&pb, 'I');
 	client_set_state(c, CL_ACTIVE);
+	c->conn.request_time = time_now_mono();
 	client_send_pkt(c, &pb);
 	pktbuf_free(&pb);
 	sbuf_flush(&c->conn);
 }
 
-/* ---- reply building ---- */
-
-static void reply_columns(AdminReply *r, int n, const char *const *names, const uint32_t *types)
+uint64_t admin_query_count(void)
 {
-	pktbuf_put_row_description(&r->pb, n, names, types);
+	return admin_queries;
 }
 
-static void reply_row(AdminReply *r, int n, const char *const *values)
+int admin_client_count(void)
 {
-	pktbuf_put_data_row(&r->pb, n, values);
-	r->rows++;
+	int n = 0;
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		n += c->is_admin && c->state == CL_ACTIVE;
+	}
+	return n;
 }
 
-static void reply_done(AdminReply *r, const char *tag)
+/* ---- replies ---- */
+
+static void admin_reply_init(AdminReply *r)
+{
+	pktbuf_init(&r->pb, 1024, 0);
+	r->failed = false;
+}
+
+void admin_reply_error(AdminReply *r, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("console error: %s", msg);
+	pktbuf_put_error_response(&r->pb, "ERROR", sqlstate, msg);
+	r->failed = true;
+}
+
+void admin_reply_complete(AdminReply *r, const char *tag)
 {
 	pktbuf_put_command_complete(&r->pb, tag);
 }
 
-#define I8 PG_OID_INT8
-#define TX PG_OID_TEXT
-
-static void show_version(AdminReply *r)
+/* NoticeResponse with a message only (pktbuf's writer has no detail field). */
+static void admin_reply_notice(AdminReply *r, const char *msg)
 {
-	static const char *const cols[] = { "version" };
-	static const uint32_t types[] = { TX };
-	const char *v[] = { "PgBouncer 1.25.0 compatible (pgsplit " PGSPLIT_VERSION ")" };
-	reply_columns(r, 1, cols, types);
-	reply_row(r, 1, v);
-	reply_done(r, "SHOW");
+	pktbuf_put_notice_response(&r->pb, "NOTICE", "00000", msg);
 }
 
-static const char *fmt_u64(char *buf, uint64_t v)
+static void admin_reply_send(Client *c, AdminReply *r, bool ready)
 {
-	snprintf(buf, 24, "%" PRIu64, v);
-	return buf;
+	if (ready)
+		pktbuf_put_ready_for_query(&r->pb, 'I');
+	if (!c->conn.closing && r->pb.len > 0)
+		client_send_pkt(c, &r->pb);
+	pktbuf_free(&r->pb);
+	if (!c->conn.closing)
+		sbuf_flush(&c->conn);
 }
 
-static void show_pools(AdminReply *r)
+/* ---- lexer: one statement into words, "identifiers", 'strings' and '=' ---- */
+
+typedef enum { TOK_END, TOK_WORD, TOK_IDENT, TOK_STRING, TOK_EQUALS, TOK_BAD } TokKind;
+
+/* Quoted text with the quote char doubled inside; *pp is on the opening quote. */
+static TokKind lex_quoted(const char **pp, char *out, size_t outlen, char q, TokKind kind)
 {
-	static const char *const cols[] = { "database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
-					    "cl_waiting_cancel_req", "sv_active", "sv_active_cancel",
-					    "sv_being_canceled", "sv_idle", "sv_used", "sv_tested", "sv_login",
-					    "maxwait", "maxwait_us", "pool_mode", "load_balance_hosts" };
-	static const uint32_t types[] = { TX, TX, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8, TX, TX };
-	reply_columns(r, 17, cols, types);
-	List *it;
-	list_for_each(it, &rt.pools)
-	{
-		Pool *p = container_of(it, Pool, node);
-		char b[17][24];
-		usec_t wait = 0;
-		List *first = list_first(&p->waiting_clients);
-		if (first)
-			wait = time_now_mono() - container_of(first, Client, pool_node)->wait_start;
-		const char *v[17] = { p->db->name,
-				      p->user->name,
-				      fmt_u64(b[2], (uint64_t)p->n_active_clients),
-				      fmt_u64(b[3], (uint64_t)p->n_waiting),
-				      "0",
-				      "0",
-				      fmt_u64(b[6], (uint64_t)p->n_active),
-				      "0",
-				      "0",
-				      fmt_u64(b[9], (uint64_t)p->n_idle),
-				      fmt_u64(b[10], (uint64_t)p->n_used),
-				      "0",
-				      fmt_u64(b[12], (uint64_t)p->n_login),
-				      fmt_u64(b[13], (uint64_t)(wait / USEC_PER_SEC)),
-				      fmt_u64(b[14], (uint64_t)(wait % USEC_PER_SEC)),
-				      config_pool_mode_name(pool_mode_of(p)),
-				      NULL };
-		reply_row(r, 17, v);
+	const char *p = *pp + 1;
+	size_t n = 0;
+	for (;;) {
+		if (!*p)
+			return TOK_BAD;
+		if (*p == q && p[1] != q)
+			break;
+		if (*p == q)
+			p++;
+		if (n + 1 >= outlen)
+			return TOK_BAD;
+		out[n++] = *p++;
 	}
-	reply_done(r, "SHOW");
+	out[n] = 0;
+	*pp = p + 1;
+	return kind;
 }
 
-static void show_stats(AdminReply *r, bool totals_only)
+static TokKind lex_next(const char **pp, char *out, size_t outlen)
 {
-	static const char *const cols[] = { "database", "total_server_assignment_count", "total_xact_count",
-					    "total_query_count", "total_received", "total_sent", "total_xact_time",
-					    "total_query_time", "total_wait_time", "total_client_parse_count",
-					    "total_server_parse_count", "total_bind_count" };
-	static const uint32_t types[] = { TX, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8, I8 };
-	(void)totals_only;
-	reply_columns(r, 12, cols, types);
-	List *it;
-	list_for_each(it, &rt.pools)
-	{
-		Pool *p = container_of(it, Pool, node);
-		const StatCounters *t = &p->stats.total;
-		char b[12][24];
-		const char *v[12] = { p->db->name,
-				      fmt_u64(b[1], t->server_assignments),
-				      fmt_u64(b[2], t->xact_count),
-				      fmt_u64(b[3], t->query_count),
-				      fmt_u64(b[4], t->bytes_received),
-				      fmt_u64(b[5], t->bytes_sent),
-				      fmt_u64(b[6], t->xact_time),
-				      fmt_u64(b[7], t->query_time),
-				      fmt_u64(b[8], t->wait_time),
-				      fmt_u64(b[9], t->client_parse_count),
-				      fmt_u64(b[10], t->server_parse_count),
-				      fmt_u64(b[11], t->bind_count) };
-		reply_row(r, 12, v);
+	const char *p = *pp;
+	while (isspace((unsigned char)*p))
+		p++;
+	*pp = p;
+	if (!*p)
+		return TOK_END;
+	if (*p == '=') {
+		*pp = p + 1;
+		return TOK_EQUALS;
 	}
-	reply_done(r, "SHOW");
-}
-
-static void show_config(AdminReply *r)
-{
-	static const char *const cols[] = { "key", "value", "default", "changeable" };
-	static const uint32_t types[] = { TX, TX, TX, TX };
-	reply_columns(r, 4, cols, types);
-	for (int i = 0; i < config_setting_count(); i++) {
-		const ConfigSetting *s = config_setting_at(i);
-		char value[512];
-		config_setting_format(rt.cfg, s, value, sizeof(value));
-		const char *v[4] = { config_setting_name(s), value, config_setting_default(s),
-				     config_setting_reloadable(s) ? "yes" : "no" };
-		reply_row(r, 4, v);
+	if (*p == '"' || *p == '\'')
+		return lex_quoted(pp, out, outlen, *p, *p == '"' ? TOK_IDENT : TOK_STRING);
+	size_t n = 0;
+	while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '"' && *p != '\'') {
+		if (n + 1 >= outlen)
+			return TOK_BAD;
+		out[n++] = *p++;
 	}
-	reply_done(r, "SHOW");
+	out[n] = 0;
+	*pp = p;
+	return TOK_WORD;
 }
 
-static void admin_error(AdminReply *r, const char *sqlstate, const char *msg)
+/* One parsed statement: VERB [arg], or SET key = value. */
+typedef struct AdminStmt {
+	const char *text; /* the statement as typed, for error messages */
+	char verb[64];
+	char arg[ADMIN_TOKEN_MAX];
+	char value[ADMIN_TOKEN_MAX];
+	bool has_arg;
+} AdminStmt;
+
+static bool stmt_parse_set(const char *p, AdminStmt *st)
 {
-	pktbuf_put_error_response(&r->pb, "ERROR", sqlstate, msg);
+	char tmp[ADMIN_TOKEN_MAX];
+	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
+	if (k != TOK_WORD && k != TOK_IDENT)
+		return false;
+	st->has_arg = true;
+	k = lex_next(&p, tmp, sizeof(tmp));
+	if (k != TOK_EQUALS && !(k == TOK_WORD && strcasecmp(tmp, "to") == 0))
+		return false;
+	k = lex_next(&p, st->value, sizeof(st->value));
+	if (k != TOK_WORD && k != TOK_IDENT && k != TOK_STRING)
+		return false;
+	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
 }
 
-static Database *find_db_arg(const char *name)
+static bool stmt_parse(const char *text, AdminStmt *st)
+{
+	const char *p = text;
+	char tmp[ADMIN_TOKEN_MAX];
+	memset(st, 0, sizeof(*st));
+	st->text = text;
+	if (lex_next(&p, st->verb, sizeof(st->verb)) != TOK_WORD)
+		return false;
+	if (strcasecmp(st->verb, "SET") == 0)
+		return stmt_parse_set(p, st);
+	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
+	if (k == TOK_END)
+		return true;
+	if (k != TOK_WORD && k != TOK_IDENT)
+		return false;
+	st->has_arg = true;
+	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
+}
+
+/*
+ * Copy the next statement (up to a ';' outside quotes) into out, trimmed. Returns where
+ * the one after it starts, or NULL when the statement does not fit.
+ */
+static const char *next_statement(const char *p, char *out, size_t outlen)
+{
+	char quote = 0;
+	size_t n = 0;
+	while (isspace((unsigned char)*p))
+		p++;
+	for (; *p && (quote || *p != ';'); p++) {
+		if (quote && *p == quote)
+			quote = 0;
+		else if (!quote && (*p == '\'' || *p == '"'))
+			quote = *p;
+		if (n + 1 >= outlen)
+			return NULL;
+		out[n++] = *p;
+	}
+	while (n > 0 && isspace((unsigned char)out[n - 1]))
+		n--;
+	out[n] = 0;
+	return *p == ';' ? p + 1 : p;
+}
+
+/* ---- command execution ---- */
+
+typedef enum {
+	ADMIN_DONE, /* reply (or error) added */
+	ADMIN_WAIT, /* the reply comes later, from admin_tick() */
+	ADMIN_GONE, /* the console client is closed or the process is exiting */
+} AdminResult;
+
+typedef enum { WAIT_PAUSE, WAIT_CLOSE } AdminWaitKind;
+
+/* A console client whose command waits for the pooler to reach a state. */
+typedef struct AdminWait {
+	uint64_t client_id;    /* found again in rt.clients: the client may be gone */
+	AdminWaitKind kind;
+	Database *db;          /* NULL: every database (Databases are never freed) */
+	uint64_t max_server_id; /* WAIT_CLOSE: only servers that existed at the command */
+	char *rest;            /* the statements after it in the same query string */
+	List node;
+} AdminWait;
+
+static List admin_waits = LIST_INIT(admin_waits);
+
+typedef struct AdminCtx {
+	Client *c;
+	AdminReply *r;
+	const AdminStmt *st;
+	bool want_wait; /* set by a handler returning ADMIN_WAIT */
+	AdminWait wait;
+} AdminCtx;
+
+typedef AdminResult (*AdminHandler)(AdminCtx *x);
+
+static AdminResult syntax_error(AdminCtx *x)
+{
+	admin_reply_error(x->r, SQLSTATE_SYNTAX_ERROR, "invalid command '%s', use SHOW HELP;", x->st->text);
+	return ADMIN_DONE;
+}
+
+static const char *arg_of(const AdminCtx *x)
+{
+	return x->st->has_arg ? x->st->arg : NULL;
+}
+
+/* Databases as the console names them; registering one from "*" like a client would. */
+static Database *db_find(const char *name)
 {
 	List *it;
 	list_for_each(it, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
-		if (strcmp(db->name, name) == 0)
+		if (strcmp(db->name, name) == 0 && !db->removed)
 			return db;
 	}
 	return NULL;
 }
 
-static void resume_all(void)
+/* Resolve the [db] argument; false (with the error added) when it is not usable. */
+static bool db_arg(AdminCtx *x, bool may_register, const char *what, Database **out)
 {
+	const char *name = arg_of(x);
+	*out = NULL;
+	if (!name)
+		return true;
+	if (admin_is_db_name(name)) {
+		admin_reply_error(x->r, SQLSTATE_FEATURE_NOT_SUPPORTED, "cannot %s admin db: %s", what, name);
+		return false;
+	}
+	*out = may_register ? registry_find_database(name) : db_find(name);
+	if (!*out)
+		admin_reply_error(x->r, SQLSTATE_INVALID_DATABASE, "no such database: %s", name);
+	return *out != NULL;
+}
+
+static bool pool_matches(const Pool *p, const Database *db)
+{
+	return db == NULL || p->db == db;
+}
+
+/* Servers of the matching pools, for the PAUSE condition. */
+static int servers_of(const Database *db)
+{
+	int n = 0;
 	List *it;
-	list_for_each(it, &rt.pools) pool_maintain(container_of(it, Pool, node));
-	List *tmp;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (pool_matches(p, db))
+			n += pool_server_count(p);
+	}
+	return n;
+}
+
+static int close_needed_of(const Database *db, uint64_t max_id)
+{
+	int n = 0;
+	List *it;
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		n += s->dirty && s->conn.id <= max_id && pool_matches(s->pool, db);
+	}
+	return n;
+}
+
+/* Queued clients get a server again: launch for them, hand out idle ones. */
+static void admin_wake_pools(void)
+{
+	List *it, *tmp;
 	list_for_each_safe(it, tmp, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		while (!list_empty(&p->idle_servers) && !list_empty(&p->waiting_clients)) {
+		pool_maintain(p);
+		while (!list_empty(&p->idle_servers) && !list_empty(&p->waiting_clients) && !p->db->paused &&
+		       !rt.paused) {
 			Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
 			pool_on_server_idle(p, s);
 		}
 	}
 }
 
-static void cmd_pause_resume(Client *c, AdminReply *r, bool pause, const char *arg)
+/*
+ * The server side of PAUSE and RECONNECT, run at once and on every tick: a paused pool
+ * keeps no server that is not linked to a client, and a server tagged by RECONNECT goes
+ * as soon as it is back in the pool.
+ */
+static void admin_enforce(void)
 {
-	if (!c->admin_may_change) {
-		admin_error(r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
-		return;
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		bool paused = rt.paused || s->pool->db->paused;
+		if (paused && s->state != SV_ACTIVE && s->state != SV_CLOSED)
+			server_close(s, "pause mode");
+		else if (s->dirty && s->state == SV_IDLE)
+			server_close(s, "reconnect requested");
 	}
-	if (arg && *arg) {
-		Database *db = find_db_arg(arg);
-		if (!db) {
-			admin_error(r, SQLSTATE_INVALID_DATABASE, "no such database");
-			return;
-		}
-		db->paused = pause;
-	} else {
-		rt.paused = pause;
-	}
-	if (!pause)
-		resume_all();
-	reply_done(r, pause ? "PAUSE" : "RESUME");
 }
 
-/* Split "WORD rest" into upper-cased word and the trimmed rest. */
-static void split_command(char *sql, char **word, char **rest)
+/* ---- control commands ---- */
+
+static AdminResult cmd_wait(AdminCtx *x, AdminWaitKind kind, Database *db)
 {
-	while (isspace((unsigned char)*sql))
-		sql++;
-	*word = sql;
-	while (*sql && !isspace((unsigned char)*sql))
-		sql++;
-	if (*sql)
-		*sql++ = 0;
-	while (isspace((unsigned char)*sql))
-		sql++;
-	char *end = sql + strlen(sql);
-	while (end > sql && (isspace((unsigned char)end[-1]) || end[-1] == ';'))
-		*--end = 0;
-	*rest = sql;
+	x->want_wait = true;
+	x->wait.kind = kind;
+	x->wait.db = db;
+	x->wait.max_server_id = rt.next_conn_id;
+	return ADMIN_WAIT;
 }
 
-static void run_show(Client *c, AdminReply *r, const char *what)
+static AdminResult cmd_pause(AdminCtx *x)
 {
-	(void)c;
-	if (strcasecmp(what, "version") == 0)
-		show_version(r);
-	else if (strcasecmp(what, "pools") == 0)
-		show_pools(r);
-	else if (strcasecmp(what, "stats") == 0)
-		show_stats(r, false);
-	else if (strcasecmp(what, "config") == 0)
-		show_config(r);
+	Database *db;
+	if (rt.paused) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "already suspended/paused");
+		return ADMIN_DONE;
+	}
+	if (!db_arg(x, true, "pause", &db))
+		return ADMIN_DONE;
+	log_info("PAUSE %s command issued", db ? db->name : "(all)");
+	if (db)
+		db->paused = true;
 	else
-		admin_error(r, SQLSTATE_SYNTAX_ERROR, "unsupported SHOW command");
+		rt.paused = true;
+	admin_enforce();
+	if (servers_of(db) == 0) {
+		admin_reply_complete(x->r, "PAUSE");
+		return ADMIN_DONE;
+	}
+	return cmd_wait(x, WAIT_PAUSE, db);
 }
 
-static void run_command(Client *c, AdminReply *r, char *sql)
+static bool anything_paused(void)
 {
-	char *word, *rest;
-	char errbuf[512];
-	split_command(sql, &word, &rest);
-	if (!*word) {
-		pktbuf_put_empty_query_response(&r->pb);
-	} else if (strcasecmp(word, "SHOW") == 0) {
-		run_show(c, r, rest);
-	} else if (strcasecmp(word, "PAUSE") == 0 || strcasecmp(word, "RESUME") == 0) {
-		cmd_pause_resume(c, r, strcasecmp(word, "PAUSE") == 0, rest);
-	} else if (!c->admin_may_change) {
-		admin_error(r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
-	} else if (strcasecmp(word, "RELOAD") == 0) {
-		if (reload_config(errbuf, sizeof(errbuf)))
-			reply_done(r, "RELOAD");
-		else
-			admin_error(r, SQLSTATE_PROTOCOL_VIOLATION, errbuf);
-	} else if (strcasecmp(word, "SHUTDOWN") == 0) {
-		shutdown_begin(strcasecmp(rest, "WAIT_FOR_CLIENTS") == 0);
-		reply_done(r, "SHUTDOWN");
-	} else {
-		admin_error(r, SQLSTATE_SYNTAX_ERROR, "unknown command");
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		if (container_of(it, Database, node)->paused)
+			return true;
 	}
+	return rt.paused;
+}
+
+static void resume_everything(void)
+{
+	List *it;
+	list_for_each(it, &rt.databases) container_of(it, Database, node)->paused = false;
+	rt.paused = false;
+}
+
+static AdminResult cmd_resume(AdminCtx *x)
+{
+	Database *db;
+	if (!db_arg(x, false, "resume", &db))
+		return ADMIN_DONE;
+	if (db && !db->paused) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "database %s is not paused", db->name);
+		return ADMIN_DONE;
+	}
+	if (!db && rt.shutting_down) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "pooler is shutting down");
+		return ADMIN_DONE;
+	}
+	if (!db && !anything_paused()) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "pooler is not paused/suspended");
+		return ADMIN_DONE;
+	}
+	log_info("RESUME %s command issued", db ? db->name : "(all)");
+	if (db)
+		db->paused = false;
+	else
+		resume_everything();
+	admin_wake_pools();
+	admin_reply_complete(x->r, "RESUME");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_reconnect(AdminCtx *x)
+{
+	Database *db;
+	if (!db_arg(x, true, "reconnect", &db))
+		return ADMIN_DONE;
+	log_info("RECONNECT %s command issued", db ? db->name : "(all)");
+	List *it;
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		if (pool_matches(s->pool, db))
+			s->dirty = true; /* server_unlink closes it at release */
+	}
+	admin_enforce();
+	admin_reply_complete(x->r, "RECONNECT");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_enable_disable(AdminCtx *x, bool disable)
+{
+	Database *db;
+	if (!arg_of(x)) {
+		admin_reply_error(x->r, SQLSTATE_SYNTAX_ERROR, "a database is required");
+		return ADMIN_DONE;
+	}
+	if (!db_arg(x, disable, disable ? "disable" : "enable", &db))
+		return ADMIN_DONE;
+	log_info("%s %s command issued", disable ? "DISABLE" : "ENABLE", db->name);
+	db->disabled = disable;
+	admin_reply_complete(x->r, disable ? "DISABLE" : "ENABLE");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_disable(AdminCtx *x)
+{
+	return cmd_enable_disable(x, true);
+}
+
+static AdminResult cmd_enable(AdminCtx *x)
+{
+	return cmd_enable_disable(x, false);
+}
+
+/* KILL: drop every client and server of the database (NULL: all but the console). */
+static void kill_database(const Database *db)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (!c->is_admin && c->db && (!db || c->db == db) && c->state != CL_CLOSED)
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "database removed");
+	}
+	list_for_each_safe(it, tmp, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		if (pool_matches(s->pool, db))
+			server_close(s, "database removed");
+	}
+}
+
+static AdminResult cmd_kill(AdminCtx *x)
+{
+	Database *db;
+	if (rt.paused) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "already suspended/paused");
+		return ADMIN_DONE;
+	}
+	if (!db_arg(x, true, "kill", &db))
+		return ADMIN_DONE;
+	log_info("KILL %s command issued", db ? db->name : "(all)");
+	/* as in PgBouncer, new clients of a killed database wait for RESUME */
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *d = container_of(it, Database, node);
+		if (!db || d == db)
+			d->paused = true;
+	}
+	kill_database(db);
+	admin_reply_complete(x->r, "KILL");
+	return ADMIN_DONE;
+}
+
+static Client *client_by_id(uint64_t id)
+{
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (c->conn.id == id && c->state != CL_LOGIN && c->state != CL_CLOSED)
+			return c;
+	}
+	return NULL;
+}
+
+static AdminResult cmd_kill_client(AdminCtx *x)
+{
+	const char *arg = arg_of(x);
+	char *end = NULL;
+	errno = 0;
+	unsigned long long id = arg ? strtoull(arg, &end, 10) : 0;
+	if (!arg || !isdigit((unsigned char)*arg) || *end || errno) {
+		admin_reply_error(x->r, SQLSTATE_INVALID_PARAMETER, "invalid client pointer supplied");
+		return ADMIN_DONE;
+	}
+	Client *victim = client_by_id(id);
+	if (!victim) {
+		admin_reply_error(x->r, SQLSTATE_UNDEFINED_OBJECT, "client not found");
+		return ADMIN_DONE;
+	}
+	log_info("KILL_CLIENT %llu command issued", id);
+	client_close_error(victim, SQLSTATE_PROTOCOL_VIOLATION, "admin forced disconnect");
+	if (victim == x->c)
+		return ADMIN_GONE;
+	admin_reply_complete(x->r, "KILL_CLIENT");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_suspend(AdminCtx *x)
+{
+	admin_reply_error(x->r, SQLSTATE_FEATURE_NOT_SUPPORTED,
+			  "SUSPEND is not supported: pgsplit has no online restart (use PAUSE, or "
+			  "SHUTDOWN WAIT_FOR_CLIENTS with so_reuseport)");
+	return ADMIN_DONE;
+}
+
+/* SHUTDOWN WAIT_FOR_SERVERS: like PAUSE plus SHUTDOWN; queued clients are let go now. */
+static void shutdown_wait_servers(void)
+{
+	shutdown_begin(false);
+	rt.paused = true;
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (c->state == CL_WAITING || c->state == CL_WELCOME)
+			client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
+	}
+	admin_enforce();
+}
+
+static AdminResult cmd_shutdown(AdminCtx *x)
+{
+	const char *arg = arg_of(x);
+	if (!arg) {
+		log_info("SHUTDOWN command issued");
+		shutdown_now(); /* no reply: the connection ends with the process */
+		return ADMIN_GONE;
+	}
+	if (strcasecmp(arg, "WAIT_FOR_SERVERS") == 0) {
+		log_info("SHUTDOWN WAIT_FOR_SERVERS command issued");
+		shutdown_wait_servers();
+	} else if (strcasecmp(arg, "WAIT_FOR_CLIENTS") == 0) {
+		log_info("SHUTDOWN WAIT_FOR_CLIENTS command issued");
+		shutdown_begin(true);
+	} else {
+		return syntax_error(x);
+	}
+	admin_reply_complete(x->r, "SHUTDOWN");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_wait_close(AdminCtx *x)
+{
+	Database *db;
+	if (!db_arg(x, true, "wait in", &db))
+		return ADMIN_DONE;
+	log_info("WAIT_CLOSE %s command issued", db ? db->name : "(all)");
+	admin_enforce();
+	if (close_needed_of(db, rt.next_conn_id) == 0) {
+		admin_reply_complete(x->r, "WAIT_CLOSE");
+		return ADMIN_DONE;
+	}
+	return cmd_wait(x, WAIT_CLOSE, db);
+}
+
+static AdminResult cmd_reload(AdminCtx *x)
+{
+	char err[1024];
+	log_info("RELOAD command issued");
+	if (!reload_config(err, sizeof(err))) {
+		admin_reply_error(x->r, SQLSTATE_CONFIG_FILE_ERROR, "RELOAD failed: %s", err);
+		return ADMIN_DONE;
+	}
+	admin_reply_complete(x->r, "RELOAD");
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_set(AdminCtx *x)
+{
+	const AdminStmt *st = x->st;
+	char err[512], tag[ADMIN_STMT_MAX];
+	if (admin_is_fake_param(st->arg)) {
+		admin_reply_notice(x->r, "SET ignored");
+		admin_reply_complete(x->r, "SET");
+		return ADMIN_DONE;
+	}
+	if (!x->c->admin_may_change) {
+		admin_reply_error(x->r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
+		return ADMIN_DONE;
+	}
+	const ConfigSetting *s = config_setting_find(st->arg);
+	if (!s || !config_setting_reloadable(s)) {
+		admin_reply_error(x->r, s ? SQLSTATE_CANT_CHANGE_RUNTIME_PARAM : SQLSTATE_UNDEFINED_OBJECT,
+				  s ? "SET failed: setting %s cannot be changed online, only at start"
+				    : "SET failed: unknown setting %s",
+				  st->arg);
+		return ADMIN_DONE;
+	}
+	if (!config_set(rt.cfg, st->arg, st->value, err, sizeof(err))) {
+		admin_reply_error(x->r, SQLSTATE_INVALID_PARAMETER, "SET failed: %s", err);
+		return ADMIN_DONE;
+	}
+	log_info("SET %s = %s command issued", config_setting_name(s), st->value);
+	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
+	registry_apply_config();
+	if (strcasecmp(st->arg, "verbose") == 0)
+		log_level_current = LOG_LVL_INFO + rt.cfg->verbose;
+	snprintf(tag, sizeof(tag), "SET %s=%s", config_setting_name(s), st->value);
+	admin_reply_complete(x->r, tag);
+	return ADMIN_DONE;
+}
+
+static AdminResult cmd_show(AdminCtx *x)
+{
+	const char *what = arg_of(x);
+	if (!what)
+		return syntax_error(x);
+	const AdminView *v = admin_view_find(what);
+	if (!v) {
+		if (!admin_show_fake_param(x->r, what))
+			return syntax_error(x);
+		return ADMIN_DONE;
+	}
+	if (v->admin_only && !x->c->admin_may_change) {
+		admin_reply_error(x->r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
+		return ADMIN_DONE;
+	}
+	v->render(x->r);
+	return ADMIN_DONE;
+}
+
+typedef enum { ARG_NONE, ARG_ALLOWED } ArgRule;
+
+typedef struct AdminCommand {
+	const char *verb;
+	AdminHandler run;
+	ArgRule arg;
+	bool admin_only; /* refused to stats_users */
+} AdminCommand;
+
+static const AdminCommand admin_commands[] = {
+	{ "SHOW", cmd_show, ARG_ALLOWED, false },
+	{ "SELECT", cmd_show, ARG_ALLOWED, false }, /* PgBouncer's alias */
+	{ "SET", cmd_set, ARG_ALLOWED, false },
+	{ "PAUSE", cmd_pause, ARG_ALLOWED, true },
+	{ "RESUME", cmd_resume, ARG_ALLOWED, true },
+	{ "RECONNECT", cmd_reconnect, ARG_ALLOWED, true },
+	{ "DISABLE", cmd_disable, ARG_ALLOWED, true },
+	{ "ENABLE", cmd_enable, ARG_ALLOWED, true },
+	{ "KILL", cmd_kill, ARG_ALLOWED, true },
+	{ "KILL_CLIENT", cmd_kill_client, ARG_ALLOWED, true },
+	{ "SUSPEND", cmd_suspend, ARG_NONE, true },
+	{ "SHUTDOWN", cmd_shutdown, ARG_ALLOWED, true },
+	{ "WAIT_CLOSE", cmd_wait_close, ARG_ALLOWED, true },
+	{ "RELOAD", cmd_reload, ARG_NONE, true },
+};
+
+static AdminResult admin_run_statement(AdminCtx *x, const char *text)
+{
+	AdminStmt st;
+	x->st = &st;
+	if (!stmt_parse(text, &st))
+		return syntax_error(x);
+	for (size_t i = 0; i < ARRAY_SIZE(admin_commands); i++) {
+		const AdminCommand *cmd = &admin_commands[i];
+		if (strcasecmp(cmd->verb, st.verb) != 0)
+			continue;
+		if (cmd->arg == ARG_NONE && st.has_arg)
+			return syntax_error(x);
+		if (cmd->admin_only && !x->c->admin_may_change) {
+			admin_reply_error(x->r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
+			return ADMIN_DONE;
+		}
+		return cmd->run(x);
+	}
+	return syntax_error(x);
+}
+
+static void admin_park(Client *c, const AdminWait *tmpl, const char *rest)
+{
+	AdminWait *w = xcalloc(1, sizeof(*w));
+	*w = *tmpl;
+	w->client_id = c->conn.id;
+	w->rest = xstrdup(rest);
+	list_append(&admin_waits, &w->node);
+	sbuf_pause(&c->conn); /* later queries stay unread until this one is answered */
+}
+
+/*
+ * Run the statements of script into r. On ADMIN_DONE the caller ends the reply with
+ * ReadyForQuery; on ADMIN_WAIT the client is parked with the statements after the
+ * waiting one.
+ */
+static AdminResult admin_run_script(Client *c, AdminReply *r, const char *script, bool *any)
+{
+	char text[ADMIN_STMT_MAX];
+	const char *p = script;
+	while (*p && !r->failed) {
+		const char *next = next_statement(p, text, sizeof(text));
+		if (!next) {
+			admin_reply_error(r, SQLSTATE_PROGRAM_LIMIT, "admin command too long");
+			break;
+		}
+		p = next;
+		if (!text[0])
+			continue;
+		*any = true;
+		AdminCtx x = { .c = c, .r = r };
+		AdminResult res = admin_run_statement(&x, text);
+		if (res == ADMIN_WAIT)
+			admin_park(c, &x.wait, p);
+		if (res != ADMIN_DONE || c->conn.closing)
+			return res == ADMIN_DONE ? ADMIN_GONE : res;
+	}
+	return ADMIN_DONE;
+}
+
+/* Run script for c and send what it produced; used for new queries and resumed ones. */
+static void admin_execute(Client *c, AdminReply *r, const char *script, bool fresh)
+{
+	bool any = false;
+	AdminResult res = admin_run_script(c, r, script, &any);
+	if (res == ADMIN_DONE && fresh && !any && !r->failed)
+		pktbuf_put_empty_query_response(&r->pb);
+	admin_reply_send(c, r, res == ADMIN_DONE);
 }
 
 SbufVerdict admin_on_message(Client *c, const SbufMsg *msg)
 {
-	if (msg->type == PG_MSG_TERMINATE) {
+	switch (msg->type) {
+	case PG_MSG_QUERY:
+		break;
+	case PG_MSG_TERMINATE:
 		client_close(c, "client close request");
 		return SB_STOP;
-	}
-	if (msg->type != PG_MSG_QUERY) {
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "admin console supports only simple query protocol");
+	case PG_MSG_PARSE:
+	case PG_MSG_BIND:
+	case PG_MSG_EXECUTE:
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "extended query protocol not supported by admin console");
 		return SB_STOP;
+	default: {
+		char m[96];
+		snprintf(m, sizeof(m), "unsupported packet type for admin console: %d", msg->type);
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, m);
+		return SB_STOP;
+	}
 	}
 	if (msg->len > 65536) {
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "admin command too long");
@@ -313,33 +888,94 @@ SbufVerdict admin_on_message(Client *c, const SbufMsg *msg)
 	}
 	if (msg->avail < msg->len)
 		return SB_NEED_FULL;
-	char *sql = xmalloc(msg->len);
-	memcpy(sql, msg->data + 5, msg->len - 5);
-	sql[msg->len - 5] = 0;
+	size_t n = msg->len - 5;
+	char *sql = xmalloc(n + 1);
+	memcpy(sql, msg->data + 5, n);
+	sql[n] = 0; /* the query's own terminator, or a stop at a short one */
+	admin_queries++;
+	c->conn.request_time = time_now_mono();
 	AdminReply r;
-	pktbuf_init(&r.pb, 1024, 0);
-	r.rows = 0;
-	char *save = NULL;
-	bool any = false;
-	for (char *cmd = strtok_r(sql, ";", &save); cmd; cmd = strtok_r(NULL, ";", &save)) {
-		char *p = cmd;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p)
-			continue;
-		any = true;
-		run_command(c, &r, p);
-	}
-	if (!any)
-		pktbuf_put_empty_query_response(&r.pb);
-	pktbuf_put_ready_for_query(&r.pb, 'I');
+	admin_reply_init(&r);
+	admin_execute(c, &r, sql, true);
 	free(sql);
-	client_send_pkt(c, &r.pb);
-	pktbuf_free(&r.pb);
-	sbuf_flush(&c->conn);
 	return c->conn.closing ? SB_STOP : SB_CONSUMED;
+}
+
+/* ---- waiting commands ---- */
+
+static Client *admin_wait_client(const AdminWait *w)
+{
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (c->conn.id == w->client_id)
+			return c->state == CL_CLOSED || c->conn.closing ? NULL : c;
+	}
+	return NULL;
+}
+
+/* NULL: still waiting; "" finished; otherwise the error to report. */
+static const char *admin_wait_outcome(const AdminWait *w)
+{
+	if (w->kind == WAIT_CLOSE)
+		return close_needed_of(w->db, w->max_server_id) == 0 ? "" : NULL;
+	if (w->db ? !w->db->paused : !rt.paused)
+		return "PAUSE was cancelled by RESUME";
+	return servers_of(w->db) == 0 ? "" : NULL;
+}
+
+static void admin_wait_finish(AdminWait *w, const char *outcome)
+{
+	Client *c = admin_wait_client(w);
+	if (c) {
+		AdminReply r;
+		admin_reply_init(&r);
+		if (*outcome)
+			admin_reply_error(&r, SQLSTATE_QUERY_CANCELED, "%s", outcome);
+		else
+			admin_reply_complete(&r, w->kind == WAIT_PAUSE ? "PAUSE" : "WAIT_CLOSE");
+		admin_execute(c, &r, w->rest, false);
+	}
+	free(w->rest);
+	free(w);
+}
+
+static bool admin_client_parked(const Client *c)
+{
+	List *it;
+	list_for_each(it, &admin_waits)
+	{
+		if (container_of(it, AdminWait, node)->client_id == c->conn.id)
+			return true;
+	}
+	return false;
 }
 
 void admin_tick(void)
 {
+	admin_enforce();
+	List ready = LIST_INIT(ready);
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &admin_waits)
+	{
+		AdminWait *w = container_of(it, AdminWait, node);
+		if (!admin_wait_client(w) || admin_wait_outcome(w)) {
+			list_del(&w->node);
+			list_append(&ready, &w->node);
+		}
+	}
+	/* finish outside the walk: resuming a client may run its next queries at once */
+	while ((it = list_pop(&ready)) != NULL) {
+		AdminWait *w = container_of(it, AdminWait, node);
+		const char *outcome = admin_wait_outcome(w);
+		Client *c = admin_wait_client(w);
+		if (c && !outcome) { /* an earlier one changed the state back */
+			list_append(&admin_waits, &w->node);
+			continue;
+		}
+		admin_wait_finish(w, outcome ? outcome : "");
+		if (c && !c->conn.closing && !admin_client_parked(c))
+			sbuf_resume(&c->conn);
+	}
 }

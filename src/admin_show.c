@@ -1,4 +1,1302 @@
 /*
- * SHOW views of the admin console (placeholder until the views move here from admin.c).
+ * SHOW views of the admin console, one renderer per view. Column names, order and type
+ * OIDs are PgBouncer 1.25's (text, int4, int8, numeric; timestamps are text as PgBouncer
+ * sends them); pgsplit's own columns only ever follow PgBouncer's. Values are read from
+ * the runtime registries and the pools' counters, never kept here. Where PgBouncer has an
+ * object pgsplit lacks (peer pools, DNS zones, slab caches) the view is empty or reports
+ * the closest real numbers.
  */
 #include "admin.h"
+#include "client.h"
+#include "dns.h"
+#include "pg_wire.h"
+#include "runtime.h"
+#include "server.h"
+#include "stats.h"
+#include "varcache.h"
+
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define TXT PG_OID_TEXT
+#define I4 PG_OID_INT4
+#define I8 PG_OID_INT8
+#define NUM PG_OID_NUMERIC
+#define BYTEA 17u
+
+/* The console's own database, user and pool, as PgBouncer shows them. */
+#define ADMIN_DB "pgbouncer"
+#define ADMIN_POOL_SIZE 2
+
+typedef struct Col {
+	const char *name;
+	uint32_t oid;
+} Col;
+
+#define ROW_MAX 32
+#define CELL_MAX 72
+
+/* One DataRow being filled left to right; text cells point at caller-owned strings. */
+typedef struct Row {
+	const char *v[ROW_MAX];
+	char buf[ROW_MAX][CELL_MAX];
+	int n;
+} Row;
+
+static void put_header(AdminReply *r, const Col *cols, int n)
+{
+	const char *names[ROW_MAX];
+	uint32_t oids[ROW_MAX];
+	for (int i = 0; i < n && i < ROW_MAX; i++) {
+		names[i] = cols[i].name;
+		oids[i] = cols[i].oid;
+	}
+	pktbuf_put_row_description(&r->pb, n, names, oids);
+}
+
+static void row_text(Row *w, const char *s)
+{
+	if (w->n < ROW_MAX)
+		w->v[w->n++] = s;
+}
+
+static void row_i64(Row *w, int64_t x)
+{
+	if (w->n >= ROW_MAX)
+		return;
+	snprintf(w->buf[w->n], CELL_MAX, "%" PRId64, x);
+	row_text(w, w->buf[w->n]);
+}
+
+static void row_u64(Row *w, uint64_t x)
+{
+	if (w->n >= ROW_MAX)
+		return;
+	snprintf(w->buf[w->n], CELL_MAX, "%" PRIu64, x);
+	row_text(w, w->buf[w->n]);
+}
+
+/* Wall-clock microseconds as PgBouncer prints them: "2024-05-01 12:00:00 UTC". */
+static void row_time(Row *w, usec_t wall)
+{
+	if (w->n >= ROW_MAX)
+		return;
+	time_t t = (time_t)(wall / USEC_PER_SEC);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(w->buf[w->n], CELL_MAX, "%Y-%m-%d %H:%M:%S %Z", &tm);
+	row_text(w, w->buf[w->n]);
+}
+
+static void row_put(AdminReply *r, Row *w)
+{
+	pktbuf_put_data_row(&r->pb, w->n, w->v);
+	w->n = 0;
+}
+
+static void show_done(AdminReply *r)
+{
+	admin_reply_complete(r, "SHOW");
+}
+
+/* ---- HELP, VERSION, STATE, CONFIG ---- */
+
+static const char admin_help_text[] =
+	"\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
+	"\n\tSHOW PEERS|PEER_POOLS"
+	"\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"
+	"\n\tSHOW DNS_HOSTS|DNS_ZONES"
+	"\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
+	"\n\tSHOW REPLICAS|ROUTING  (pgsplit)"
+	"\n\tSET key = arg"
+	"\n\tRELOAD"
+	"\n\tPAUSE [<db>]"
+	"\n\tRESUME [<db>]"
+	"\n\tDISABLE <db>"
+	"\n\tENABLE <db>"
+	"\n\tRECONNECT [<db>]"
+	"\n\tKILL [<db>]"
+	"\n\tKILL_CLIENT <client_id>"
+	"\n\tSUSPEND  (not supported by pgsplit)"
+	"\n\tSHUTDOWN"
+	"\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"
+	"\n\tWAIT_CLOSE [<db>]";
+
+/* A NOTICE with a detail field, which pktbuf's notice writer does not carry. */
+static void show_help(AdminReply *r)
+{
+	PktBuf *pb = &r->pb;
+	pktbuf_begin(pb, PG_MSG_NOTICE_RESPONSE);
+	pktbuf_put_u8(pb, 'S');
+	pktbuf_put_cstring(pb, "NOTICE");
+	pktbuf_put_u8(pb, 'V');
+	pktbuf_put_cstring(pb, "NOTICE");
+	pktbuf_put_u8(pb, 'C');
+	pktbuf_put_cstring(pb, "00000");
+	pktbuf_put_u8(pb, 'M');
+	pktbuf_put_cstring(pb, "Console usage");
+	pktbuf_put_u8(pb, 'D');
+	pktbuf_put_cstring(pb, admin_help_text);
+	pktbuf_put_u8(pb, 0);
+	pktbuf_end(pb);
+	show_done(r);
+}
+
+static void show_version(AdminReply *r)
+{
+	static const Col cols[] = { { "version", TXT } };
+	Row w = { .n = 0 };
+	put_header(r, cols, 1);
+	row_text(&w, "PgBouncer 1.25.0 compatible (pgsplit " PGSPLIT_VERSION ")");
+	row_put(r, &w);
+	show_done(r);
+}
+
+static void show_state(AdminReply *r)
+{
+	static const Col cols[] = { { "key", TXT }, { "value", TXT } };
+	static const char *const keys[] = { "active", "paused", "suspended" };
+	bool on[] = { !rt.paused, rt.paused, false };
+	Row w = { .n = 0 };
+	put_header(r, cols, 2);
+	for (int i = 0; i < 3; i++) {
+		row_text(&w, keys[i]);
+		row_text(&w, on[i] ? "yes" : "no");
+		row_put(r, &w);
+	}
+	show_done(r);
+}
+
+static void show_config(AdminReply *r)
+{
+	static const Col cols[] = { { "key", TXT }, { "value", TXT }, { "default", TXT }, { "changeable", TXT } };
+	Row w = { .n = 0 };
+	put_header(r, cols, 4);
+	for (int i = 0; i < config_setting_count(); i++) {
+		const ConfigSetting *s = config_setting_at(i);
+		char value[1024];
+		config_setting_format(rt.cfg, s, value, sizeof(value));
+		row_text(&w, config_setting_name(s));
+		row_text(&w, value);
+		row_text(&w, config_setting_default(s));
+		row_text(&w, config_setting_reloadable(s) ? "yes" : "no");
+		row_put(r, &w);
+	}
+	show_done(r);
+}
+
+/* ---- statistics: per database, summed over its pools ---- */
+
+#define N_COUNTERS 11
+
+/* In PgBouncer's column order: assignments, xacts, queries, in, out, times, parse, bind. */
+static void counters_list(const StatCounters *s, uint64_t out[N_COUNTERS])
+{
+	const uint64_t v[N_COUNTERS] = { s->server_assignments, s->xact_count,	   s->query_count,
+					 s->bytes_received,	s->bytes_sent,	   s->xact_time,
+					 s->query_time,		s->wait_time,	   s->client_parse_count,
+					 s->server_parse_count, s->bind_count };
+	memcpy(out, v, sizeof(v));
+}
+
+static void counters_add(StatCounters *a, const StatCounters *b)
+{
+	uint64_t x[N_COUNTERS], y[N_COUNTERS];
+	counters_list(a, x);
+	counters_list(b, y);
+	a->server_assignments = x[0] + y[0];
+	a->xact_count = x[1] + y[1];
+	a->query_count = x[2] + y[2];
+	a->bytes_received = x[3] + y[3];
+	a->bytes_sent = x[4] + y[4];
+	a->xact_time = x[5] + y[5];
+	a->query_time = x[6] + y[6];
+	a->wait_time = x[7] + y[7];
+	a->client_parse_count = x[8] + y[8];
+	a->server_parse_count = x[9] + y[9];
+	a->bind_count = x[10] + y[10];
+}
+
+static uint64_t ratio(uint64_t num, uint64_t den)
+{
+	return den ? num / den : 0;
+}
+
+/*
+ * Averages over the last finished stats_period, as PgBouncer defines them: counts and
+ * bytes per second; transaction and query time per transaction and query; wait time
+ * per server assignment.
+ */
+static void counters_average(const StatCounters *last, const StatCounters *prev, StatCounters *avg)
+{
+	uint64_t secs = rt.cfg->stats_period >= USEC_PER_SEC ? (uint64_t)(rt.cfg->stats_period / USEC_PER_SEC) : 1;
+	uint64_t a[N_COUNTERS], b[N_COUNTERS], d[N_COUNTERS];
+	counters_list(last, a);
+	counters_list(prev, b);
+	for (int i = 0; i < N_COUNTERS; i++)
+		d[i] = a[i] >= b[i] ? a[i] - b[i] : 0;
+	avg->server_assignments = d[0] / secs;
+	avg->xact_count = d[1] / secs;
+	avg->query_count = d[2] / secs;
+	avg->bytes_received = d[3] / secs;
+	avg->bytes_sent = d[4] / secs;
+	avg->xact_time = ratio(d[5], d[1]);
+	avg->query_time = ratio(d[6], d[2]);
+	avg->wait_time = ratio(d[7], d[0]);
+	avg->client_parse_count = d[8] / secs;
+	avg->server_parse_count = d[9] / secs;
+	avg->bind_count = d[10] / secs;
+}
+
+typedef struct DbStats {
+	const char *name;
+	StatCounters total;
+	StatCounters avg;
+} DbStats;
+
+/* Sum the pools of db; false when it has none (PgBouncer lists databases with pools). */
+static bool db_stats(const Database *db, DbStats *out)
+{
+	StatCounters last = { 0 }, prev = { 0 };
+	bool any = false;
+	memset(out, 0, sizeof(*out));
+	out->name = db->name;
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		const Pool *p = container_of(it, Pool, node);
+		if (p->db != db)
+			continue;
+		any = true;
+		counters_add(&out->total, &p->stats.total);
+		counters_add(&last, &p->stats.last_period);
+		counters_add(&prev, &p->stats.prev_period);
+	}
+	counters_average(&last, &prev, &out->avg);
+	return any;
+}
+
+/* The console's own row: every console query is one transaction of one query. */
+static void admin_db_stats(DbStats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = ADMIN_DB;
+	out->total.xact_count = admin_query_count();
+	out->total.query_count = admin_query_count();
+}
+
+typedef void (*StatsRowFn)(AdminReply *r, const DbStats *s);
+
+static void for_each_db_stats(AdminReply *r, StatsRowFn fn)
+{
+	DbStats s;
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		if (db_stats(container_of(it, Database, node), &s))
+			fn(r, &s);
+	}
+	admin_db_stats(&s);
+	fn(r, &s);
+}
+
+static void row_counters(Row *w, const StatCounters *s)
+{
+	uint64_t v[N_COUNTERS];
+	counters_list(s, v);
+	for (int i = 0; i < N_COUNTERS; i++)
+		row_u64(w, v[i]);
+}
+
+static void stats_row(AdminReply *r, const DbStats *s)
+{
+	Row w = { .n = 0 };
+	row_text(&w, s->name);
+	row_counters(&w, &s->total);
+	row_counters(&w, &s->avg);
+	row_put(r, &w);
+}
+
+static void stats_totals_row(AdminReply *r, const DbStats *s)
+{
+	Row w = { .n = 0 };
+	row_text(&w, s->name);
+	row_counters(&w, &s->total);
+	row_put(r, &w);
+}
+
+static void stats_averages_row(AdminReply *r, const DbStats *s)
+{
+	Row w = { .n = 0 };
+	row_text(&w, s->name);
+	row_counters(&w, &s->avg);
+	row_put(r, &w);
+}
+
+static void show_stats(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "database", TXT },
+		{ "total_server_assignment_count", NUM },
+		{ "total_xact_count", NUM },
+		{ "total_query_count", NUM },
+		{ "total_received", NUM },
+		{ "total_sent", NUM },
+		{ "total_xact_time", NUM },
+		{ "total_query_time", NUM },
+		{ "total_wait_time", NUM },
+		{ "total_client_parse_count", NUM },
+		{ "total_server_parse_count", NUM },
+		{ "total_bind_count", NUM },
+		{ "avg_server_assignment_count", NUM },
+		{ "avg_xact_count", NUM },
+		{ "avg_query_count", NUM },
+		{ "avg_recv", NUM },
+		{ "avg_sent", NUM },
+		{ "avg_xact_time", NUM },
+		{ "avg_query_time", NUM },
+		{ "avg_wait_time", NUM },
+		{ "avg_client_parse_count", NUM },
+		{ "avg_server_parse_count", NUM },
+		{ "avg_bind_count", NUM },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	for_each_db_stats(r, stats_row);
+	show_done(r);
+}
+
+static void show_stats_totals(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "database", TXT },	     { "server_assignment_count", NUM }, { "xact_count", NUM },
+		{ "query_count", NUM },	     { "bytes_received", NUM },		 { "bytes_sent", NUM },
+		{ "xact_time", NUM },	     { "query_time", NUM },		 { "wait_time", NUM },
+		{ "client_parse_count", NUM }, { "server_parse_count", NUM },	 { "bind_count", NUM },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	for_each_db_stats(r, stats_totals_row);
+	show_done(r);
+}
+
+static void show_stats_averages(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "database", TXT },
+		{ "server_assignment_count", NUM },
+		{ "xact_count", NUM },
+		{ "query_count", NUM },
+		{ "bytes_received", NUM },
+		{ "bytes_sent", NUM },
+		{ "xact_time", NUM },
+		{ "query_time", NUM },
+		{ "wait_time", NUM },
+		{ "avg_client_parse_count", NUM },
+		{ "avg_server_parse_count", NUM },
+		{ "avg_bind_count", NUM },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	for_each_db_stats(r, stats_averages_row);
+	show_done(r);
+}
+
+/* SHOW TOTALS: every database together, one row per figure. */
+static void show_totals(AdminReply *r)
+{
+	static const Col cols[] = { { "name", TXT }, { "value", NUM } };
+	static const char *const names[N_COUNTERS] = {
+		"server_assignment_count", "xact_count",	    "query_count",	     "client_bytes",
+		"server_bytes",		   "xact_time",		    "query_time",	     "wait_time",
+		"ps_client_parse_count",   "ps_server_parse_count", "ps_bind_count",
+	};
+	StatCounters total = { 0 }, last = { 0 }, prev = { 0 }, avg;
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		const Pool *p = container_of(it, Pool, node);
+		counters_add(&total, &p->stats.total);
+		counters_add(&last, &p->stats.last_period);
+		counters_add(&prev, &p->stats.prev_period);
+	}
+	total.xact_count += admin_query_count();
+	total.query_count += admin_query_count();
+	counters_average(&last, &prev, &avg);
+	uint64_t t[N_COUNTERS], a[N_COUNTERS];
+	counters_list(&total, t);
+	counters_list(&avg, a);
+	put_header(r, cols, 2);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N_COUNTERS; i++) {
+			Row w = { .n = 0 };
+			char name[64];
+			snprintf(name, sizeof(name), "%s_%s", pass ? "avg" : "total", names[i]);
+			row_text(&w, name);
+			row_u64(&w, pass ? a[i] : t[i]);
+			row_put(r, &w);
+		}
+	}
+	show_done(r);
+}
+
+/* ---- POOLS, PEER_POOLS ---- */
+
+/* How long the first queued client has waited (usec). */
+static usec_t pool_max_wait(const Pool *p, usec_t now)
+{
+	List *first = list_first(&p->waiting_clients);
+	if (!first)
+		return 0;
+	const Client *c = container_of(first, Client, pool_node);
+	usec_t since = c->wait_start ? c->wait_start : c->login_start;
+	return since && now > since ? now - since : 0;
+}
+
+/* host lists (a,b) get load_balance_hosts in PgBouncer; pgsplit takes one host */
+static const char *db_load_balance_hosts(const Database *db)
+{
+	return db->host && strchr(db->host, ',') ? "round-robin" : NULL;
+}
+
+static const Col pool_cols[] = {
+	{ "database", TXT },		 { "user", TXT },		{ "cl_active", I4 },
+	{ "cl_waiting", I4 },		 { "cl_active_cancel_req", I4 }, { "cl_waiting_cancel_req", I4 },
+	{ "sv_active", I4 },		 { "sv_active_cancel", I4 },	{ "sv_being_canceled", I4 },
+	{ "sv_idle", I4 },		 { "sv_used", I4 },		{ "sv_tested", I4 },
+	{ "sv_login", I4 },		 { "maxwait", I4 },		{ "maxwait_us", I4 },
+	{ "pool_mode", TXT },		 { "load_balance_hosts", TXT }, { "target", TXT }, /* pgsplit */
+};
+
+/*
+ * Our SV_USED (running the reset or check query) is PgBouncer's "tested"; PgBouncer's
+ * "used" (idle past server_check_delay, to be checked before use) has no equivalent
+ * because pgsplit checks idle servers in the background.
+ */
+static void pool_row(AdminReply *r, const Pool *p, usec_t now)
+{
+	Row w = { .n = 0 };
+	usec_t wait = pool_max_wait(p, now);
+	row_text(&w, p->db->name);
+	row_text(&w, p->user->name);
+	row_i64(&w, p->n_active_clients);
+	row_i64(&w, p->n_waiting);
+	row_i64(&w, 0);
+	row_i64(&w, 0);
+	row_i64(&w, p->n_active);
+	row_i64(&w, 0);
+	row_i64(&w, 0);
+	row_i64(&w, p->n_idle);
+	row_i64(&w, 0);
+	row_i64(&w, p->n_used);
+	row_i64(&w, p->n_login);
+	row_i64(&w, wait / USEC_PER_SEC);
+	row_i64(&w, wait % USEC_PER_SEC);
+	row_text(&w, config_pool_mode_name(pool_mode_of(p)));
+	row_text(&w, db_load_balance_hosts(p->db));
+	row_text(&w, "primary");
+	row_put(r, &w);
+}
+
+static void admin_pool_row(AdminReply *r)
+{
+	Row w = { .n = 0 };
+	row_text(&w, ADMIN_DB);
+	row_text(&w, ADMIN_DB);
+	row_i64(&w, admin_client_count());
+	for (int i = 0; i < 12; i++)
+		row_i64(&w, 0);
+	row_text(&w, "statement");
+	row_text(&w, NULL);
+	row_text(&w, NULL);
+	row_put(r, &w);
+}
+
+static void show_pools(AdminReply *r)
+{
+	usec_t now = time_now_mono();
+	put_header(r, pool_cols, ARRAY_SIZE(pool_cols));
+	List *it;
+	list_for_each(it, &rt.pools) pool_row(r, container_of(it, Pool, node), now);
+	admin_pool_row(r);
+	show_done(r);
+}
+
+/* Peers are accepted in the config; cancel forwarding to them is not implemented. */
+static void show_peer_pools(AdminReply *r)
+{
+	static const Col cols[] = { { "peer_id", I4 },
+				    { "cl_active_cancel_req", I4 },
+				    { "cl_waiting_cancel_req", I4 },
+				    { "sv_active_cancel", I4 },
+				    { "sv_login", I4 } };
+	put_header(r, cols, ARRAY_SIZE(cols));
+	show_done(r);
+}
+
+static void show_peers(AdminReply *r)
+{
+	static const Col cols[] = { { "peer_id", I4 }, { "host", TXT }, { "port", I4 }, { "pool_size", I4 } };
+	put_header(r, cols, ARRAY_SIZE(cols));
+	for (const PeerDef *p = rt.cfg->peers; p; p = p->next) {
+		Row w = { .n = 0 };
+		row_i64(&w, p->peer_id);
+		row_text(&w, p->host);
+		row_i64(&w, p->port > 0 ? p->port : 6432);
+		row_i64(&w, p->pool_size >= 0 ? p->pool_size : rt.cfg->default_pool_size);
+		row_put(r, &w);
+	}
+	show_done(r);
+}
+
+/* ---- CLIENTS, SERVERS, SOCKETS, ACTIVE_SOCKETS ---- */
+
+/* What one socket row says, gathered from a Client or a Server. */
+typedef struct SockRow {
+	const Conn *conn;
+	const char *type; /* "C" or "S" */
+	const char *user;
+	const char *database;
+	const char *state;
+	const void *ptr;
+	const Conn *link;
+	int64_t remote_pid;
+	const char *application_name;
+	usec_t wait;
+	bool close_needed;
+	const char *target; /* pgsplit: primary / replica; NULL for the console */
+} SockRow;
+
+static const Col sock_cols[] = {
+	{ "type", TXT },	     { "user", TXT },	       { "database", TXT },	{ "replication", TXT },
+	{ "state", TXT },	     { "addr", TXT },	       { "port", I4 },		{ "local_addr", TXT },
+	{ "local_port", I4 },	     { "connect_time", TXT },  { "request_time", TXT }, { "wait", I4 },
+	{ "wait_us", I4 },	     { "close_needed", I4 },   { "ptr", TXT },		{ "link", TXT },
+	{ "remote_pid", I4 },	     { "tls", TXT },	       { "application_name", TXT },
+	{ "prepared_statements", I4 }, { "id", I4 },
+};
+
+static const Col sock_debug_cols[] = {
+	{ "recv_pos", I4 },  { "pkt_pos", I4 },	  { "pkt_remain", I4 }, { "send_pos", I4 },
+	{ "send_remain", I4 }, { "pkt_avail", I4 }, { "send_avail", I4 },
+};
+
+static const Col target_col = { "target", TXT };
+
+static void sock_header(AdminReply *r, bool debug, bool with_target)
+{
+	Col cols[ROW_MAX];
+	int n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(sock_cols); i++)
+		cols[n++] = sock_cols[i];
+	for (size_t i = 0; debug && i < ARRAY_SIZE(sock_debug_cols); i++)
+		cols[n++] = sock_debug_cols[i];
+	if (with_target)
+		cols[n++] = target_col;
+	put_header(r, cols, n);
+}
+
+/* The local end of a socket: address text (or "unix") and port. */
+static void local_addr(const Conn *conn, char *buf, size_t len, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	*port = 0;
+	snprintf(buf, len, "%s", "");
+	if (conn->fd < 0 || getsockname(conn->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_UNIX) {
+		snprintf(buf, len, "unix");
+		*port = rt.cfg->listen_port;
+		return;
+	}
+	char serv[16];
+	if (getnameinfo((struct sockaddr *)&ss, sl, buf, (socklen_t)len, serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		*port = atoi(serv);
+}
+
+/* The remote address as a number when the socket has one, else the connection's text. */
+static void remote_addr(const Conn *conn, char *buf, size_t len)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&conn->addr;
+	if (conn->kind == CONN_SERVER && conn->addr_len > 0 && sa->sa_family != AF_UNIX &&
+	    getnameinfo(sa, conn->addr_len, buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST) == 0)
+		return;
+	if (conn->kind == CONN_SERVER && conn->addr_len > 0 && sa->sa_family == AF_UNIX) {
+		snprintf(buf, len, "unix");
+		return;
+	}
+	snprintf(buf, len, "%s", conn->addr_text);
+}
+
+/* Monotonic request time as wall-clock; the connect time when nothing was sent yet. */
+static usec_t request_wall(const Conn *conn)
+{
+	if (!conn->request_time)
+		return conn->connect_time;
+	return time_now_wall() - (time_now_mono() - conn->request_time);
+}
+
+static void sock_debug_fields(Row *w, const Conn *conn)
+{
+	row_i64(w, (int64_t)conn->in.end);
+	row_i64(w, (int64_t)conn->in.start);
+	row_i64(w, conn->fwd_left);
+	row_i64(w, (int64_t)conn->out.start);
+	row_i64(w, (int64_t)(conn->out.end - conn->out.start));
+	row_i64(w, (int64_t)(conn->in.end - conn->in.start));
+	row_i64(w, (int64_t)(conn->out.end - conn->out.start));
+}
+
+static void sock_row(AdminReply *r, const SockRow *s, bool debug, bool with_target)
+{
+	Row w = { .n = 0 };
+	char raddr[128], laddr[128], ptr[32], link[32];
+	int lport;
+	remote_addr(s->conn, raddr, sizeof(raddr));
+	local_addr(s->conn, laddr, sizeof(laddr), &lport);
+	snprintf(ptr, sizeof(ptr), "%p", s->ptr);
+	snprintf(link, sizeof(link), "%p", (const void *)s->link);
+	row_text(&w, s->type);
+	row_text(&w, s->user);
+	row_text(&w, s->database);
+	row_text(&w, "none");
+	row_text(&w, s->state);
+	row_text(&w, raddr);
+	row_i64(&w, s->conn->port);
+	row_text(&w, laddr);
+	row_i64(&w, lport);
+	row_time(&w, s->conn->connect_time);
+	row_time(&w, request_wall(s->conn));
+	row_i64(&w, s->wait / USEC_PER_SEC);
+	row_i64(&w, s->wait % USEC_PER_SEC);
+	row_i64(&w, s->close_needed);
+	row_text(&w, ptr);
+	row_text(&w, s->link ? link : "");
+	row_i64(&w, s->remote_pid);
+	row_text(&w, "");
+	row_text(&w, s->application_name ? s->application_name : "");
+	row_i64(&w, 0);
+	row_u64(&w, s->conn->id);
+	if (debug)
+		sock_debug_fields(&w, s->conn);
+	if (with_target)
+		row_text(&w, s->target);
+	row_put(r, &w);
+}
+
+static const char *client_app_name(const Client *c)
+{
+	int idx = varcache_lookup("application_name");
+	return idx >= 0 ? varcache_get(&c->vars, idx) : NULL;
+}
+
+/* The peer process of a Unix-socket client, as PgBouncer reports it. */
+static int64_t client_peer_pid(const Client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (strcmp(c->conn.addr_text, "unix") != 0 || c->conn.fd < 0 ||
+	    getsockopt(c->conn.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	return cred.pid;
+}
+
+static usec_t client_wait(const Client *c, usec_t now)
+{
+	usec_t since = 0;
+	if (c->state == CL_WAITING || c->state == CL_WELCOME)
+		since = c->wait_start ? c->wait_start : c->login_start;
+	else if (c->conn.link)
+		since = c->query_start;
+	return since && now > since ? now - since : 0;
+}
+
+static void client_sock(const Client *c, const char *state, SockRow *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = &c->conn;
+	s->type = "C";
+	s->user = c->user_name ? c->user_name : "(nouser)";
+	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : "(nodb)";
+	s->state = state;
+	s->ptr = c;
+	s->link = c->conn.link;
+	s->remote_pid = client_peer_pid(c);
+	s->application_name = client_app_name(c);
+	s->wait = client_wait(c, time_now_mono());
+	s->target = c->pool ? "primary" : NULL;
+}
+
+static void server_sock(const Server *sv, const char *state, SockRow *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = &sv->conn;
+	s->type = "S";
+	s->user = sv->pool->user->name;
+	s->database = sv->pool->db->name;
+	s->state = state;
+	s->ptr = sv;
+	s->link = sv->conn.link;
+	s->remote_pid = sv->backend_pid;
+	s->application_name = sv->conn.link ? client_app_name((const Client *)sv->conn.link) : NULL;
+	s->close_needed = sv->dirty;
+	s->target = "primary";
+}
+
+/* How a view lists sockets: state names per list and which sockets it takes. */
+typedef struct SockView {
+	bool debug;
+	bool only_busy;	  /* ACTIVE_SOCKETS: only sockets with buffered data */
+	bool with_target; /* pgsplit's appended column */
+} SockView;
+
+static bool sock_busy(const Conn *conn)
+{
+	return conn->in.end > conn->in.start || conn->out.end > conn->out.start;
+}
+
+static void client_list_rows(AdminReply *r, const SockView *v, const List *list, const char *state)
+{
+	const List *it;
+	for (it = list->next; it != list; it = it->next) {
+		const Client *c = container_of(it, Client, pool_node);
+		SockRow s;
+		/* CLIENTS calls an unlinked active client idle, as PgBouncer 1.25 does */
+		const char *st = strcmp(state, "active") == 0 && !c->conn.link ? "idle" : state;
+		if (v->only_busy && !sock_busy(&c->conn))
+			continue;
+		client_sock(c, st, &s);
+		sock_row(r, &s, v->debug, v->with_target);
+	}
+}
+
+static void server_list_rows(AdminReply *r, const SockView *v, const List *list, const char *state)
+{
+	const List *it;
+	for (it = list->next; it != list; it = it->next) {
+		const Server *sv = container_of(it, Server, pool_node);
+		SockRow s;
+		if (v->only_busy && !sock_busy(&sv->conn))
+			continue;
+		server_sock(sv, state, &s);
+		sock_row(r, &s, v->debug, v->with_target);
+	}
+}
+
+/* Clients outside the pools: the console's, or those still logging in. */
+static void loose_client_rows(AdminReply *r, const SockView *v, bool admin, const char *state)
+{
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		const Client *c = container_of(it, Client, all_node);
+		SockRow s;
+		bool want = admin ? c->is_admin && c->state == CL_ACTIVE : c->state == CL_LOGIN;
+		if (!want || (v->only_busy && !sock_busy(&c->conn)))
+			continue;
+		client_sock(c, state, &s);
+		if (admin && !c->conn.link && strcmp(state, "active") == 0)
+			s.state = "idle";
+		sock_row(r, &s, v->debug, v->with_target);
+	}
+}
+
+static void show_clients(AdminReply *r)
+{
+	SockView v = { .with_target = true };
+	sock_header(r, false, true);
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		const Pool *p = container_of(it, Pool, node);
+		client_list_rows(r, &v, &p->active_clients, "active");
+		client_list_rows(r, &v, &p->waiting_clients, "waiting");
+	}
+	loose_client_rows(r, &v, true, "active");
+	show_done(r);
+}
+
+static void show_servers(AdminReply *r)
+{
+	SockView v = { .with_target = true };
+	sock_header(r, false, true);
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		const Pool *p = container_of(it, Pool, node);
+		server_list_rows(r, &v, &p->active_servers, "active");
+		server_list_rows(r, &v, &p->idle_servers, "idle");
+		server_list_rows(r, &v, &p->used_servers, "tested");
+		server_list_rows(r, &v, &p->login_servers, "new");
+	}
+	show_done(r);
+}
+
+static void sockets_view(AdminReply *r, bool only_busy)
+{
+	SockView v = { .debug = true, .only_busy = only_busy };
+	sock_header(r, true, false);
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		const Pool *p = container_of(it, Pool, node);
+		client_list_rows(r, &v, &p->active_clients, "cl_active");
+		client_list_rows(r, &v, &p->waiting_clients, "cl_waiting");
+		server_list_rows(r, &v, &p->active_servers, "sv_active");
+		server_list_rows(r, &v, &p->idle_servers, "sv_idle");
+		server_list_rows(r, &v, &p->used_servers, "sv_tested");
+		server_list_rows(r, &v, &p->login_servers, "sv_login");
+	}
+	loose_client_rows(r, &v, true, "cl_active");
+	loose_client_rows(r, &v, false, "cl_login");
+	show_done(r);
+}
+
+static void show_sockets(AdminReply *r)
+{
+	sockets_view(r, false);
+}
+
+static void show_active_sockets(AdminReply *r)
+{
+	sockets_view(r, true);
+}
+
+/* ---- FDS ---- */
+
+static const char *var_of(const VarCache *vc, const char *name)
+{
+	int idx = varcache_lookup(name);
+	return idx >= 0 ? varcache_get(vc, idx) : NULL;
+}
+
+/*
+ * pgsplit has no online restart, so this only describes the sockets: no fd is passed
+ * and no password or SCRAM key ever leaves the process. Listening sockets are not
+ * listed (the listener keeps them to itself).
+ */
+static void fd_row(AdminReply *r, const Conn *conn, const char *task, const char *user, const char *db,
+		   uint64_t cancel, const VarCache *vars)
+{
+	Row w = { .n = 0 };
+	char addr[128];
+	remote_addr(conn, addr, sizeof(addr));
+	row_i64(&w, conn->fd);
+	row_text(&w, task);
+	row_text(&w, user);
+	row_text(&w, db);
+	row_text(&w, addr);
+	row_i64(&w, conn->port);
+	row_u64(&w, cancel);
+	row_i64(&w, conn->link ? conn->link->fd : 0);
+	row_text(&w, var_of(vars, "client_encoding"));
+	row_text(&w, var_of(vars, "standard_conforming_strings"));
+	row_text(&w, var_of(vars, "DateStyle"));
+	row_text(&w, var_of(vars, "TimeZone"));
+	row_text(&w, NULL);
+	row_text(&w, NULL);
+	row_text(&w, NULL);
+	row_put(r, &w);
+}
+
+static void show_fds(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "fd", I4 },		    { "task", TXT },	     { "user", TXT },	      { "database", TXT },
+		{ "addr", TXT },	    { "port", I4 },	     { "cancel", I8 },	      { "link", I4 },
+		{ "client_encoding", TXT }, { "std_strings", TXT }, { "datestyle", TXT },     { "timezone", TXT },
+		{ "password", TXT },	    { "scram_client_key", BYTEA }, { "scram_server_key", BYTEA },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		const Client *c = container_of(it, Client, all_node);
+		if (c->is_admin || c->conn.fd < 0)
+			continue;
+		uint64_t cancel = ((uint64_t)c->cancel_pid << 32) | c->cancel_key;
+		fd_row(r, &c->conn, "client", c->user_name, c->db ? c->db->name : NULL, cancel, &c->vars);
+	}
+	list_for_each(it, &rt.servers)
+	{
+		const Server *s = container_of(it, Server, all_node);
+		if (s->conn.fd < 0)
+			continue;
+		uint64_t cancel = ((uint64_t)s->backend_pid << 32) | s->backend_key;
+		fd_row(r, &s->conn, "server", s->pool->user->name, s->pool->db->name, cancel, &s->vars);
+	}
+	show_done(r);
+}
+
+/* ---- LISTS, USERS, DATABASES, MEM ---- */
+
+static int list_count(const List *l)
+{
+	int n = 0;
+	for (const List *it = l->next; it != l; it = it->next)
+		n++;
+	return n;
+}
+
+static void count_dns_name(void *arg, const char *host, usec_t ttl_left, const char *addrs)
+{
+	(void)host;
+	(void)ttl_left;
+	(void)addrs;
+	(*(int *)arg)++;
+}
+
+static int count_login_clients(void)
+{
+	int n = 0;
+	List *it;
+	list_for_each(it, &rt.clients) n += container_of(it, Client, all_node)->state == CL_LOGIN;
+	return n;
+}
+
+static int count_dns_queries(void)
+{
+	int n = 0;
+	List *it;
+	list_for_each(it, &rt.servers) n += container_of(it, Server, all_node)->dns != NULL;
+	return n;
+}
+
+static int count_peers(void)
+{
+	int n = 0;
+	for (const PeerDef *p = rt.cfg->peers; p; p = p->next)
+		n++;
+	return n;
+}
+
+/* The console's database and pool count, as in PgBouncer. */
+static void show_lists(AdminReply *r)
+{
+	static const Col cols[] = { { "list", TXT }, { "items", I4 } };
+	int dns_names = 0;
+	if (rt.dns)
+		dns_visit_hosts(rt.dns, count_dns_name, &dns_names);
+	const struct {
+		const char *name;
+		int value;
+	} items[] = {
+		{ "databases", list_count(&rt.databases) + 1 },
+		{ "users", list_count(&rt.users) },
+		{ "peers", count_peers() },
+		{ "pools", list_count(&rt.pools) + 1 },
+		{ "peer_pools", 0 },
+		{ "free_clients", 0 },
+		{ "used_clients", list_count(&rt.clients) },
+		{ "login_clients", count_login_clients() },
+		{ "free_servers", 0 },
+		{ "used_servers", list_count(&rt.servers) },
+		{ "dns_names", dns_names },
+		{ "dns_zones", 0 },
+		{ "dns_queries", count_dns_queries() },
+		{ "dns_pending", 0 },
+	};
+	put_header(r, cols, 2);
+	for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
+		Row w = { .n = 0 };
+		row_text(&w, items[i].name);
+		row_i64(&w, items[i].value);
+		row_put(r, &w);
+	}
+	show_done(r);
+}
+
+static const Col user_cols[] = {
+	{ "name", TXT },		 { "pool_size", TXT },		  { "reserve_pool_size", TXT },
+	{ "pool_mode", TXT },		 { "max_user_connections", I4 },  { "current_connections", I4 },
+	{ "max_user_client_connections", I4 }, { "current_client_connections", I4 },
+};
+
+/* An unset per-user override is an empty string in PgBouncer's text columns. */
+static const char *opt_int(char *buf, size_t len, int v)
+{
+	if (v < 0)
+		return "";
+	snprintf(buf, len, "%d", v);
+	return buf;
+}
+
+static void user_row(AdminReply *r, const char *name, const UserDef *ud, const PoolUser *u)
+{
+	Row w = { .n = 0 };
+	char ps[16], rps[16];
+	PoolMode mode = u ? u->pool_mode : ud ? ud->pool_mode : POOL_MODE_UNSET;
+	int max_conn = u ? u->max_user_connections
+			 : ud && ud->max_user_connections >= 0 ? ud->max_user_connections
+							       : rt.cfg->max_user_connections;
+	int max_cl = u ? u->max_user_client_connections
+		       : ud && ud->max_user_client_connections >= 0 ? ud->max_user_client_connections
+								    : rt.cfg->max_user_client_connections;
+	row_text(&w, name);
+	row_text(&w, opt_int(ps, sizeof(ps), u ? u->pool_size : ud ? ud->pool_size : -1));
+	row_text(&w, opt_int(rps, sizeof(rps), ud ? ud->reserve_pool_size : -1));
+	row_text(&w, mode == POOL_MODE_UNSET ? NULL : config_pool_mode_name(mode));
+	row_i64(&w, max_conn);
+	row_i64(&w, u ? u->server_count : 0);
+	row_i64(&w, max_cl);
+	row_i64(&w, u ? u->client_count : 0);
+	row_put(r, &w);
+}
+
+static bool user_known(const char *name)
+{
+	List *it;
+	list_for_each(it, &rt.users)
+	{
+		if (strcmp(container_of(it, PoolUser, node)->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Users seen so far, then [users] entries nobody has used yet. */
+static void show_users(AdminReply *r)
+{
+	put_header(r, user_cols, ARRAY_SIZE(user_cols));
+	List *it;
+	list_for_each(it, &rt.users)
+	{
+		const PoolUser *u = container_of(it, PoolUser, node);
+		user_row(r, u->name, config_find_user(rt.cfg, u->name), u);
+	}
+	for (const UserDef *ud = rt.cfg->users; ud; ud = ud->next)
+		if (!user_known(ud->name))
+			user_row(r, ud->name, ud, NULL);
+	show_done(r);
+}
+
+static const Col db_cols[] = {
+	{ "name", TXT },	       { "host", TXT },		   { "port", I4 },
+	{ "database", TXT },	       { "force_user", TXT },	   { "pool_size", I4 },
+	{ "min_pool_size", I4 },       { "reserve_pool_size", I4 }, { "server_lifetime", I4 },
+	{ "pool_mode", TXT },	       { "load_balance_hosts", TXT }, { "max_connections", I4 },
+	{ "current_connections", I4 }, { "max_client_connections", I4 }, { "current_client_connections", I4 },
+	{ "paused", I4 },	       { "disabled", I4 },
+};
+
+static void database_row(AdminReply *r, const Database *db)
+{
+	Row w = { .n = 0 };
+	row_text(&w, db->name);
+	row_text(&w, db->host);
+	row_i64(&w, db->port);
+	row_text(&w, db->dbname);
+	row_text(&w, db->forced_user);
+	row_i64(&w, db->pool_size);
+	row_i64(&w, db->min_pool_size);
+	row_i64(&w, db->reserve_pool_size);
+	row_i64(&w, db->server_lifetime / USEC_PER_SEC);
+	row_text(&w, db->pool_mode == POOL_MODE_UNSET ? NULL : config_pool_mode_name(db->pool_mode));
+	row_text(&w, db_load_balance_hosts(db));
+	row_i64(&w, db->max_db_connections);
+	row_i64(&w, db->server_count);
+	row_i64(&w, db->max_db_client_connections);
+	row_i64(&w, db->client_count);
+	row_i64(&w, db->paused);
+	row_i64(&w, db->disabled);
+	row_put(r, &w);
+}
+
+/* The console's virtual database: statement mode, a nominal pool of two. */
+static void admin_database_row(AdminReply *r)
+{
+	Row w = { .n = 0 };
+	row_text(&w, ADMIN_DB);
+	row_text(&w, NULL);
+	row_i64(&w, rt.cfg->listen_port);
+	row_text(&w, ADMIN_DB);
+	row_text(&w, ADMIN_DB);
+	row_i64(&w, ADMIN_POOL_SIZE);
+	row_i64(&w, 0);
+	row_i64(&w, 0);
+	row_i64(&w, rt.cfg->server_lifetime / USEC_PER_SEC);
+	row_text(&w, "statement");
+	row_text(&w, NULL);
+	row_i64(&w, rt.cfg->max_db_connections);
+	row_i64(&w, 0);
+	row_i64(&w, rt.cfg->max_db_client_connections);
+	row_i64(&w, admin_client_count());
+	row_i64(&w, 0);
+	row_i64(&w, 0);
+	row_put(r, &w);
+}
+
+static void show_databases(AdminReply *r)
+{
+	put_header(r, db_cols, ARRAY_SIZE(db_cols));
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		const Database *db = container_of(it, Database, node);
+		if (!db->removed)
+			database_row(r, db);
+	}
+	admin_database_row(r);
+	show_done(r);
+}
+
+/* pgsplit allocates objects directly: sizes and live counts, nothing kept free. */
+static void show_mem(AdminReply *r)
+{
+	static const Col cols[] = { { "name", TXT }, { "size", I4 }, { "used", I4 }, { "free", I4 }, { "memtotal", I4 } };
+	const struct {
+		const char *name;
+		size_t size;
+		int used;
+	} caches[] = {
+		{ "user_cache", sizeof(PoolUser), list_count(&rt.users) },
+		{ "db_cache", sizeof(Database), list_count(&rt.databases) },
+		{ "pool_cache", sizeof(Pool), list_count(&rt.pools) },
+		{ "server_cache", sizeof(Server), list_count(&rt.servers) },
+		{ "client_cache", sizeof(Client), list_count(&rt.clients) },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < ARRAY_SIZE(caches); i++) {
+		Row w = { .n = 0 };
+		row_text(&w, caches[i].name);
+		row_i64(&w, (int64_t)caches[i].size);
+		row_i64(&w, caches[i].used);
+		row_i64(&w, 0);
+		row_i64(&w, (int64_t)caches[i].size * caches[i].used);
+		row_put(r, &w);
+	}
+	show_done(r);
+}
+
+/* ---- DNS ---- */
+
+static void dns_host_row(void *arg, const char *host, usec_t ttl_left, const char *addrs)
+{
+	Row w = { .n = 0 };
+	row_text(&w, host);
+	row_i64(&w, ttl_left > 0 ? ttl_left / USEC_PER_SEC : 0);
+	row_text(&w, addrs);
+	row_put(arg, &w);
+}
+
+static void show_dns_hosts(AdminReply *r)
+{
+	static const Col cols[] = { { "hostname", TXT }, { "ttl", I8 }, { "addrs", TXT } };
+	put_header(r, cols, ARRAY_SIZE(cols));
+	if (rt.dns)
+		dns_visit_hosts(rt.dns, dns_host_row, r);
+	show_done(r);
+}
+
+/* c-ares is used without SOA zone tracking (dns_zone_check_period): no zones. */
+static void show_dns_zones(AdminReply *r)
+{
+	static const Col cols[] = { { "zonename", TXT }, { "serial", I8 }, { "count", I4 } };
+	put_header(r, cols, ARRAY_SIZE(cols));
+	show_done(r);
+}
+
+/* ---- pgsplit additions (design.md §6): empty until routing lands ---- */
+
+static void show_replicas(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "database", TXT }, { "host", TXT },	   { "port", I4 },	 { "role", TXT },
+		{ "state", TXT },    { "lag_bytes", I8 },  { "lag_ms", I8 },	 { "replay_lsn", TXT },
+		{ "last_check", TXT }, { "routed_transactions", I8 }, { "errors", I8 },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	show_done(r);
+}
+
+static void show_routing(AdminReply *r)
+{
+	static const Col cols[] = {
+		{ "database", TXT },	       { "to_primary", I8 },	    { "to_replica", I8 },
+		{ "classified_read", I8 },     { "declared_read_only", I8 }, { "hint", I8 },
+		{ "explicit_transaction", I8 }, { "write", I8 },	    { "read_your_writes", I8 },
+		{ "replica_lagging", I8 },     { "no_replica", I8 },	    { "classifier_unsure", I8 },
+		{ "retry_25006", I8 },
+	};
+	put_header(r, cols, ARRAY_SIZE(cols));
+	show_done(r);
+}
+
+/* ---- dispatch ---- */
+
+static const AdminView admin_views[] = {
+	{ "HELP", show_help, false },
+	{ "STATS", show_stats, false },
+	{ "STATS_TOTALS", show_stats_totals, false },
+	{ "STATS_AVERAGES", show_stats_averages, false },
+	{ "TOTALS", show_totals, false },
+	{ "SERVERS", show_servers, false },
+	{ "CLIENTS", show_clients, false },
+	{ "POOLS", show_pools, false },
+	{ "PEER_POOLS", show_peer_pools, false },
+	{ "LISTS", show_lists, false },
+	{ "USERS", show_users, false },
+	{ "DATABASES", show_databases, false },
+	{ "PEERS", show_peers, false },
+	{ "FDS", show_fds, true }, /* cancel keys of every client: admins only */
+	{ "SOCKETS", show_sockets, false },
+	{ "ACTIVE_SOCKETS", show_active_sockets, false },
+	{ "CONFIG", show_config, false },
+	{ "MEM", show_mem, false },
+	{ "DNS_HOSTS", show_dns_hosts, false },
+	{ "DNS_ZONES", show_dns_zones, false },
+	{ "STATE", show_state, false },
+	{ "VERSION", show_version, false },
+	{ "REPLICAS", show_replicas, false },
+	{ "ROUTING", show_routing, false },
+};
+
+const AdminView *admin_view_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(admin_views); i++)
+		if (strcasecmp(admin_views[i].name, name) == 0)
+			return &admin_views[i];
+	return NULL;
+}
+
+/* Session settings some drivers read or set on connect; the console plays along. */
+static const struct {
+	const char *name;
+	const char *value;
+} fake_params[] = {
+	{ "client_encoding", "UTF8" },	       { "default_transaction_isolation", "read committed" },
+	{ "standard_conforming_strings", "on" }, { "datestyle", "ISO" },
+	{ "timezone", "GMT" },		       { "extra_float_digits", "2" },
+};
+
+static int fake_param_index(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fake_params); i++)
+		if (strcasecmp(fake_params[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+bool admin_is_fake_param(const char *name)
+{
+	return fake_param_index(name) >= 0;
+}
+
+bool admin_show_fake_param(AdminReply *r, const char *name)
+{
+	int i = fake_param_index(name);
+	if (i < 0)
+		return false;
+	Col col = { fake_params[i].name, TXT };
+	Row w = { .n = 0 };
+	put_header(r, &col, 1);
+	row_text(&w, fake_params[i].value);
+	row_put(r, &w);
+	show_done(r);
+	return true;
+}

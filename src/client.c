@@ -5,6 +5,7 @@
  * hand their queries to admin.c.
  */
 #include "client.h"
+#include "client_route.h"
 #include "admin.h"
 #include "auth.h"
 #include "cancel.h"
@@ -58,7 +59,7 @@ static void client_leave_state(Client *c)
 	case CL_WELCOME:
 	case CL_WAITING:
 		list_del(&c->pool_node);
-		p->n_waiting--;
+		c->wait_pool->n_waiting--;
 		break;
 	case CL_ACTIVE:
 		list_del(&c->pool_node);
@@ -79,6 +80,9 @@ void client_set_state(Client *c, ClientState state)
 	switch (state) {
 	case CL_WELCOME:
 	case CL_WAITING:
+		if (state == CL_WELCOME || !c->wait_pool)
+			c->wait_pool = p;
+		p = c->wait_pool;
 		list_append(&p->waiting_clients, &c->pool_node);
 		p->n_waiting++;
 		if (p->n_waiting > p->max_wait_clients)
@@ -608,7 +612,10 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		return SB_STOP;
 	}
 	if (!c->conn.link) {
-		if (!pool_acquire(c->pool, c))
+		Pool *target;
+		if (client_route(c, msg, &target) == CLIENT_ROUTE_WAIT_MORE)
+			return SB_WAIT_MORE;
+		if (!pool_acquire(target, c))
 			return SB_PAUSE;
 		if (c->conn.closing)
 			return SB_STOP;

@@ -3,6 +3,7 @@
  * and signal events, ordered start-up and shutdown. Knows nothing about packets or pools.
  */
 #include "authfile.h"
+#include "classify.h"
 #include "config.h"
 #include "dns.h"
 #include "listener.h"
@@ -225,6 +226,11 @@ static int run(const Options *o)
 		return 1;
 	sbuf_global_init(rt.base, (size_t)rt.cfg->pkt_buf * 4, 1 << 20);
 	varcache_configure(rt.cfg->track_extra_parameters);
+	rt.classify_cfg = classify_config_new(rt.cfg->write_functions);
+	if (!rt.classify_cfg) {
+		log_fatal("%s: key 'write_functions': expected a list of function names", rt.cfg->config_file);
+		return 1;
+	}
 	registry_apply_config();
 	if (!listener_start())
 		return 1;

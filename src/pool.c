@@ -23,9 +23,26 @@ PoolMode pool_mode_of(const Pool *pool)
 
 int pool_size_of(const Pool *pool)
 {
+	if (pool->replica)
+		return pool->db->replica_pool_size;
 	if (pool->user->pool_size >= 0)
 		return pool->user->pool_size;
 	return pool->db->pool_size;
+}
+
+const char *pool_host(const Pool *pool)
+{
+	return pool->replica ? pool->replica->host : pool->db->host;
+}
+
+int pool_port(const Pool *pool)
+{
+	return pool->replica ? pool->replica->port : pool->db->port;
+}
+
+const char *pool_target_name(const Pool *pool)
+{
+	return pool->replica ? "replica" : "primary";
 }
 
 int pool_server_count(const Pool *pool)
@@ -33,11 +50,12 @@ int pool_server_count(const Pool *pool)
 	return pool->n_login + pool->n_idle + pool->n_active + pool->n_used;
 }
 
-Pool *pool_create(Database *db, PoolUser *user)
+Pool *pool_create(Database *db, PoolUser *user, Replica *replica)
 {
 	Pool *p = xcalloc(1, sizeof(*p));
 	p->db = db;
 	p->user = user;
+	p->replica = replica;
 	list_init(&p->waiting_clients);
 	list_init(&p->active_clients);
 	list_init(&p->login_servers);
@@ -174,6 +192,7 @@ bool pool_acquire(Pool *p, Client *client)
 		}
 	}
 	client->wait_start = time_now_mono();
+	client->wait_pool = p;
 	client_set_state(client, CL_WAITING);
 	pool_maintain(p);
 	return false;

@@ -35,6 +35,41 @@ static void set_startup_var(Database *db, const char *name, const char *value)
 		varcache_set(&db->startup_vars, idx, value);
 }
 
+static Replica *find_replica(Database *db, const char *host, int port)
+{
+	for (int i = 0; i < db->n_replicas; i++)
+		if (strcmp(db->replicas[i]->host, host) == 0 && db->replicas[i]->port == port)
+			return db->replicas[i];
+	return NULL;
+}
+
+/*
+ * Bring the replica list in line with the definition. Replica objects live as long as the
+ * Database (pools point at them); one dropped from the config is marked removed and
+ * leaves rotation, and comes back with its counters if it is added again.
+ */
+static void database_apply_replicas(Database *db, const DatabaseDef *def)
+{
+	for (int i = 0; i < db->n_replicas; i++)
+		db->replicas[i]->removed = true;
+	for (int i = 0; i < def->n_replicas; i++) {
+		int port = def->replicas[i].port > 0 ? def->replicas[i].port : db->port;
+		Replica *r = find_replica(db, def->replicas[i].host, port);
+		if (!r) {
+			r = xcalloc(1, sizeof(*r));
+			r->host = xstrdup(def->replicas[i].host);
+			r->port = port;
+			r->state = REPLICA_UP;
+			db->replicas = xrealloc(db->replicas, sizeof(Replica *) * (size_t)(db->n_replicas + 1));
+			db->replicas[db->n_replicas++] = r;
+		}
+		r->removed = false;
+	}
+	db->routing = def->n_replicas > 0 ? (def->routing == ROUTING_UNSET ? ROUTING_AUTO : def->routing)
+					  : ROUTING_PRIMARY;
+	db->replica_pool_size = def->replica_pool_size >= 0 ? def->replica_pool_size : db->pool_size;
+}
+
 /* Copy a [databases] definition into the run-time Database. */
 static void database_apply_def(Database *db, const DatabaseDef *def)
 {
@@ -57,6 +92,7 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	set_startup_var(db, "DateStyle", def->datestyle);
 	set_startup_var(db, "TimeZone", def->timezone);
 	set_startup_var(db, "application_name", def->application_name);
+	database_apply_replicas(db, def);
 	db->removed = false;
 }
 
@@ -133,18 +169,23 @@ PoolUser *registry_get_user(const char *name)
 	return u;
 }
 
-Pool *registry_get_pool(Database *db, PoolUser *user)
+Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 {
 	List *it;
 	list_for_each(it, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		if (p->db == db && p->user == user)
+		if (p->db == db && p->user == user && p->replica == replica)
 			return p;
 	}
-	Pool *p = pool_create(db, user);
+	Pool *p = pool_create(db, user, replica);
 	list_append(&rt.pools, &p->node);
 	return p;
+}
+
+Pool *registry_get_pool(Database *db, PoolUser *user)
+{
+	return registry_get_target_pool(db, user, NULL);
 }
 
 void registry_apply_config(void)
@@ -186,6 +227,11 @@ void registry_free_all(void)
 		free(db->forced_password);
 		free(db->connect_query);
 		varcache_clear(&db->startup_vars);
+		for (int i = 0; i < db->n_replicas; i++) {
+			free(db->replicas[i]->host);
+			free(db->replicas[i]);
+		}
+		free(db->replicas);
 		free(db);
 	}
 	list_for_each_safe(it, tmp, &rt.users)

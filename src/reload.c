@@ -4,6 +4,7 @@
  */
 #include "reload.h"
 #include "authfile.h"
+#include "classify.h"
 #include "client.h"
 #include "listener.h"
 #include "log.h"
@@ -32,6 +33,15 @@ bool reload_config(char *err, size_t errlen)
 		log_error("reload failed, keeping the old configuration: %s", err);
 		return false;
 	}
+	ClassifyConfig *ccfg = classify_config_new(cfg->write_functions);
+	if (!ccfg) {
+		snprintf(err, errlen, "%s: key 'write_functions': expected a list of function names", cfg->config_file);
+		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(cfg);
+		return false;
+	}
+	classify_config_free(rt.classify_cfg);
+	rt.classify_cfg = ccfg;
 	char aferr[512] = "";
 	AuthFile *af = load_authfile(cfg, aferr, sizeof(aferr));
 	Config *old = rt.cfg;

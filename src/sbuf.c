@@ -193,6 +193,12 @@ void sbuf_kick(Conn *c)
 		sbuf_resume(c);
 }
 
+void sbuf_peek(const Conn *c, const uint8_t **data, size_t *len)
+{
+	*data = c->in.data + c->in.start;
+	*len = ioq_len(&c->in);
+}
+
 size_t sbuf_pending_input(const Conn *c)
 {
 	return ioq_len(&c->in);
@@ -308,6 +314,10 @@ static void sbuf_process_loop(Conn *c)
 			goto out;
 		case SB_PAUSE:
 			c->paused = true;
+			goto out;
+		case SB_WAIT_MORE:
+			if (c->in.cap - c->in.end < 4096)
+				ioq_reserve(&c->in, 4096);
 			goto out;
 		case SB_STOP:
 			return;

@@ -7,6 +7,7 @@
  */
 #include "server.h"
 #include "client.h"
+#include "client_route.h"
 #include "dns.h"
 #include "log.h"
 #include "md5.h"
@@ -120,6 +121,8 @@ void server_close(Server *s, const char *reason)
 		Client *c = (Client *)s->conn.link;
 		s->conn.link = NULL;
 		c->conn.link = NULL;
+		if (p->replica)
+			p->replica->active_servers--;
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
 	}
 	if (s->dns) {
@@ -132,7 +135,7 @@ void server_close(Server *s, const char *reason)
 	list_del(&s->all_node);
 	if (rt.cfg->log_disconnections)
 		log_info("S-%llu: %s/%s@%s:%d closing because: %s", (unsigned long long)s->conn.id, p->db->name,
-			 p->user->name, p->db->host ? p->db->host : "unix", p->db->port, reason);
+			 p->user->name, s->conn.addr_text, s->conn.port, reason);
 	if (s->conn.fd >= 0 && !was_login && s->conn.read_armed) {
 		PktBuf pb;
 		pktbuf_init(&pb, 8, 0);
@@ -152,6 +155,21 @@ void server_close(Server *s, const char *reason)
 	pool_maintain(p);
 }
 
+/* A replica that cannot be reached leaves rotation; retried after a growing pause. */
+static void replica_mark_down(Replica *r, const char *why)
+{
+	usec_t backoff = USEC_PER_SEC << (r->down_count < 5 ? r->down_count : 5);
+	if (backoff > rt.cfg->server_login_retry && rt.cfg->server_login_retry > 0)
+		backoff = rt.cfg->server_login_retry;
+	r->errors++;
+	r->down_count++;
+	r->down_until = time_now_mono() + backoff;
+	if (r->state != REPLICA_DOWN)
+		log_warning("replica %s:%d is down: %s", r->host, r->port, why);
+	if (r->state == REPLICA_UP || r->state == REPLICA_DOWN)
+		r->state = REPLICA_DOWN;
+}
+
 /* A login failed: remember why and tell the clients that wait for this pool. */
 static void server_login_failed(Server *s, const char *message)
 {
@@ -162,6 +180,11 @@ static void server_login_failed(Server *s, const char *message)
 	log_warning("S-%llu: %s/%s login failed: %s", (unsigned long long)s->conn.id, p->db->name, p->user->name,
 		    message);
 	server_close(s, message);
+	if (p->replica) {
+		replica_mark_down(p->replica, message);
+		client_route_evacuate(p);
+		return;
+	}
 	if (p->n_idle + p->n_active + p->n_used + p->n_login == 0)
 		pool_fail_waiters(p, message);
 }
@@ -320,19 +343,20 @@ void server_launch(Pool *p)
 	list_append(&rt.servers, &s->all_node);
 	p->db->server_count++;
 	p->user->server_count++;
-	const char *host = p->db->host;
+	const char *host = pool_host(p);
+	int port = pool_port(p);
 	snprintf(s->conn.addr_text, sizeof(s->conn.addr_text), "%s", host ? host : "unix");
-	s->conn.port = p->db->port;
+	s->conn.port = port;
 	if (!host || host[0] == '/') {
 		struct sockaddr_un un;
 		memset(&un, 0, sizeof(un));
 		un.sun_family = AF_UNIX;
 		snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", host ? host : "/var/run/postgresql",
-			 p->db->port);
+			 port);
 		server_connect_addr(s, (struct sockaddr *)&un, sizeof(un));
 		return;
 	}
-	DnsRequest *req = dns_resolve(rt.dns, host, p->db->port, server_on_resolved, s);
+	DnsRequest *req = dns_resolve(rt.dns, host, port, server_on_resolved, s);
 	if (s->state == SV_CONNECTING && s->conn.fd < 0)
 		s->dns = req;
 }
@@ -529,9 +553,50 @@ static void error_text(const SbufMsg *msg, char *buf, size_t len)
 	snprintf(buf, len, "%s", m ? m : "server error");
 }
 
+static const char *login_param(const Server *s, const char *name)
+{
+	for (int i = 0; i < s->n_login_params; i++)
+		if (strcmp(s->login_params[i].name, name) == 0)
+			return s->login_params[i].value;
+	return NULL;
+}
+
+/*
+ * PostgreSQL 14+ reports in_hot_standby at login: a replica pool must never hold a
+ * primary (a promoted standby), and a replica that answers is back in rotation.
+ */
+static bool server_role_ok(Server *s)
+{
+	Replica *r = s->pool->replica;
+	const char *hot = login_param(s, "in_hot_standby");
+	if (!r) {
+		if (hot && strcmp(hot, "on") == 0)
+			log_warning("S-%llu: the primary of %s is in hot standby: writes will fail",
+				    (unsigned long long)s->conn.id, s->pool->db->name);
+		return true;
+	}
+	if (hot && strcmp(hot, "off") == 0) {
+		if (r->state != REPLICA_PROMOTED)
+			log_error("replica %s:%d is no longer in recovery (promoted?): taking it out of rotation",
+				  r->host, r->port);
+		r->state = REPLICA_PROMOTED;
+		server_close(s, "replica is not in recovery");
+		client_route_evacuate(s->pool);
+		return false;
+	}
+	if (r->state == REPLICA_DOWN) {
+		log_info("replica %s:%d is up again", r->host, r->port);
+		r->state = REPLICA_UP;
+	}
+	r->down_count = 0;
+	return true;
+}
+
 static void server_login_complete(Server *s)
 {
 	Pool *p = s->pool;
+	if (!server_role_ok(s))
+		return;
 	pool_set_welcome(p, s->login_params, s->n_login_params);
 	free_login_params(s);
 	p->last_connect_failure = 0;
@@ -600,6 +665,8 @@ void server_link(Server *s, Client *c)
 {
 	s->conn.link = &c->conn;
 	c->conn.link = &s->conn;
+	if (s->pool->replica)
+		s->pool->replica->active_servers++;
 	server_set_state(s, SV_ACTIVE);
 	char sql[2048];
 	int n = varcache_sync_sql(&c->vars, &s->vars, sql, sizeof(sql));
@@ -629,6 +696,8 @@ void server_unlink(Server *s, bool client_gone)
 	}
 	s->conn.link = NULL;
 	s->last_used = now;
+	if (p->replica)
+		p->replica->active_servers--;
 	if (client_gone && (s->tx_status != 'I' || s->pending_rfq > 0 || s->internal_rfq > 0))
 		s->dirty = true;
 	if (s->dirty || p->db->removed) {

@@ -1,0 +1,57 @@
+/*
+ * The routing decision (design.md §3): from what the client's pending messages say, the
+ * client's session state and the database's routing mode, decide primary or replica, and
+ * pick a healthy replica. Pure: no I/O, no allocation; unit-testable without sockets.
+ */
+#ifndef PGSPLIT_ROUTER_H
+#define PGSPLIT_ROUTER_H
+
+#include "classify.h"
+#include "pool.h"
+
+#define ROUTE_REASONS(X)                                           \
+	X(ROUTE_CLASSIFIED_READ, "classified_read")                \
+	X(ROUTE_DECLARED_READ_ONLY, "declared_read_only")          \
+	X(ROUTE_HINT, "hint")                                      \
+	X(ROUTE_ROUTING_REPLICA, "routing_replica")                \
+	X(ROUTE_WRITE, "write")                                    \
+	X(ROUTE_EXPLICIT_TRANSACTION, "explicit_transaction")      \
+	X(ROUTE_UNSURE, "classifier_unsure")                       \
+	X(ROUTE_NO_REPLICA, "no_replica")                          \
+	X(ROUTE_SESSION_MODE, "session_mode")                      \
+	X(ROUTE_READ_YOUR_WRITES, "read_your_writes")              \
+	X(ROUTE_RETRY_25006, "retry_25006")                        \
+	X(ROUTE_ROUTING_PRIMARY, "routing_primary")
+
+typedef enum {
+#define ROUTE_ENUM_(name, str) name,
+	ROUTE_REASONS(ROUTE_ENUM_)
+#undef ROUTE_ENUM_
+		ROUTE_REASON_COUNT
+} RouteReason;
+
+typedef struct RouteRequest {
+	RoutingMode routing;
+	bool session_mode;       /* session pooling: the client keeps one server, the primary */
+	bool default_read_only;  /* the client's default_transaction_read_only is on */
+	bool classified;         /* cls is valid (false: could not see the whole batch) */
+	ClassifyResult cls;
+} RouteRequest;
+
+typedef struct RouteDecision {
+	bool to_replica;
+	RouteReason reason;
+} RouteDecision;
+
+RouteDecision router_decide(const RouteRequest *req);
+
+typedef enum { LB_ROUND_ROBIN, LB_RANDOM, LB_LEAST_CONNECTIONS, LB_LEAST_LAG } LoadBalance;
+LoadBalance router_lb_from_name(const char *name);
+
+/* A replica in rotation now (UP, or DOWN whose retry time has come), or NULL. */
+Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now);
+bool router_replica_usable(const Replica *r, usec_t now);
+const char *router_reason_name(RouteReason reason);
+const char *router_replica_state_name(ReplicaState state);
+
+#endif
