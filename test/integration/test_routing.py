@@ -1,0 +1,166 @@
+"""Read/write routing to streaming replicas (design.md §3).
+
+Every case is observed through the server that answered: pg_is_in_recovery() and
+inet_server_port(), never through the pooler's own counters alone.
+"""
+
+import psycopg
+import pytest
+
+import harness
+from harness import query1
+
+pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
+
+
+def routed_db(pooler_factory, cluster, replicas=None, start=True, **kw):
+    """A pooler whose `app` database has the cluster's replicas (or `replicas`)."""
+    p = pooler_factory(start=False, pool_mode=kw.pop("pool_mode", "transaction"), **kw)
+    reps = replicas if replicas is not None else ["127.0.0.1:%d" % r.port for r in cluster.replicas]
+    extra = kw.pop("db_extra", {}) if "db_extra" in kw else {}
+    p.databases["app"] = p.connstr("app", replicas=",".join(reps), **extra)
+    if start:
+        p.start()
+    return p
+
+
+def where(conn, sql="SELECT pg_is_in_recovery(), inet_server_port()", params=None):
+    return tuple(conn.execute(sql, params).fetchone())
+
+
+def replica_ports(cluster):
+    return {r.port for r in cluster.replicas}
+
+
+@pytest.fixture
+def routed(pooler, cluster):
+    return routed_db(pooler, cluster)
+
+
+def test_autocommit_select_goes_to_a_replica(routed, cluster):
+    c = routed.connect()
+    in_recovery, port = where(c)
+    assert in_recovery is True
+    assert port in replica_ports(cluster)
+
+
+@pytest.mark.parametrize("sql", [
+    "WITH w AS (INSERT INTO route_t VALUES (1) RETURNING x) SELECT pg_is_in_recovery() FROM w",
+    "SELECT pg_is_in_recovery() FROM route_t FOR UPDATE",
+    "SELECT pg_is_in_recovery(), nextval('route_seq')",
+    "SELECT pg_is_in_recovery() INTO TEMP route_tmp",
+    "/* pgsplit:primary */ SELECT pg_is_in_recovery()",
+])
+def test_writes_and_unsafe_reads_go_to_the_primary(routed, cluster, sql):
+    cluster.primary.psql("CREATE TABLE IF NOT EXISTS route_t(x int); "
+                         "CREATE SEQUENCE IF NOT EXISTS route_seq; "
+                         "INSERT INTO route_t SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM route_t)",
+                         db="app")
+    cluster.primary.psql("GRANT ALL ON route_t, route_seq TO app", db="app")
+    c = routed.connect()
+    if "INTO TEMP" in sql:
+        c.execute(sql)
+        assert query1(c, "SELECT pg_is_in_recovery()") in (True, False)  # session still fine
+        return
+    assert query1(c, sql) is False
+
+
+def test_explicit_transaction_goes_to_the_primary(routed):
+    c = routed.connect(autocommit=False)
+    assert query1(c, "SELECT pg_is_in_recovery()") is False  # psycopg opened BEGIN
+    c.rollback()
+
+
+def test_begin_read_only_goes_to_a_replica(routed, cluster):
+    c = routed.connect()
+    c.execute("BEGIN READ ONLY")
+    first = where(c)
+    second = where(c)
+    c.execute("COMMIT")
+    assert first[0] is True
+    assert first == second  # the whole transaction stays on one server
+
+
+def test_session_default_read_only_routes_transactions_to_replicas(routed):
+    c = routed.connect(options="-c default_transaction_read_only=on")
+    c.execute("BEGIN")
+    assert query1(c, "SELECT pg_is_in_recovery()") is True
+    c.execute("COMMIT")
+
+
+def test_replica_hint(routed):
+    c = routed.connect()
+    assert query1(c, "/* pgsplit:replica */ SELECT pg_is_in_recovery()") is True
+
+
+def test_extended_protocol_and_pipeline_route_reads(routed):
+    c = routed.connect()
+    assert query1(c, "SELECT pg_is_in_recovery() WHERE %s = 1", (1,)) is True
+    with c.pipeline():
+        curs = [c.execute("SELECT pg_is_in_recovery(), %s::int", (i,)) for i in range(5)]
+    assert [cur.fetchone() for cur in curs] == [(True, i) for i in range(5)]
+    # a write in the extended protocol still reaches the primary
+    assert query1(c, "SELECT pg_is_in_recovery() FROM (SELECT txid_current()) t WHERE %s = 1", (1,)) is False
+
+
+def test_round_robin_uses_every_replica(pooler, cluster):
+    p = routed_db(pooler, cluster, replica_lb="round_robin")
+    c = p.connect()
+    ports = {where(c)[1] for _ in range(10)}
+    assert ports == replica_ports(cluster)
+
+
+def test_routing_primary_and_replica_modes(pooler, cluster):
+    p = pooler(start=False, pool_mode="transaction")
+    reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
+    p.databases["app"] = p.connstr("app", replicas=reps, routing="primary")
+    p.databases["app2"] = p.connstr("app", replicas=reps, routing="replica")
+    p.start()
+    assert query1(p.connect(db="app"), "SELECT pg_is_in_recovery()") is False
+    ro = p.connect(db="app2")
+    assert query1(ro, "SELECT pg_is_in_recovery() FROM (SELECT 1) x") is True
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        ro.execute("CREATE TEMP TABLE nope(x int)")
+
+
+def test_session_mode_stays_on_the_primary(pooler, cluster):
+    p = routed_db(pooler, cluster, pool_mode="session")
+    assert query1(p.connect(), "SELECT pg_is_in_recovery()") is False
+
+
+def test_dead_replica_is_skipped_without_client_errors(pooler, cluster):
+    dead = harness.free_port()
+    live = cluster.replicas[0].port
+    p = routed_db(pooler, cluster, replicas=["127.0.0.1:%d" % dead, "127.0.0.1:%d" % live],
+                  replica_lb="round_robin")
+    c = p.connect()
+    seen = [where(c) for _ in range(12)]
+    assert all(r == (True, live) for r in seen), seen
+    assert "is down" in p.output()
+
+
+def test_all_replicas_down_reads_fall_back_to_primary(pooler, cluster):
+    p = routed_db(pooler, cluster, replicas=["127.0.0.1:%d" % harness.free_port()])
+    c = p.connect()
+    assert [query1(c, "SELECT pg_is_in_recovery()") for _ in range(5)] == [False] * 5
+
+
+def test_reload_adds_a_replica_without_dropping_clients(pooler, cluster):
+    first, second = cluster.replicas[0].port, cluster.replicas[1].port
+    p = routed_db(pooler, cluster, replicas=["127.0.0.1:%d" % first], replica_lb="round_robin")
+    c = p.connect()
+    assert {where(c)[1] for _ in range(4)} == {first}
+    reps = "127.0.0.1:%d,127.0.0.1:%d" % (first, second)
+    p.databases["app"] = p.connstr("app", replicas=reps)
+    p.reload()
+    assert {where(c)[1] for _ in range(6)} == {first, second}
+
+
+def test_pgbench_select_only_through_routing(pooler, cluster):
+    p = pooler(start=False, pool_mode="transaction")
+    reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
+    p.databases["bench"] = p.connstr("bench", replicas=reps)
+    p.start()
+    for mode in ("simple", "extended"):
+        res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-T", "3", "-M", mode])
+        assert res.failed == 0 and res.processed and res.processed > 100, res.out
