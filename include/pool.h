@@ -39,6 +39,7 @@ typedef struct Replica {
 	usec_t last_check;     /* wall clock of the last successful check */
 	uint64_t routed;       /* transactions sent here */
 	uint64_t errors;       /* connection or check failures */
+	bool in_recovery;      /* last check's pg_is_in_recovery() */
 	int active_servers;    /* servers linked to clients, across pools */
 	bool removed;          /* gone from the config */
 } Replica;
@@ -73,6 +74,7 @@ typedef struct Database {
 	uint64_t routed_primary;   /* transactions routed, by destination */
 	uint64_t routed_replica;
 	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */
+	struct MonitorState *monitor; /* owned by monitor.c; NULL until monitored */
 	int client_count;      /* clients connected to this database */
 	int server_count;      /* server connections of all its pools */
 	List node;             /* registry's database list */
@@ -104,6 +106,7 @@ struct Pool {
 	Database *db;
 	PoolUser *user; /* server login identity (forced user or the client's) */
 	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
+	bool is_monitor;  /* holds the replica monitor's connection, not clients' */
 	List waiting_clients; /* Client.pool_node, FIFO */
 	List active_clients;  /* logged-in clients not waiting */
 	List login_servers;   /* connecting or logging in */

@@ -35,6 +35,7 @@ struct Server {
 	bool internal_failed;   /* one of the pooler's own queries failed */
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
+	bool monitor_check;     /* running the replica monitor's query */
 	ScramClient scram;
 	bool scram_started;
 	struct DnsRequest *dns;
@@ -64,6 +65,8 @@ const char *server_state_name(ServerState state);
 void server_send_cancel(Server *server);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
+/* Run an internal query whose rows go to the replica monitor. */
+void server_start_monitor_query(Server *server, const char *sql);
 /* TCP_NODELAY and the tcp_keepalive family of settings. */
 void server_set_tcp_options(int fd);
 

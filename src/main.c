@@ -9,6 +9,7 @@
 #include "listener.h"
 #include "log.h"
 #include "maint.h"
+#include "monitor.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
@@ -241,10 +242,12 @@ static int run(const Options *o)
 	struct event *sig_events[6];
 	setup_signals(sig_events);
 	maint_start();
+	monitor_start();
 	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
 	event_base_dispatch(rt.base);
 	listener_stop();
 	maint_stop();
+	monitor_stop();
 	if (*rt.cfg->pidfile)
 		unlink(rt.cfg->pidfile);
 	log_info("pgsplit stopped");

@@ -81,6 +81,8 @@ static void check_server(Server *s, usec_t now)
 		}
 		return;
 	case SV_IDLE:
+		if (s->pool->is_monitor)
+			return; /* the replica monitor keeps its own connections busy */
 		if (expired(s->last_used, cfg->server_idle_timeout, now) &&
 		    pool_server_count(s->pool) > s->pool->db->min_pool_size) {
 			server_close(s, "server idle timeout");

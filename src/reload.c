@@ -8,6 +8,7 @@
 #include "client.h"
 #include "listener.h"
 #include "log.h"
+#include "monitor.h"
 #include "registry.h"
 #include "runtime.h"
 #include "sbuf.h"
@@ -55,6 +56,7 @@ bool reload_config(char *err, size_t errlen)
 	log_configure(cfg->logfile, cfg->syslog, cfg->syslog_ident, false, cfg->verbose);
 	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
 	registry_apply_config();
+	monitor_reconfigure();
 	log_info("configuration reloaded");
 	return true;
 }

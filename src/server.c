@@ -11,6 +11,7 @@
 #include "dns.h"
 #include "log.h"
 #include "md5.h"
+#include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "proto.h"
@@ -751,10 +752,56 @@ void server_start_check(Server *s)
 	sbuf_flush(&s->conn);
 }
 
+void server_start_monitor_query(Server *s, const char *sql)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 256, 0);
+	pktbuf_put_query(&pb, sql);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	s->internal_rfq++;
+	s->monitor_check = true;
+	s->last_checked = time_now_mono();
+	server_set_state(s, SV_USED);
+	sbuf_flush(&s->conn);
+}
+
+/* The end of an internal query: report failures, then the server is ready again. */
+static SbufVerdict server_internal_done(Server *s)
+{
+	bool failed = s->internal_failed;
+	s->internal_failed = false;
+	if (s->monitor_check) {
+		s->monitor_check = false;
+		monitor_on_done(s, failed);
+		if (s->conn.closing)
+			return SB_STOP;
+	}
+	if (failed) {
+		if (s->conn.link)
+			client_close_error((Client *)s->conn.link, SQLSTATE_PROTOCOL_VIOLATION,
+					   "server rejected a session parameter of this client");
+		server_close(s, "pooler query failed");
+		return SB_STOP;
+	}
+	if (s->state == SV_USED) {
+		server_become_ready(s);
+		return s->conn.closing ? SB_STOP : SB_CONSUMED;
+	}
+	return SB_CONSUMED;
+}
+
 /* Replies to the pooler's own queries (parameter sync, reset, check, connect_query). */
 static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 {
 	switch (msg->type) {
+	case PG_MSG_DATA_ROW:
+		if (!s->monitor_check)
+			return SB_SKIP;
+		if (msg->avail < msg->len)
+			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+		monitor_on_row(s, msg->data + 5, msg->len - 5);
+		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE: {
 		if (msg->avail < msg->len)
 			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
@@ -776,19 +823,7 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 		s->tx_status = (char)msg->data[5];
 		if (s->internal_rfq > 0)
 			return SB_CONSUMED;
-		if (s->internal_failed) {
-			s->internal_failed = false;
-			if (s->conn.link)
-				client_close_error((Client *)s->conn.link, SQLSTATE_PROTOCOL_VIOLATION,
-						   "server rejected a session parameter of this client");
-			server_close(s, "pooler query failed");
-			return SB_STOP;
-		}
-		if (s->state == SV_USED) {
-			server_become_ready(s);
-			return s->conn.closing ? SB_STOP : SB_CONSUMED;
-		}
-		return SB_CONSUMED;
+		return server_internal_done(s);
 	default:
 		return SB_SKIP;
 	}

@@ -1,0 +1,31 @@
+/*
+ * Replica monitor (design.md §5): per database, one monitoring connection to the primary
+ * and one to each replica, polled every replica_check_period. It feeds each Replica's
+ * state (up, lagging, down, promoted), replay position and lag in bytes and in time;
+ * time lag comes from the history of the primary's WAL positions, so it is 0 on an idle
+ * primary once the replica has caught up. Monitoring connections are ordinary server
+ * connections in pools marked is_monitor, logged in as the database's user=, else its
+ * auth_user, else the global auth_user, else the user of the database's first pool.
+ */
+#ifndef PGSPLIT_MONITOR_H
+#define PGSPLIT_MONITOR_H
+
+#include "common.h"
+
+typedef struct Server Server;
+typedef struct Database Database;
+
+void monitor_start(void);
+void monitor_stop(void);
+/* Re-read replica_check_period after a reload. */
+void monitor_reconfigure(void);
+/* Server hooks: a result row of the check query, and the end of the check. */
+void monitor_on_row(Server *server, const uint8_t *body, size_t len);
+void monitor_on_done(Server *server, bool failed);
+/* The newest primary WAL position the monitor saw for db (0 = none yet). */
+uint64_t monitor_primary_lsn(const Database *db);
+/* Format an LSN the way PostgreSQL prints it. */
+void monitor_format_lsn(uint64_t lsn, char *buf, size_t len);
+bool monitor_parse_lsn(const char *text, uint64_t *lsn);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * Replica monitor (see monitor.h). Every replica_check_period, for each database with
+ * replicas, one check query runs on the primary's monitoring connection and one on each
+ * replica's. The primary's answers build a short history of WAL positions; a replica's
+ * replay position is placed in that history to get its lag in time.
+ */
+#include "monitor.h"
+#include "log.h"
+#include "proto.h"
+#include "registry.h"
+#include "router.h"
+#include "runtime.h"
+#include "server.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LSN_HISTORY 2048 /* samples of the primary's position: minutes at 100 ms */
+
+static const char CHECK_SQL[] =
+	"SELECT pg_catalog.pg_is_in_recovery(), CASE WHEN pg_catalog.pg_is_in_recovery() "
+	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END";
+
+typedef struct LsnSample {
+	usec_t at; /* monotonic */
+	uint64_t lsn;
+} LsnSample;
+
+typedef struct MonitorState {
+	LsnSample history[LSN_HISTORY]; /* ring of the primary's positions */
+	int n_history;
+	int head; /* index of the newest sample */
+	uint64_t primary_lsn;
+	bool primary_in_recovery;
+} MonitorState;
+
+static struct event *monitor_timer;
+
+/* Per-check results, filled by monitor_on_row. */
+typedef struct CheckRow {
+	bool have;
+	bool in_recovery;
+	uint64_t lsn;
+} CheckRow;
+static CheckRow last_row;
+
+bool monitor_parse_lsn(const char *text, uint64_t *lsn)
+{
+	unsigned hi, lo;
+	char tail;
+	if (sscanf(text, "%X/%X%c", &hi, &lo, &tail) != 2)
+		return false;
+	*lsn = ((uint64_t)hi << 32) | lo;
+	return true;
+}
+
+void monitor_format_lsn(uint64_t lsn, char *buf, size_t len)
+{
+	snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+}
+
+uint64_t monitor_primary_lsn(const Database *db)
+{
+	return db->monitor ? db->monitor->primary_lsn : 0;
+}
+
+/* Read the two text columns of the check query's row. */
+void monitor_on_row(Server *s, const uint8_t *body, size_t len)
+{
+	PktReader r;
+	uint16_t ncols;
+	uint32_t flen;
+	const uint8_t *v;
+	char text[64];
+	(void)s;
+	last_row.have = false;
+	proto_reader_init(&r, body, len);
+	if (!proto_get_u16(&r, &ncols) || ncols != 2)
+		return;
+	if (!proto_get_u32(&r, &flen) || flen != 1 || !proto_get_bytes(&r, 1, &v))
+		return;
+	last_row.in_recovery = v[0] == 't';
+	if (!proto_get_u32(&r, &flen) || flen == 0xffffffffu || flen >= sizeof(text) ||
+	    !proto_get_bytes(&r, flen, &v))
+		return;
+	memcpy(text, v, flen);
+	text[flen] = 0;
+	last_row.have = monitor_parse_lsn(text, &last_row.lsn);
+}
+
+static void history_add(MonitorState *m, uint64_t lsn, usec_t now)
+{
+	if (m->n_history > 0 && m->history[m->head].lsn == lsn)
+		return; /* an idle primary adds nothing: lag stays measured from the first sample */
+	m->head = (m->head + 1) % LSN_HISTORY;
+	m->history[m->head].at = now;
+	m->history[m->head].lsn = lsn;
+	if (m->n_history < LSN_HISTORY)
+		m->n_history++;
+}
+
+/*
+ * How long ago the primary first moved past `replay`: the replica is that far behind.
+ * 0 when it has replayed everything the monitor has seen.
+ */
+static usec_t lag_from_history(const MonitorState *m, uint64_t replay, usec_t now)
+{
+	if (m->n_history == 0 || replay >= m->history[m->head].lsn)
+		return 0;
+	usec_t since = m->history[m->head].at;
+	for (int k = 0; k < m->n_history; k++) {
+		const LsnSample *smp = &m->history[(m->head - k + LSN_HISTORY) % LSN_HISTORY];
+		if (smp->lsn <= replay)
+			break;
+		since = smp->at;
+	}
+	return now - since;
+}
+
+static void replica_set_state(Replica *r, ReplicaState st, const char *why)
+{
+	if (r->state == st || r->state == REPLICA_DISABLED)
+		return;
+	if (st == REPLICA_PROMOTED)
+		log_error("replica %s:%d is no longer in recovery (promoted?): out of rotation", r->host, r->port);
+	else
+		log_info("replica %s:%d: %s -> %s (%s)", r->host, r->port, router_replica_state_name(r->state),
+			 router_replica_state_name(st), why);
+	r->state = st;
+}
+
+static void replica_checked(Database *db, Replica *r)
+{
+	usec_t now = time_now_mono();
+	r->in_recovery = last_row.in_recovery;
+	r->last_check = time_now_wall();
+	r->down_count = 0;
+	if (!last_row.in_recovery) {
+		replica_set_state(r, REPLICA_PROMOTED, "not in recovery");
+		return;
+	}
+	r->replay_lsn = last_row.lsn;
+	uint64_t primary = monitor_primary_lsn(db);
+	r->lag_bytes = primary > r->replay_lsn ? primary - r->replay_lsn : 0;
+	r->lag = db->monitor ? lag_from_history(db->monitor, r->replay_lsn, now) : 0;
+	if (rt.cfg->replica_max_lag > 0 && r->lag > rt.cfg->replica_max_lag)
+		replica_set_state(r, REPLICA_LAGGING, "over replica_max_lag");
+	else
+		replica_set_state(r, REPLICA_UP, "check passed");
+}
+
+static void primary_checked(Database *db)
+{
+	if (!db->monitor)
+		db->monitor = xcalloc(1, sizeof(MonitorState));
+	MonitorState *m = db->monitor;
+	if (last_row.in_recovery && !m->primary_in_recovery)
+		log_error("the primary of database %s is in recovery", db->name);
+	m->primary_in_recovery = last_row.in_recovery;
+	if (last_row.lsn < m->primary_lsn) {
+		log_warning("the primary of database %s went back in WAL: forgetting its history", db->name);
+		m->n_history = 0;
+	}
+	m->primary_lsn = last_row.lsn;
+	history_add(m, last_row.lsn, time_now_mono());
+}
+
+void monitor_on_done(Server *s, bool failed)
+{
+	Pool *p = s->pool;
+	bool ok = !failed && last_row.have;
+	last_row.have = false;
+	if (!p->replica) {
+		if (ok)
+			primary_checked(p->db);
+		return;
+	}
+	if (ok) {
+		replica_checked(p->db, p->replica);
+		return;
+	}
+	p->replica->errors++;
+	server_close(s, "replica check failed");
+}
+
+/* Who the monitor logs in as (see monitor.h). */
+static PoolUser *monitor_user(Database *db)
+{
+	const DatabaseDef *def = config_find_database(rt.cfg, db->name);
+	const char *name = db->forced_user;
+	if (!name && def && def->auth_user)
+		name = def->auth_user;
+	if (!name && *rt.cfg->auth_user)
+		name = rt.cfg->auth_user;
+	if (name)
+		return registry_get_user(name);
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->db == db && !p->is_monitor)
+			return p->user;
+	}
+	return NULL;
+}
+
+static Pool *monitor_pool(Database *db, PoolUser *user, Replica *r)
+{
+	List *it;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->is_monitor && p->db == db && p->replica == r)
+			return p->user == user ? p : NULL;
+	}
+	Pool *p = pool_create(db, user, r);
+	p->is_monitor = true;
+	list_append(&rt.pools, &p->node);
+	return p;
+}
+
+/* One check on the pool's connection, connecting first if needed. */
+static void check_target(Pool *p, usec_t now)
+{
+	if (!list_empty(&p->used_servers)) {
+		Server *busy = container_of(list_first(&p->used_servers), Server, pool_node);
+		usec_t limit = rt.cfg->replica_check_period * 20;
+		if (limit < 2 * USEC_PER_SEC)
+			limit = 2 * USEC_PER_SEC;
+		if (now - busy->last_checked > limit) {
+			if (p->replica)
+				p->replica->errors++;
+			server_close(busy, "replica check timed out");
+		}
+		return;
+	}
+	if (!list_empty(&p->idle_servers)) {
+		Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
+		server_start_monitor_query(s, CHECK_SQL);
+		return;
+	}
+	if (p->n_login == 0 && !pool_in_login_backoff(p) &&
+	    (!p->replica || p->replica->state != REPLICA_DOWN || now >= p->replica->down_until))
+		server_launch(p);
+}
+
+static void monitor_database(Database *db, usec_t now)
+{
+	PoolUser *user = monitor_user(db);
+	if (!user)
+		return;
+	Pool *primary = monitor_pool(db, user, NULL);
+	if (primary)
+		check_target(primary, now);
+	for (int i = 0; i < db->n_replicas; i++) {
+		Replica *r = db->replicas[i];
+		if (r->removed)
+			continue;
+		Pool *p = monitor_pool(db, user, r);
+		if (p)
+			check_target(p, now);
+	}
+}
+
+static void monitor_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	usec_t now = time_now_mono();
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed)
+			monitor_database(db, now);
+	}
+}
+
+void monitor_reconfigure(void)
+{
+	if (!monitor_timer)
+		return;
+	usec_t period = rt.cfg->replica_check_period > 0 ? rt.cfg->replica_check_period : USEC_PER_SEC / 10;
+	struct timeval tv = { (time_t)(period / USEC_PER_SEC), (suseconds_t)(period % USEC_PER_SEC) };
+	event_del(monitor_timer);
+	event_add(monitor_timer, &tv);
+}
+
+void monitor_start(void)
+{
+	monitor_timer = event_new(rt.base, -1, EV_PERSIST, monitor_tick, NULL);
+	monitor_reconfigure();
+}
+
+void monitor_stop(void)
+{
+	if (monitor_timer)
+		event_free(monitor_timer);
+	monitor_timer = NULL;
+}
