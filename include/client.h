@@ -53,6 +53,14 @@ struct Client {
 	usec_t idle_since;  /* monotonic, last time it went unlinked */
 	bool in_transaction; /* last ReadyForQuery status was T or E */
 	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
+	bool xact_is_write;  /* the current transaction went to the primary as a write */
+	RywState ryw;        /* read-your-writes state, scope client */
+	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
+	uint32_t token_epoch;
+	struct Server *lsn_probe; /* server fetching the WAL position of this client's write */
+	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
+	usec_t causal_deadline;
+	List causal_node;    /* Database.causal_waiters */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

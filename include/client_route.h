@@ -11,10 +11,16 @@
 typedef enum {
 	CLIENT_ROUTE_READY,     /* *target is set */
 	CLIENT_ROUTE_WAIT_MORE, /* the batch is not fully buffered yet */
+	CLIENT_ROUTE_CAUSAL_WAIT, /* parked until a replica catches up (causal_wait) */
 } ClientRouteStatus;
 
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);
 /* A replica's pool failed: move its waiting clients elsewhere, invisibly. */
 void client_route_evacuate(Pool *replica_pool);
+/* Swallow "SET pgsplit.min_lsn = 'X/Y'" (the causal token) and answer it. */
+bool client_route_intercept(Client *client, const SbufMsg *msg);
+void client_route_set_token(Client *client, uint64_t lsn);
+/* Re-try parked reads of db (all, or only those whose causal_wait ran out). */
+void client_route_wake_causal(Database *db, bool deadline_only);
 
 #endif

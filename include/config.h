@@ -26,6 +26,9 @@ typedef enum {
 	AUTH_TYPE_PEER,
 } AuthType;
 
+enum { RYW_LSN = 0, RYW_WINDOW = 1, RYW_OFF = 2 };
+enum { RYW_SCOPE_CLIENT = 0, RYW_SCOPE_USER = 1 };
+
 typedef enum { ROUTING_UNSET = -1, ROUTING_PRIMARY = 0, ROUTING_AUTO, ROUTING_REPLICA } RoutingMode;
 
 /* client_tls_sslmode / server_tls_sslmode, in PostgreSQL's order of strictness. */
@@ -85,6 +88,11 @@ typedef struct DatabaseDef {
 	int n_replicas;
 	RoutingMode routing;
 	int replica_pool_size; /* -1: same as pool size */
+	/* read-your-writes overrides (design.md §4); -1 = the global setting */
+	int read_your_writes;       /* RYW_LSN, RYW_WINDOW, RYW_OFF */
+	int read_your_writes_scope; /* RYW_SCOPE_CLIENT, RYW_SCOPE_USER */
+	usec_t write_window;
+	usec_t causal_wait;
 	usec_t query_wait_timeout;           /* -1 unset */
 	LoadBalanceHosts load_balance_hosts; /* LB_HOSTS_UNSET: round robin */
 	TargetSessionAttrs target_session_attrs;

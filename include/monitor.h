@@ -27,5 +27,7 @@ uint64_t monitor_primary_lsn(const Database *db);
 /* Format an LSN the way PostgreSQL prints it. */
 void monitor_format_lsn(uint64_t lsn, char *buf, size_t len);
 bool monitor_parse_lsn(const char *text, uint64_t *lsn);
+/* The LSN in a one-column DataRow body, or 0. */
+uint64_t monitor_row_lsn(const uint8_t *body, size_t len);
 
 #endif

@@ -48,8 +48,11 @@ RouteDecision router_decide(const RouteRequest *req);
 typedef enum { LB_ROUND_ROBIN, LB_RANDOM, LB_LEAST_CONNECTIONS, LB_LEAST_LAG } LoadBalance;
 LoadBalance router_lb_from_name(const char *name);
 
-/* A replica in rotation now (UP, or DOWN whose retry time has come), or NULL. */
-Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now);
+/*
+ * A replica in rotation now (UP, or DOWN whose retry time has come) that has replayed
+ * at least min_lsn (0: any), or NULL.
+ */
+Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn);
 bool router_replica_usable(const Replica *r, usec_t now);
 const char *router_reason_name(RouteReason reason);
 const char *router_replica_state_name(ReplicaState state);

@@ -635,6 +635,8 @@ static AdminResult cmd_kill_client(AdminCtx *x)
 		return ADMIN_DONE;
 	}
 	log_info("KILL_CLIENT %llu command issued", id);
+	if (victim->conn.link) /* its server goes too, not back to the pool */
+		((Server *)victim->conn.link)->dirty = true;
 	client_close_error(victim, SQLSTATE_PROTOCOL_VIOLATION, "admin forced disconnect");
 	if (victim == x->c)
 		return ADMIN_GONE;
@@ -873,7 +875,8 @@ SbufVerdict admin_on_message(Client *c, const SbufMsg *msg)
 	case PG_MSG_PARSE:
 	case PG_MSG_BIND:
 	case PG_MSG_EXECUTE:
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "extended query protocol not supported by admin console");
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION,
+				   "extended query protocol not supported by admin console");
 		return SB_STOP;
 	default: {
 		char m[96];

@@ -557,6 +557,7 @@ static void show_peers(AdminReply *r)
 /* What one socket row says, gathered from a Client or a Server. */
 typedef struct SockRow {
 	const Conn *conn;
+	usec_t request;   /* monotonic: last request, 0 = none yet */
 	const char *type; /* "C" or "S" */
 	const char *user;
 	const char *database;
@@ -633,12 +634,12 @@ static void remote_addr(const Conn *conn, char *buf, size_t len)
 	snprintf(buf, len, "%s", conn->addr_text);
 }
 
-/* Monotonic request time as wall-clock; the connect time when nothing was sent yet. */
-static usec_t request_wall(const Conn *conn)
+/* A monotonic request time as wall-clock; the connect time when nothing was sent yet. */
+static usec_t request_wall(const Conn *conn, usec_t request)
 {
-	if (!conn->request_time)
+	if (!request)
 		return conn->connect_time;
-	return time_now_wall() - (time_now_mono() - conn->request_time);
+	return time_now_wall() - (time_now_mono() - request);
 }
 
 static void sock_debug_fields(Row *w, const Conn *conn)
@@ -671,7 +672,7 @@ static void sock_row(AdminReply *r, const SockRow *s, bool debug, bool with_targ
 	row_text(&w, laddr);
 	row_i64(&w, lport);
 	row_time(&w, s->conn->connect_time);
-	row_time(&w, request_wall(s->conn));
+	row_time(&w, request_wall(s->conn, s->request));
 	row_i64(&w, s->wait / USEC_PER_SEC);
 	row_i64(&w, s->wait % USEC_PER_SEC);
 	row_i64(&w, s->close_needed);
@@ -720,6 +721,7 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->conn = &c->conn;
+	s->request = c->conn.request_time;
 	s->type = "C";
 	s->user = c->user_name ? c->user_name : "(nouser)";
 	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : "(nodb)";
@@ -736,6 +738,8 @@ static void server_sock(const Server *sv, const char *state, SockRow *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->conn = &sv->conn;
+	/* a server's last request is when its last client was served */
+	s->request = sv->conn.request_time ? sv->conn.request_time : sv->last_used;
 	s->type = "S";
 	s->user = sv->pool->user->name;
 	s->database = sv->pool->db->name;
@@ -1148,7 +1152,9 @@ static void show_databases(AdminReply *r)
 /* pgsplit allocates objects directly: sizes and live counts, nothing kept free. */
 static void show_mem(AdminReply *r)
 {
-	static const Col cols[] = { { "name", TXT }, { "size", I4 }, { "used", I4 }, { "free", I4 }, { "memtotal", I4 } };
+	static const Col cols[] = {
+		{ "name", TXT }, { "size", I4 }, { "used", I4 }, { "free", I4 }, { "memtotal", I4 },
+	};
 	const struct {
 		const char *name;
 		size_t size;

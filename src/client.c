@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "cancel.h"
 #include "log.h"
+#include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "proto.h"
@@ -185,6 +186,12 @@ void client_close(Client *c, const char *reason)
 		c->user->client_count--;
 	}
 	c->state = CL_CLOSED;
+	if (c->lsn_probe)
+		c->lsn_probe->probe_client = NULL;
+	if (c->causal_waiting) {
+		list_del(&c->causal_node);
+		c->causal_waiting = false;
+	}
 	cancel_key_unregister(c);
 	list_del(&c->all_node);
 	rt.client_count--;
@@ -275,6 +282,8 @@ static bool startup_param_ignored(const char *name)
 	return config_list_contains(rt.cfg->ignore_startup_parameters, name);
 }
 
+static bool store_startup_param(Client *c, const char *name, const char *value);
+
 /* Apply "-c name=value" / "--name=value" settings from the options parameter. */
 static bool apply_options(Client *c, const char *options)
 {
@@ -306,6 +315,9 @@ static bool apply_options(Client *c, const char *options)
 		int idx = varcache_lookup(tok);
 		if (idx >= 0) {
 			varcache_set(&c->vars, idx, eq + 1);
+		} else if (strcmp(tok, "pgsplit.min_lsn") == 0) {
+			if (!store_startup_param(c, tok, eq + 1))
+				return false;
 		} else if (!startup_param_ignored(tok)) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", tok);
@@ -326,6 +338,13 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 		c->db_name = xstrdup(value);
 	} else if (strcmp(name, "options") == 0) {
 		return apply_options(c, value);
+	} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
+		uint64_t lsn;
+		if (!monitor_parse_lsn(value, &lsn)) {
+			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid pgsplit.min_lsn: expected an LSN like 0/16B3748");
+			return false;
+		}
+		client_route_set_token(c, lsn);
 	} else if (varcache_lookup(name) >= 0) {
 		varcache_set(&c->vars, varcache_lookup(name), value);
 	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name) ||
@@ -613,8 +632,15 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 	}
 	if (!c->conn.link) {
 		Pool *target;
-		if (client_route(c, msg, &target) == CLIENT_ROUTE_WAIT_MORE)
+		if (msg->type == PG_MSG_QUERY && msg->avail < msg->len && msg->len <= 512)
+			return SB_NEED_FULL;
+		if (client_route_intercept(c, msg))
+			return SB_CONSUMED;
+		ClientRouteStatus rs = client_route(c, msg, &target);
+		if (rs == CLIENT_ROUTE_WAIT_MORE)
 			return SB_WAIT_MORE;
+		if (rs == CLIENT_ROUTE_CAUSAL_WAIT)
+			return SB_PAUSE;
 		if (!pool_acquire(target, c))
 			return SB_PAUSE;
 		if (c->conn.closing)

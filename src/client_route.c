@@ -6,13 +6,18 @@
 #include "client_route.h"
 #include "classify.h"
 #include "log.h"
+#include "monitor.h"
+#include "pktbuf.h"
 #include "pg_wire.h"
 #include "proto.h"
 #include "registry.h"
 #include "router.h"
+#include "ryw.h"
 #include "runtime.h"
 
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #define ROUTE_SCAN_LIMIT (256 * 1024)
 
@@ -138,10 +143,76 @@ static void count_route(Database *db, RouteReason reason, Replica *r)
 	}
 }
 
+/* Reasons that make a primary transaction a write for read-your-writes. */
+static bool reason_is_write(RouteReason reason)
+{
+	return reason == ROUTE_WRITE || reason == ROUTE_UNSURE || reason == ROUTE_EXPLICIT_TRANSACTION ||
+	       reason == ROUTE_HINT;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/*
+ * A read bound for a replica: the scope's read-your-writes state decides whether any
+ * replica may take it now, and how far it must have replayed. Returns the replica, or
+ * NULL with *reason set (and *wait when causal_wait allows waiting for one).
+ */
+static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
+{
+	Database *db = c->pool->db;
+	usec_t now = time_now_mono();
+	LoadBalance lb = router_lb_from_name(rt.cfg->replica_lb);
+	RywSettings set;
+	uint64_t min_lsn = 0;
+	*wait = false;
+	ryw_settings(db, &set);
+	RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+	if (!ryw_replica_allowed(st, &set, db->primary_epoch, now, &min_lsn)) {
+		*reason = ROUTE_READ_YOUR_WRITES;
+		return NULL;
+	}
+	if (c->token_floor && c->token_epoch == db->primary_epoch && set.mode != RYW_OFF)
+		min_lsn = max_u64(min_lsn, c->token_floor);
+	Replica *r = router_pick_replica(db, lb, now, min_lsn);
+	if (r)
+		return r;
+	if (min_lsn && router_pick_replica(db, lb, now, 0)) {
+		*reason = ROUTE_READ_YOUR_WRITES;
+		*wait = set.causal_wait > 0;
+		return NULL;
+	}
+	*reason = ROUTE_NO_REPLICA;
+	return NULL;
+}
+
+/* Park the client until a replica catches up or causal_wait passes (maint and monitor wake it). */
+static bool causal_wait_begin(Client *c)
+{
+	Database *db = c->pool->db;
+	RywSettings set;
+	usec_t now = time_now_mono();
+	if (c->causal_deadline && now >= c->causal_deadline) {
+		c->causal_deadline = 0; /* waited long enough for this read */
+		return false;
+	}
+	if (!c->causal_deadline) {
+		ryw_settings(db, &set);
+		c->causal_deadline = now + set.causal_wait;
+		db->ryw_waited++;
+	}
+	c->causal_waiting = true;
+	list_append(&db->causal_waiters, &c->causal_node);
+	return true;
+}
+
 ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 {
 	Database *db = c->pool->db;
 	*target = c->pool;
+	c->xact_is_write = false;
 	if (db->routing == ROUTING_PRIMARY)
 		return CLIENT_ROUTE_READY;
 	RouteRequest req;
@@ -154,15 +225,40 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_WAIT_MORE;
 	RouteDecision d = router_decide(&req);
 	Replica *r = NULL;
-	if (d.to_replica) {
-		r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono());
+	if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {
+		r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
 		if (!r)
 			d.reason = ROUTE_NO_REPLICA;
+	} else if (d.to_replica) {
+		bool wait;
+		r = pick_for_read(c, &d.reason, &wait);
+		if (!r && wait && causal_wait_begin(c))
+			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
+	c->causal_deadline = 0;
+	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
+		db->ryw_kept_on_primary++;
+	c->xact_is_write = !r && reason_is_write(d.reason);
 	count_route(db, d.reason, r);
 	if (r)
 		*target = replica_pool_for(c, r);
 	return CLIENT_ROUTE_READY;
+}
+
+/* Monitor saw new positions, or time passed: let parked reads try again. */
+void client_route_wake_causal(Database *db, bool deadline_only)
+{
+	usec_t now = time_now_mono();
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &db->causal_waiters)
+	{
+		Client *c = container_of(it, Client, causal_node);
+		if (deadline_only && now < c->causal_deadline)
+			continue;
+		list_del(&c->causal_node);
+		c->causal_waiting = false;
+		sbuf_resume(&c->conn);
+	}
 }
 
 void client_route_evacuate(Pool *p)
@@ -174,7 +270,7 @@ void client_route_evacuate(Pool *p)
 		if (c->state != CL_WAITING)
 			continue;
 		Database *db = c->pool->db;
-		Replica *r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono());
+		Replica *r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
 		Pool *dest = r && r != p->replica ? replica_pool_for(c, r) : c->pool;
 		log_info("C-%llu: re-routing waiting client from replica %s:%d to %s", (unsigned long long)c->conn.id,
 			 p->replica->host, p->replica->port, dest->replica ? "another replica" : "the primary");
@@ -182,4 +278,82 @@ void client_route_evacuate(Pool *p)
 		if (pool_acquire(dest, c))
 			client_on_server_linked(c);
 	}
+}
+
+/* ---- the causal token: SET pgsplit.min_lsn = 'X/Y' ---- */
+
+static const char *skip_space(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static const char *match_word(const char *p, const char *end, const char *word)
+{
+	size_t n = strlen(word);
+	if ((size_t)(end - p) < n || strncasecmp(p, word, n) != 0)
+		return NULL;
+	return p + n;
+}
+
+/* Parse "SET [SESSION] pgsplit.min_lsn {=|TO} ['X/Y']" with nothing else after it. */
+static bool parse_min_lsn_set(const char *p, const char *end, uint64_t *lsn)
+{
+	char text[32];
+	size_t n = 0;
+	p = skip_space(p, end);
+	if (!(p = match_word(p, end, "SET")))
+		return false;
+	p = skip_space(p, end);
+	const char *after = match_word(p, end, "SESSION");
+	if (after && after < end && (*after == ' ' || *after == '\t'))
+		p = skip_space(after, end);
+	if (!(p = match_word(p, end, "pgsplit.min_lsn")))
+		return false;
+	p = skip_space(p, end);
+	if (p < end && *p == '=')
+		p++;
+	else if (!(p = match_word(p, end, "TO")))
+		return false;
+	p = skip_space(p, end);
+	bool quoted = p < end && *p == '\'';
+	if (quoted)
+		p++;
+	while (p < end && n + 1 < sizeof(text) && (isxdigit((unsigned char)*p) || *p == '/'))
+		text[n++] = *p++;
+	text[n] = 0;
+	if (quoted && (p >= end || *p++ != '\''))
+		return false;
+	p = skip_space(p, end);
+	if (p < end && *p == ';')
+		p = skip_space(p + 1, end);
+	return p == end && monitor_parse_lsn(text, lsn);
+}
+
+void client_route_set_token(Client *c, uint64_t lsn)
+{
+	c->token_floor = lsn;
+	c->token_epoch = c->pool ? c->pool->db->primary_epoch : 0;
+}
+
+bool client_route_intercept(Client *c, const SbufMsg *msg)
+{
+	uint64_t lsn;
+	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > 512)
+		return false;
+	const char *sql = (const char *)msg->data + 5;
+	const char *end = memchr(sql, 0, msg->len - 5);
+	if (!end || !memmem(sql, (size_t)(end - sql), "min_lsn", 7))
+		return false;
+	if (!parse_min_lsn_set(sql, end, &lsn))
+		return false;
+	client_route_set_token(c, lsn);
+	PktBuf pb;
+	pktbuf_init(&pb, 32, 0);
+	pktbuf_put_command_complete(&pb, "SET");
+	pktbuf_put_ready_for_query(&pb, 'I');
+	sbuf_queue(&c->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	return true;
 }

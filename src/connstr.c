@@ -37,6 +37,19 @@ static const ConnstrName routing_names[] = {
 	{ NULL, 0 },
 };
 
+static const ConnstrName ryw_names[] = {
+	{ "lsn", RYW_LSN },
+	{ "window", RYW_WINDOW },
+	{ "off", RYW_OFF },
+	{ NULL, 0 },
+};
+
+static const ConnstrName ryw_scope_names[] = {
+	{ "client", RYW_SCOPE_CLIENT },
+	{ "user", RYW_SCOPE_USER },
+	{ NULL, 0 },
+};
+
 static const ConnstrName load_balance_names[] = {
 	{ "round-robin", LB_HOSTS_ROUND_ROBIN },
 	{ "disable", LB_HOSTS_DISABLE },
@@ -457,6 +470,10 @@ static const FieldSpec database_fields[] = {
 	DB_FIELD(replicas, FK_REPLICAS, NULL),
 	DB_FIELD(routing, FK_ENUM, routing_names),
 	DB_FIELD(replica_pool_size, FK_INT, NULL),
+	DB_FIELD(read_your_writes, FK_ENUM, ryw_names),
+	DB_FIELD(read_your_writes_scope, FK_ENUM, ryw_scope_names),
+	DB_FIELD(write_window, FK_TIME, NULL),
+	DB_FIELD(causal_wait, FK_TIME, NULL),
 	{ NULL, FK_STR, 0, NULL },
 };
 
@@ -618,6 +635,10 @@ static DatabaseDef *database_new(const char *name)
 	db->server_lifetime = -1;
 	db->routing = ROUTING_UNSET;
 	db->replica_pool_size = -1;
+	db->read_your_writes = -1;
+	db->read_your_writes_scope = -1;
+	db->write_window = -1;
+	db->causal_wait = -1;
 	db->query_wait_timeout = -1;
 	db->load_balance_hosts = LB_HOSTS_UNSET;
 	db->target_session_attrs = TSA_UNSET;

@@ -5,6 +5,7 @@
 #include "maint.h"
 #include "admin.h"
 #include "client.h"
+#include "client_route.h"
 #include "log.h"
 #include "pg_wire.h"
 #include "reload.h"
@@ -143,6 +144,7 @@ void maint_run(void)
 	list_for_each_safe(it, tmp, &rt.clients) check_client(container_of(it, Client, all_node), now);
 	list_for_each_safe(it, tmp, &rt.servers) check_server(container_of(it, Server, all_node), now);
 	list_for_each(it, &rt.pools) pool_maintain(container_of(it, Pool, node));
+	list_for_each(it, &rt.databases) client_route_wake_causal(container_of(it, Database, node), true);
 	if (rt.cfg->stats_period > 0 && now - last_stats_rollover >= rt.cfg->stats_period) {
 		last_stats_rollover = now;
 		log_pool_stats();

@@ -5,6 +5,7 @@
  * replay position is placed in that history to get its lag in time.
  */
 #include "monitor.h"
+#include "client_route.h"
 #include "log.h"
 #include "proto.h"
 #include "registry.h"
@@ -65,6 +66,23 @@ void monitor_format_lsn(uint64_t lsn, char *buf, size_t len)
 uint64_t monitor_primary_lsn(const Database *db)
 {
 	return db->monitor ? db->monitor->primary_lsn : 0;
+}
+
+uint64_t monitor_row_lsn(const uint8_t *body, size_t len)
+{
+	PktReader r;
+	uint16_t ncols;
+	uint32_t flen;
+	const uint8_t *v;
+	char text[64];
+	uint64_t lsn = 0;
+	proto_reader_init(&r, body, len);
+	if (!proto_get_u16(&r, &ncols) || ncols != 1 || !proto_get_u32(&r, &flen) || flen >= sizeof(text) ||
+	    !proto_get_bytes(&r, flen, &v))
+		return 0;
+	memcpy(text, v, flen);
+	text[flen] = 0;
+	return monitor_parse_lsn(text, &lsn) ? lsn : 0;
 }
 
 /* Read the two text columns of the check query's row. */
@@ -161,8 +179,10 @@ static void primary_checked(Database *db)
 		log_error("the primary of database %s is in recovery", db->name);
 	m->primary_in_recovery = last_row.in_recovery;
 	if (last_row.lsn < m->primary_lsn) {
-		log_warning("the primary of database %s went back in WAL: forgetting its history", db->name);
+		log_warning("the primary of database %s went back in WAL: a new primary? forgetting floors",
+			    db->name);
 		m->n_history = 0;
+		db->primary_epoch++;
 	}
 	m->primary_lsn = last_row.lsn;
 	history_add(m, last_row.lsn, time_now_mono());
@@ -180,6 +200,7 @@ void monitor_on_done(Server *s, bool failed)
 	}
 	if (ok) {
 		replica_checked(p->db, p->replica);
+		client_route_wake_causal(p->db, false);
 		return;
 	}
 	p->replica->errors++;

@@ -113,6 +113,7 @@ static Database *database_create(const char *name, const DatabaseDef *def)
 	Database *db = xcalloc(1, sizeof(*db));
 	db->name = xstrdup(name);
 	db->autodb = strcmp(def->name, "*") == 0;
+	list_init(&db->causal_waiters);
 	database_apply_def(db, def);
 	db->last_used = time_now_mono();
 	list_append(&rt.databases, &db->node);

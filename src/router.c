@@ -95,13 +95,15 @@ static bool better(const Replica *a, const Replica *b, LoadBalance lb)
 	return a->active_servers < b->active_servers;
 }
 
-Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now)
+Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn)
 {
 	Replica *usable[64];
 	int n = 0;
-	for (int i = 0; i < db->n_replicas && n < 64; i++)
-		if (router_replica_usable(db->replicas[i], now))
-			usable[n++] = db->replicas[i];
+	for (int i = 0; i < db->n_replicas && n < 64; i++) {
+		Replica *r = db->replicas[i];
+		if (router_replica_usable(r, now) && (min_lsn == 0 || r->replay_lsn >= min_lsn))
+			usable[n++] = r;
+	}
 	if (n == 0)
 		return NULL;
 	switch (lb) {

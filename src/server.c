@@ -14,6 +14,7 @@
 #include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
+#include "ryw.h"
 #include "proto.h"
 #include "runtime.h"
 
@@ -32,6 +33,8 @@ static void server_on_eof(Conn *conn, const char *reason);
 static void server_on_drained(Conn *conn);
 static void server_become_ready(Server *s);
 static bool server_try_next_addr(Server *s);
+static void server_start_lsn_probe(Server *s);
+static void server_lsn_probe_done(Server *s, bool ok);
 
 static const SbufOps server_ops = {
 	.on_message = server_on_message,
@@ -129,6 +132,11 @@ void server_close(Server *s, const char *reason)
 	if (s->dns) {
 		dns_cancel(s->dns);
 		s->dns = NULL;
+	}
+	if (s->lsn_probe || s->want_lsn_probe) {
+		s->want_lsn_probe = false;
+		s->lsn_probe = true;
+		server_lsn_probe_done(s, false);
 	}
 	server_set_state(s, SV_CLOSED);
 	p->db->server_count--;
@@ -705,6 +713,10 @@ void server_unlink(Server *s, bool client_gone)
 		server_close(s, client_gone ? "client disconnected while server was not idle" : "server is dirty");
 		return;
 	}
+	if (s->want_lsn_probe) {
+		server_start_lsn_probe(s);
+		return;
+	}
 	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
 		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
 	if (reset) {
@@ -777,6 +789,8 @@ static SbufVerdict server_internal_done(Server *s)
 		if (s->conn.closing)
 			return SB_STOP;
 	}
+	if (s->lsn_probe)
+		server_lsn_probe_done(s, !failed);
 	if (failed) {
 		if (s->conn.link)
 			client_close_error((Client *)s->conn.link, SQLSTATE_PROTOCOL_VIOLATION,
@@ -796,11 +810,14 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 {
 	switch (msg->type) {
 	case PG_MSG_DATA_ROW:
-		if (!s->monitor_check)
+		if (!s->monitor_check && !s->lsn_probe)
 			return SB_SKIP;
 		if (msg->avail < msg->len)
 			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
-		monitor_on_row(s, msg->data + 5, msg->len - 5);
+		if (s->monitor_check)
+			monitor_on_row(s, msg->data + 5, msg->len - 5);
+		else
+			s->probe_lsn = monitor_row_lsn(msg->data + 5, msg->len - 5);
 		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE: {
 		if (msg->avail < msg->len)
@@ -829,6 +846,85 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 	}
 }
 
+static RywState *ryw_scope(Client *c, const RywSettings *set)
+{
+	return set->scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+}
+
+/*
+ * A write transaction ended on the primary: open the window, and in lsn mode fetch the
+ * primary's WAL position on this connection before it returns to the pool (a round trip
+ * for the server, none for the client).
+ */
+static void server_note_write_end(Server *s, Client *c, usec_t now)
+{
+	RywSettings set;
+	c->xact_is_write = false;
+	if (s->pool->replica || c->pool->db->n_replicas == 0)
+		return;
+	ryw_settings(c->pool->db, &set);
+	if (set.mode == RYW_OFF)
+		return;
+	ryw_note_write(ryw_scope(c, &set), &set, now);
+	if (set.mode != RYW_LSN || pool_mode_of(s->pool) == POOL_MODE_SESSION)
+		return;
+	if (c->lsn_probe)
+		c->lsn_probe->probe_client = NULL;
+	s->want_lsn_probe = true;
+	s->probe_client = c;
+	s->probe_pool = c->pool;
+	c->lsn_probe = s;
+}
+
+static void server_start_lsn_probe(Server *s)
+{
+	PktBuf pb;
+	s->want_lsn_probe = false;
+	s->lsn_probe = true;
+	s->probe_lsn = 0;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_put_query(&pb, "SELECT pg_catalog.pg_current_wal_insert_lsn()");
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	s->internal_rfq++;
+	server_set_state(s, SV_USED);
+	sbuf_flush(&s->conn);
+}
+
+/* The write's position is known (or could not be had): set the floors, tell the client. */
+static void server_lsn_probe_done(Server *s, bool ok)
+{
+	Client *c = s->probe_client;
+	Pool *home = s->probe_pool;
+	RywSettings set;
+	s->lsn_probe = false;
+	s->probe_client = NULL;
+	s->probe_pool = NULL;
+	if (!home)
+		return;
+	ryw_settings(home->db, &set);
+	RywState *st = set.scope == RYW_SCOPE_USER ? &home->ryw : (c ? &c->ryw : NULL);
+	if (c)
+		c->lsn_probe = NULL;
+	if (!st)
+		return;
+	if (!ok || s->probe_lsn == 0) {
+		ryw_set_floor_unknown(st);
+		return;
+	}
+	ryw_set_floor(st, s->probe_lsn, home->db->primary_epoch);
+	if (c && c->state != CL_CLOSED) {
+		char text[32];
+		PktBuf pb;
+		monitor_format_lsn(s->probe_lsn, text, sizeof(text));
+		pktbuf_init(&pb, 64, 0);
+		pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", text);
+		sbuf_queue(&c->conn, pb.data, pb.len);
+		pktbuf_free(&pb);
+		sbuf_flush(&c->conn);
+	}
+}
+
 /* ReadyForQuery to a linked client: forward, then maybe end the transaction. */
 static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *msg)
 {
@@ -849,6 +945,8 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	if (status != 'I' || s->pending_rfq > 0)
 		return SB_CONSUMED;
 	p->stats.total.xact_count++;
+	if (c->xact_is_write)
+		server_note_write_end(s, c, now);
 	PoolMode mode = pool_mode_of(p);
 	if (mode == POOL_MODE_SESSION) {
 		if (c->xact_start) {

@@ -1,0 +1,74 @@
+/*
+ * Read-your-writes bookkeeping (see ryw.h). Floors from an older primary epoch (the
+ * monitor saw the primary change) are ignored: LSNs belong to a timeline, so an old
+ * floor says nothing about a replica of the new primary.
+ */
+#include "ryw.h"
+#include "config.h"
+#include "pool.h"
+#include "runtime.h"
+
+#include <string.h>
+
+static int mode_from_name(const char *name)
+{
+	if (name && strcmp(name, "window") == 0)
+		return RYW_WINDOW;
+	if (name && strcmp(name, "off") == 0)
+		return RYW_OFF;
+	return RYW_LSN;
+}
+
+void ryw_settings(const Database *db, RywSettings *out)
+{
+	const Config *cfg = rt.cfg;
+	const DatabaseDef *def = config_find_database(cfg, db->name);
+	out->mode = def && def->read_your_writes >= 0 ? def->read_your_writes : mode_from_name(cfg->read_your_writes);
+	out->scope = def && def->read_your_writes_scope >= 0
+			     ? def->read_your_writes_scope
+			     : (strcmp(cfg->read_your_writes_scope, "user") == 0 ? RYW_SCOPE_USER : RYW_SCOPE_CLIENT);
+	out->window = def && def->write_window >= 0 ? def->write_window : cfg->write_window;
+	out->causal_wait = def && def->causal_wait >= 0 ? def->causal_wait : cfg->causal_wait;
+}
+
+void ryw_note_write(RywState *st, const RywSettings *set, usec_t now)
+{
+	st->last_write = now;
+	if (set->mode == RYW_LSN)
+		st->floor_pending = true;
+}
+
+void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch)
+{
+	if (st->epoch != epoch || lsn > st->floor)
+		st->floor = lsn;
+	st->epoch = epoch;
+	st->floor_pending = false;
+	st->floor_unknown = false;
+}
+
+void ryw_set_floor_unknown(RywState *st)
+{
+	st->floor_pending = false;
+	st->floor_unknown = true;
+}
+
+bool ryw_replica_allowed(const RywState *st, const RywSettings *set, uint32_t epoch, usec_t now,
+			 uint64_t *min_lsn)
+{
+	*min_lsn = 0;
+	switch (set->mode) {
+	case RYW_OFF:
+		return true;
+	case RYW_WINDOW:
+		return st->last_write == 0 || now - st->last_write >= set->window;
+	default:
+		if (st->floor_pending)
+			return false;
+		if (st->floor_unknown && now - st->last_write < set->window)
+			return false;
+		if (st->epoch == epoch)
+			*min_lsn = st->floor;
+		return true;
+	}
+}
