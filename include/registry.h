@@ -16,5 +16,7 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica);
 /* Bring databases and users in line with rt.cfg / rt.authfile (start and reload). */
 void registry_apply_config(void);
 void registry_free_all(void);
+/* Free a database with no clients and no servers, and its pools. False if in use. */
+bool registry_drop_database(Database *db);
 
 #endif

@@ -183,6 +183,7 @@ void client_close(Client *c, const char *reason)
 	if (c->pool) {
 		client_leave_state(c);
 		c->pool->db->client_count--;
+		c->pool->db->last_used = time_now_mono();
 		c->user->client_count--;
 	}
 	c->state = CL_CLOSED;

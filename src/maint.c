@@ -8,12 +8,14 @@
 #include "client_route.h"
 #include "log.h"
 #include "pg_wire.h"
+#include "registry.h"
 #include "reload.h"
 #include "runtime.h"
 #include "server.h"
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +105,30 @@ static void check_server(Server *s, usec_t now)
 	}
 }
 
+/* Databases made from "*" are freed after autodb_idle_timeout without clients. */
+static void expire_autodbs(usec_t now)
+{
+	List *it, *tmp, *sit, *stmp;
+	if (rt.cfg->autodb_idle_timeout <= 0)
+		return;
+	list_for_each_safe(it, tmp, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		if (!db->autodb || db->client_count > 0 || now - db->last_used < rt.cfg->autodb_idle_timeout)
+			continue;
+		list_for_each_safe(sit, stmp, &rt.servers)
+		{
+			Server *s = container_of(sit, Server, all_node);
+			if (s->pool->db == db && (s->state == SV_IDLE || s->state == SV_USED))
+				server_close(s, "autodb_idle_timeout");
+		}
+		char name[128];
+		snprintf(name, sizeof(name), "%s", db->name);
+		if (registry_drop_database(db))
+			log_info("database %s freed after autodb_idle_timeout", name);
+	}
+}
+
 static void log_pool_stats(void)
 {
 	uint64_t xacts = 0, queries = 0, in = 0, out = 0;
@@ -149,6 +175,7 @@ void maint_run(void)
 		last_stats_rollover = now;
 		log_pool_stats();
 	}
+	expire_autodbs(now);
 	admin_tick();
 	if (rt.shutting_down && shutdown_done())
 		shutdown_now();

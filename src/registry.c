@@ -208,6 +208,42 @@ void registry_apply_config(void)
 		user_apply_config(container_of(it, PoolUser, node));
 }
 
+static void database_free(Database *db)
+{
+	free(db->name);
+	free(db->host);
+	free(db->dbname);
+	free(db->forced_user);
+	free(db->forced_password);
+	free(db->connect_query);
+	varcache_clear(&db->startup_vars);
+	for (int i = 0; i < db->n_replicas; i++) {
+		free(db->replicas[i]->host);
+		free(db->replicas[i]);
+	}
+	free(db->replicas);
+	free(db->monitor);
+	free(db);
+}
+
+bool registry_drop_database(Database *db)
+{
+	if (db->client_count > 0 || db->server_count > 0)
+		return false;
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->db != db)
+			continue;
+		list_del(&p->node);
+		pool_destroy(p);
+	}
+	list_del(&db->node);
+	database_free(db);
+	return true;
+}
+
 void registry_free_all(void)
 {
 	List *it, *tmp;
@@ -221,19 +257,7 @@ void registry_free_all(void)
 	{
 		Database *db = container_of(it, Database, node);
 		list_del(&db->node);
-		free(db->name);
-		free(db->host);
-		free(db->dbname);
-		free(db->forced_user);
-		free(db->forced_password);
-		free(db->connect_query);
-		varcache_clear(&db->startup_vars);
-		for (int i = 0; i < db->n_replicas; i++) {
-			free(db->replicas[i]->host);
-			free(db->replicas[i]);
-		}
-		free(db->replicas);
-		free(db);
+		database_free(db);
 	}
 	list_for_each_safe(it, tmp, &rt.users)
 	{
