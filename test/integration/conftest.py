@@ -5,8 +5,6 @@ The pooler fixture fails the test when the pooler crashed on its own, or when it
 output holds a sanitizer report; on any failure it prints the log tail.
 """
 
-import os
-import shutil
 
 import pytest
 
@@ -25,12 +23,12 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
-@pytest.fixture(scope="session")
-def cluster():
+def _create_cluster():
     base = harness.make_pg_dir("pgsplit-pg-")
     c = pgcluster.Cluster(base, replicas=2)
     try:
         c.create()
+        return c
     except Exception:
         for s in c.servers:
             try:
@@ -40,6 +38,17 @@ def cluster():
                 pass
         c.destroy()
         raise
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    # Ports are picked by binding to port 0 and closing; another process may
+    # grab one before PostgreSQL binds it, so one retry with fresh ports.
+    try:
+        c = _create_cluster()
+    except Exception as e:
+        print("cluster creation failed, retrying once: %s" % e)
+        c = _create_cluster()
     yield c
     c.destroy()
 
@@ -65,6 +74,7 @@ def pooler(cluster, request):
             try:
                 return p.start(args=args)
             except harness.PoolerStartError as e:
+                p.expect_exit = True
                 last = e
                 # Another process may have grabbed the port we picked; retry with a
                 # new one only in that case.

@@ -7,6 +7,7 @@ psycopg, the admin console, psql and pgbench.  The same tests run against
 pgsplit and Debian's PgBouncer, so nothing here depends on pgsplit internals.
 """
 
+import atexit
 import os
 import re
 import shutil
@@ -39,7 +40,15 @@ DEFAULT_PASSWORDS = {r: v[0] for r, v in pgcluster.ROLES.items()}
 DEFAULT_PASSWORDS.update({"admin": "adminpass", "stats": "statspass"})
 
 
-def pooler_bin():
+def make_pg_dir(prefix):
+    """A temp dir that the postgres user owns (pytest's tmp_path is 0700 root)."""
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(d, 0o755)
+    pgcluster.chown_pg(d)
+    return d
+
+
+def _chosen_bin():
     env = os.environ.get("PGSPLIT_BIN")
     if env:
         return os.path.abspath(env)
@@ -47,6 +56,26 @@ def pooler_bin():
     if os.path.exists(own):
         return own
     return "/usr/sbin/pgbouncer"
+
+
+_BIN_COPY = None
+
+
+def pooler_bin():
+    """The binary to run.  Outside /usr it is copied once into a 0755 temp dir:
+    the pooler runs as `postgres`, which may not be able to reach a checkout
+    under /root."""
+    global _BIN_COPY
+    src = _chosen_bin()
+    if src.startswith("/usr/") or os.geteuid() != 0:
+        return src
+    if _BIN_COPY is None or not os.path.exists(_BIN_COPY):
+        d = make_pg_dir("pgsplit-bin-")
+        _BIN_COPY = os.path.join(d, os.path.basename(src))
+        shutil.copy2(src, _BIN_COPY)
+        os.chmod(_BIN_COPY, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+    return _BIN_COPY
 
 
 _FLAVOR = None
@@ -80,14 +109,6 @@ requires_pgsplit = pgsplit_only()
 
 def free_port(host="127.0.0.1"):
     return pgcluster.free_port(host)
-
-
-def make_pg_dir(prefix):
-    """A temp dir that the postgres user owns (pytest's tmp_path is 0700 root)."""
-    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    os.chmod(d, 0o755)
-    pgcluster.chown_pg(d)
-    return d
 
 
 def userlist_line(user, secret):
@@ -377,3 +398,13 @@ def pgbench(pooler, args, db="bench", user="app", password=None, timeout=120):
     cmd = [PGBENCH, "-h", pooler.host, "-p", str(pooler.port), "-U", user] + list(args) + [db]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     return BenchResult(res)
+
+
+def reload(pooler, wait=0.5):
+    """Rewrite the pooler's files from its current settings and send SIGHUP."""
+    pooler.reload(wait)
+
+
+def log_text(pooler):
+    """Everything the pooler has logged so far (logfile + stderr)."""
+    return pooler.output()

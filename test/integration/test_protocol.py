@@ -26,6 +26,11 @@ def test_basic_queries(pooler, mode):
     assert query1(c, "SELECT %s::int + 1", (41,)) == 42
     assert query1(c, "SELECT current_user") == "app"
     assert query1(c, "SELECT current_database()") == "app"
+    # The welcome carried the server's ParameterStatus set and a cancel key.
+    assert c.info.parameter_status("server_version").startswith("15")
+    assert c.info.parameter_status("client_encoding") == "UTF8"
+    assert c.info.parameter_status("integer_datetimes") == "on"
+    assert c.info.backend_pid != 0
     rows = c.execute("SELECT g, repeat('x', g) FROM generate_series(1, 2000) g").fetchall()
     assert len(rows) == 2000 and rows[-1] == (2000, "x" * 2000)
 

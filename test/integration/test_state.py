@@ -4,7 +4,6 @@ the next client (client gone mid-transaction, reset query, tracked parameters)."
 import time
 import uuid
 
-import psycopg
 import pytest
 
 import pgwire
@@ -18,20 +17,23 @@ def test_tracked_startup_params_transaction_mode(pooler):
     a = p.connect(application_name="client_a", client_encoding="LATIN1")
     b = p.connect(application_name="client_b", client_encoding="UTF8")
     ra = pgwire.Raw(p.host, p.port)
-    ra.login("app", "app", "apppass", {"TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY"})
+    ra.login("app", "app", "apppass", {"TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY",
+                                       "standard_conforming_strings": "off"})
     rb = pgwire.Raw(p.host, p.port)
     rb.login("app", "app", "apppass", {"TimeZone": "America/New_York",
-                                       "DateStyle": "ISO, MDY"})
+                                       "DateStyle": "ISO, MDY",
+                                       "standard_conforming_strings": "on"})
     try:
         for _ in range(10):
             assert query1(a, "SHOW application_name") == "client_a"
             assert query1(a, "SHOW client_encoding") == "LATIN1"
             assert query1(b, "SHOW application_name") == "client_b"
             assert query1(b, "SHOW client_encoding") == "UTF8"
-            rows, errs = ra.simple("SHOW TimeZone; SHOW DateStyle")
-            assert not errs and rows == [["Asia/Tokyo"], ["SQL, DMY"]]
-            rows, errs = rb.simple("SHOW TimeZone; SHOW DateStyle")
-            assert not errs and rows == [["America/New_York"], ["ISO, MDY"]]
+            q = "SHOW TimeZone; SHOW DateStyle; SHOW standard_conforming_strings"
+            rows, errs = ra.simple(q)
+            assert not errs and rows == [["Asia/Tokyo"], ["SQL, DMY"], ["off"]]
+            rows, errs = rb.simple(q)
+            assert not errs and rows == [["America/New_York"], ["ISO, MDY"], ["on"]]
         # Both used the same backend: the pooler re-applied the values.
         pids = {query1(a, "SELECT pg_backend_pid()"), query1(b, "SELECT pg_backend_pid()")}
         assert len(pids) == 1
