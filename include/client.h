@@ -61,6 +61,10 @@ struct Client {
 	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	usec_t causal_deadline;
 	List causal_node;    /* Database.causal_waiters */
+	List auth_node;      /* Pool.auth_waiters while an auth_query lookup is pending */
+	bool auth_waiting;   /* on auth_node */
+	bool auth_looked_up; /* auth_query already ran for this login */
+	struct Server *auth_server; /* running this client's lookup */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

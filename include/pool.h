@@ -113,6 +113,7 @@ struct Pool {
 	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
 	bool is_monitor;  /* holds the replica monitor's connection, not clients' */
 	RywState ryw;     /* read-your-writes state of (database, user), scope user */
+	List auth_waiters; /* Client.auth_node: clients waiting for an auth_query lookup */
 	List waiting_clients; /* Client.pool_node, FIFO */
 	List active_clients;  /* logged-in clients not waiting */
 	List login_servers;   /* connecting or logging in */

@@ -41,6 +41,9 @@ struct Server {
 	uint64_t probe_lsn;     /* its answer */
 	Client *probe_client;   /* who wrote (NULL if gone) */
 	Pool *probe_pool;       /* their home pool (scope user) */
+	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
+	bool auth_lookup;       /* running an auth_query lookup */
+	char *auth_secret;      /* its answer (owned) */
 	ScramClient scram;
 	bool scram_started;
 	struct DnsRequest *dns;

@@ -379,9 +379,14 @@ static bool db_arg(AdminCtx *x, bool may_register, const char *what, Database **
 	return *out != NULL;
 }
 
+/*
+ * Pools the control commands act on: those of db (NULL: all). The replica monitor's
+ * pools are left alone: their connections carry no client work, and the monitor would
+ * only open them again.
+ */
 static bool pool_matches(const Pool *p, const Database *db)
 {
-	return db == NULL || p->db == db;
+	return !p->is_monitor && (db == NULL || p->db == db);
 }
 
 /* Servers of the matching pools, for the PAUSE condition. */
@@ -437,6 +442,8 @@ static void admin_enforce(void)
 	list_for_each_safe(it, tmp, &rt.servers)
 	{
 		Server *s = container_of(it, Server, all_node);
+		if (s->pool->is_monitor)
+			continue;
 		bool paused = rt.paused || s->pool->db->paused;
 		if (paused && s->state != SV_ACTIVE && s->state != SV_CLOSED)
 			server_close(s, "pause mode");

@@ -10,6 +10,7 @@
 #include "client.h"
 #include "dns.h"
 #include "pg_wire.h"
+#include "router.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -462,6 +463,12 @@ static const char *db_load_balance_hosts(const Database *db)
 	return db->host && strchr(db->host, ',') ? "round-robin" : NULL;
 }
 
+/* pgsplit's target column: primary, replica, or the replica monitor's own pools. */
+static const char *pool_target(const Pool *p)
+{
+	return p->is_monitor ? "monitor" : pool_target_name(p);
+}
+
 static const Col pool_cols[] = {
 	{ "database", TXT },		 { "user", TXT },		{ "cl_active", I4 },
 	{ "cl_waiting", I4 },		 { "cl_active_cancel_req", I4 }, { "cl_waiting_cancel_req", I4 },
@@ -497,7 +504,7 @@ static void pool_row(AdminReply *r, const Pool *p, usec_t now)
 	row_i64(&w, wait % USEC_PER_SEC);
 	row_text(&w, config_pool_mode_name(pool_mode_of(p)));
 	row_text(&w, db_load_balance_hosts(p->db));
-	row_text(&w, "primary");
+	row_text(&w, pool_target(p));
 	row_put(r, &w);
 }
 
@@ -717,6 +724,16 @@ static usec_t client_wait(const Client *c, usec_t now)
 	return since && now > since ? now - since : 0;
 }
 
+/* Where the client's work goes now: its server's pool, the queue it waits in, or home. */
+static const char *client_target(const Client *c)
+{
+	if (c->conn.link)
+		return pool_target(((const Server *)c->conn.link)->pool);
+	if (c->state == CL_WAITING && c->wait_pool)
+		return pool_target(c->wait_pool);
+	return c->pool ? pool_target(c->pool) : NULL;
+}
+
 static void client_sock(const Client *c, const char *state, SockRow *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -731,7 +748,7 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 	s->remote_pid = client_peer_pid(c);
 	s->application_name = client_app_name(c);
 	s->wait = client_wait(c, time_now_mono());
-	s->target = c->pool ? "primary" : NULL;
+	s->target = client_target(c);
 }
 
 static void server_sock(const Server *sv, const char *state, SockRow *s)
@@ -749,7 +766,7 @@ static void server_sock(const Server *sv, const char *state, SockRow *s)
 	s->remote_pid = sv->backend_pid;
 	s->application_name = sv->conn.link ? client_app_name((const Client *)sv->conn.link) : NULL;
 	s->close_needed = sv->dirty;
-	s->target = "primary";
+	s->target = pool_target(sv->pool);
 }
 
 /* How a view lists sockets: state names per list and which sockets it takes. */
@@ -1207,8 +1224,37 @@ static void show_dns_zones(AdminReply *r)
 	show_done(r);
 }
 
-/* ---- pgsplit additions (design.md §6): empty until routing lands ---- */
+/* ---- pgsplit additions (design.md §6) ---- */
 
+/* A WAL position as PostgreSQL prints it: high and low 32 bits in hex. */
+static const char *fmt_lsn(char *buf, size_t len, uint64_t lsn)
+{
+	snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
+	return buf;
+}
+
+static void replica_row(AdminReply *r, const Database *db, const Replica *rep)
+{
+	Row w = { .n = 0 };
+	char lsn[32];
+	row_text(&w, db->name);
+	row_text(&w, rep->host);
+	row_i64(&w, rep->port);
+	row_text(&w, rep->state == REPLICA_PROMOTED ? "primary" : "replica");
+	row_text(&w, router_replica_state_name(rep->state));
+	row_u64(&w, rep->lag_bytes);
+	row_i64(&w, rep->lag / 1000);
+	row_text(&w, rep->replay_lsn ? fmt_lsn(lsn, sizeof(lsn), rep->replay_lsn) : NULL);
+	if (rep->last_check)
+		row_time(&w, rep->last_check);
+	else
+		row_text(&w, NULL);
+	row_u64(&w, rep->routed);
+	row_u64(&w, rep->errors);
+	row_put(r, &w);
+}
+
+/* One row per replica of every database, as the monitor last saw it. */
 static void show_replicas(AdminReply *r)
 {
 	static const Col cols[] = {
@@ -1217,19 +1263,49 @@ static void show_replicas(AdminReply *r)
 		{ "last_check", TXT }, { "routed_transactions", I8 }, { "errors", I8 },
 	};
 	put_header(r, cols, ARRAY_SIZE(cols));
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		const Database *db = container_of(it, Database, node);
+		for (int i = 0; i < db->n_replicas && !db->removed; i++)
+			if (!db->replicas[i]->removed)
+				replica_row(r, db, db->replicas[i]);
+	}
 	show_done(r);
 }
 
+_Static_assert(ROUTE_REASON_COUNT <= ROUTE_REASON_SLOTS, "route_reasons too small");
+_Static_assert(5 + ROUTE_REASON_COUNT <= ROW_MAX, "SHOW ROUTING has too many columns");
+
+/* Routed transactions per database: by destination, by the router's reason, and RYW. */
 static void show_routing(AdminReply *r)
 {
-	static const Col cols[] = {
-		{ "database", TXT },	       { "to_primary", I8 },	    { "to_replica", I8 },
-		{ "classified_read", I8 },     { "declared_read_only", I8 }, { "hint", I8 },
-		{ "explicit_transaction", I8 }, { "write", I8 },	    { "read_your_writes", I8 },
-		{ "replica_lagging", I8 },     { "no_replica", I8 },	    { "classifier_unsure", I8 },
-		{ "retry_25006", I8 },
-	};
-	put_header(r, cols, ARRAY_SIZE(cols));
+	Col cols[ROW_MAX];
+	int n = 0;
+	cols[n++] = (Col){ "database", TXT };
+	cols[n++] = (Col){ "to_primary", I8 };
+	cols[n++] = (Col){ "to_replica", I8 };
+	for (int i = 0; i < ROUTE_REASON_COUNT; i++)
+		cols[n++] = (Col){ router_reason_name((RouteReason)i), I8 };
+	cols[n++] = (Col){ "ryw_kept_on_primary", I8 };
+	cols[n++] = (Col){ "ryw_waited", I8 };
+	put_header(r, cols, n);
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		const Database *db = container_of(it, Database, node);
+		Row w = { .n = 0 };
+		if (db->removed)
+			continue;
+		row_text(&w, db->name);
+		row_u64(&w, db->routed_primary);
+		row_u64(&w, db->routed_replica);
+		for (int i = 0; i < ROUTE_REASON_COUNT; i++)
+			row_u64(&w, db->route_reasons[i]);
+		row_u64(&w, db->ryw_kept_on_primary);
+		row_u64(&w, db->ryw_waited);
+		row_put(r, &w);
+	}
 	show_done(r);
 }
 

@@ -4,6 +4,7 @@
  * password and an unknown user.
  */
 #include "auth.h"
+#include "authquery.h"
 #include "client.h"
 #include "log.h"
 #include "md5.h"
@@ -65,6 +66,12 @@ static void begin_md5(Client *c)
 void auth_begin(Client *c)
 {
 	const char *secret = stored_secret(c);
+	bool needs_secret = rt.cfg->auth_type != AUTH_TYPE_TRUST && rt.cfg->auth_type != AUTH_TYPE_ANY;
+	if (!secret && needs_secret && !c->is_admin && !c->auth_looked_up) {
+		c->auth_looked_up = true;
+		if (authquery_start(c))
+			return;
+	}
 	switch (rt.cfg->auth_type) {
 	case AUTH_TYPE_TRUST:
 	case AUTH_TYPE_ANY:

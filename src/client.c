@@ -8,6 +8,7 @@
 #include "client_route.h"
 #include "admin.h"
 #include "auth.h"
+#include "authquery.h"
 #include "cancel.h"
 #include "log.h"
 #include "monitor.h"
@@ -189,6 +190,7 @@ void client_close(Client *c, const char *reason)
 	c->state = CL_CLOSED;
 	if (c->lsn_probe)
 		c->lsn_probe->probe_client = NULL;
+	authquery_forget_client(c);
 	if (c->causal_waiting) {
 		list_del(&c->causal_node);
 		c->causal_waiting = false;

@@ -117,8 +117,8 @@ struct ConfigSetting {
 #define TCP_DEFER_ACCEPT_DEFAULT "0"
 #endif
 #define AUTH_QUERY_DEFAULT                                                                   \
-	"SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM " \
-	"pg_authid WHERE rolname=$1 AND rolcanlogin"
+	"SELECT rolname, CASE WHEN rolvaliduntil < pg_catalog.now() THEN NULL ELSE rolpassword END " \
+	"FROM pg_catalog.pg_authid WHERE rolname=$1 AND rolcanlogin"
 
 /* Order follows PgBouncer's config.md, then pgsplit's own options; doc/config.md matches. */
 static const ConfigSetting settings[] = {

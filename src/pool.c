@@ -4,6 +4,7 @@
  * min_pool_size, and back off for server_login_retry after a failed login.
  */
 #include "pool.h"
+#include "authquery.h"
 #include "client.h"
 #include "log.h"
 #include "runtime.h"
@@ -62,6 +63,7 @@ Pool *pool_create(Database *db, PoolUser *user, Replica *replica)
 	list_init(&p->idle_servers);
 	list_init(&p->active_servers);
 	list_init(&p->used_servers);
+	list_init(&p->auth_waiters);
 	return p;
 }
 
@@ -207,6 +209,8 @@ void pool_cancel_wait(Pool *p, Client *client)
 
 void pool_on_server_idle(Pool *p, Server *s)
 {
+	if (authquery_take_server(p, s))
+		return;
 	if (p->db->paused || rt.paused || list_empty(&p->waiting_clients)) {
 		server_set_state(s, SV_IDLE);
 		return;

@@ -6,6 +6,7 @@
  * server back to its pool when the transaction (or session) ends.
  */
 #include "server.h"
+#include "authquery.h"
 #include "client.h"
 #include "client_route.h"
 #include "dns.h"
@@ -112,6 +113,7 @@ static void server_free(Conn *conn)
 	free_login_params(s);
 	free(s->close_reason);
 	free(s->addrs);
+	free(s->auth_secret);
 	free(s);
 }
 
@@ -133,6 +135,8 @@ void server_close(Server *s, const char *reason)
 		dns_cancel(s->dns);
 		s->dns = NULL;
 	}
+	if (s->auth_lookup)
+		authquery_on_done(s, true);
 	if (s->lsn_probe || s->want_lsn_probe) {
 		s->want_lsn_probe = false;
 		s->lsn_probe = true;
@@ -194,8 +198,10 @@ static void server_login_failed(Server *s, const char *message)
 		client_route_evacuate(p);
 		return;
 	}
-	if (p->n_idle + p->n_active + p->n_used + p->n_login == 0)
+	if (p->n_idle + p->n_active + p->n_used + p->n_login == 0) {
 		pool_fail_waiters(p, message);
+		authquery_fail_pool(p, message);
+	}
 }
 
 static void server_on_eof(Conn *conn, const char *reason)
@@ -791,6 +797,10 @@ static SbufVerdict server_internal_done(Server *s)
 	}
 	if (s->lsn_probe)
 		server_lsn_probe_done(s, !failed);
+	if (s->auth_lookup) {
+		authquery_on_done(s, failed);
+		failed = false; /* a failed lookup says nothing bad about the connection */
+	}
 	if (failed) {
 		if (s->conn.link)
 			client_close_error((Client *)s->conn.link, SQLSTATE_PROTOCOL_VIOLATION,
@@ -810,12 +820,14 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 {
 	switch (msg->type) {
 	case PG_MSG_DATA_ROW:
-		if (!s->monitor_check && !s->lsn_probe)
+		if (!s->monitor_check && !s->lsn_probe && !s->auth_lookup)
 			return SB_SKIP;
 		if (msg->avail < msg->len)
 			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
 		if (s->monitor_check)
 			monitor_on_row(s, msg->data + 5, msg->len - 5);
+		else if (s->auth_lookup)
+			authquery_on_row(s, msg->data + 5, msg->len - 5);
 		else
 			s->probe_lsn = monitor_row_lsn(msg->data + 5, msg->len - 5);
 		return SB_CONSUMED;

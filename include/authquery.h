@@ -1,0 +1,28 @@
+/*
+ * auth_query: for a user missing from auth_file, look the secret up on the server by
+ * running auth_query as auth_user (per database or global) on a connection of the
+ * (auth_dbname or the client's database, auth_user) pool. The client waits in login
+ * meanwhile; the secret is kept on its PoolUser for later logins and server logins.
+ */
+#ifndef PGSPLIT_AUTHQUERY_H
+#define PGSPLIT_AUTHQUERY_H
+
+#include "common.h"
+
+typedef struct Client Client;
+typedef struct Server Server;
+typedef struct Pool Pool;
+
+/* Start a lookup when auth_user applies. False: no auth_user, authenticate as usual. */
+bool authquery_start(Client *client);
+/* A server of pool became idle: true if it took it for a waiting lookup. */
+bool authquery_take_server(Pool *pool, Server *server);
+/* Server hooks: a DataRow of the lookup, and its end. */
+void authquery_on_row(Server *server, const uint8_t *body, size_t len);
+void authquery_on_done(Server *server, bool failed);
+/* The lookup's pool could not log in: fail its waiting clients. */
+void authquery_fail_pool(Pool *pool, const char *message);
+/* A client closed while waiting for or running a lookup. */
+void authquery_forget_client(Client *client);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * auth_query lookups (see authquery.h). The query goes in the extended protocol with the
+ * user name as a parameter, never spliced into SQL text.
+ */
+#include "authquery.h"
+#include "auth.h"
+#include "client.h"
+#include "log.h"
+#include "pg_wire.h"
+#include "pktbuf.h"
+#include "proto.h"
+#include "registry.h"
+#include "runtime.h"
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *auth_user_for(const Client *c, const DatabaseDef *def)
+{
+	if (def && def->auth_user)
+		return def->auth_user;
+	return *rt.cfg->auth_user ? rt.cfg->auth_user : NULL;
+	(void)c;
+}
+
+static Pool *lookup_pool(Client *c, const char *auth_user, const DatabaseDef *def)
+{
+	const char *dbname = def && def->auth_dbname ? def->auth_dbname
+			     : *rt.cfg->auth_dbname ? rt.cfg->auth_dbname : c->db->name;
+	Database *db = registry_find_database(dbname);
+	if (!db)
+		return NULL;
+	return registry_get_pool(db, registry_get_user(auth_user));
+}
+
+static void send_lookup(Server *s, Client *c)
+{
+	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
+	const char *query = def && def->auth_query ? def->auth_query : rt.cfg->auth_query;
+	size_t ulen = strlen(c->user_name);
+	PktBuf pb;
+	pktbuf_init(&pb, 256, 0);
+	pktbuf_begin(&pb, PG_MSG_PARSE);
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_cstring(&pb, query);
+	pktbuf_put_u16(&pb, 0);
+	pktbuf_end(&pb);
+	pktbuf_begin(&pb, PG_MSG_BIND);
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_u16(&pb, 0);
+	pktbuf_put_u16(&pb, 1);
+	pktbuf_put_u32(&pb, (uint32_t)ulen);
+	pktbuf_put_bytes(&pb, c->user_name, ulen);
+	pktbuf_put_u16(&pb, 0);
+	pktbuf_end(&pb);
+	pktbuf_begin(&pb, PG_MSG_EXECUTE);
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_u32(&pb, 0);
+	pktbuf_end(&pb);
+	pktbuf_begin(&pb, PG_MSG_SYNC);
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	s->internal_rfq++;
+	s->auth_lookup = true;
+	s->auth_client = c;
+	c->auth_server = s;
+	server_set_state(s, SV_USED);
+	sbuf_flush(&s->conn);
+}
+
+bool authquery_start(Client *c)
+{
+	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
+	const char *auth_user = auth_user_for(c, def);
+	if (!auth_user || strcmp(auth_user, c->user_name) == 0)
+		return false;
+	Pool *p = lookup_pool(c, auth_user, def);
+	if (!p)
+		return false;
+	sbuf_pause(&c->conn);
+	if (!list_empty(&p->idle_servers)) {
+		Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
+		send_lookup(s, c);
+		return true;
+	}
+	list_append(&p->auth_waiters, &c->auth_node);
+	c->auth_waiting = true;
+	if (p->n_login == 0)
+		server_launch(p);
+	return true;
+}
+
+bool authquery_take_server(Pool *p, Server *s)
+{
+	List *first = list_first(&p->auth_waiters);
+	if (!first)
+		return false;
+	Client *c = container_of(first, Client, auth_node);
+	list_del(&c->auth_node);
+	c->auth_waiting = false;
+	server_set_state(s, SV_IDLE);
+	send_lookup(s, c);
+	return true;
+}
+
+void authquery_on_row(Server *s, const uint8_t *body, size_t len)
+{
+	PktReader r;
+	uint16_t ncols;
+	uint32_t flen;
+	const uint8_t *v;
+	proto_reader_init(&r, body, len);
+	if (!proto_get_u16(&r, &ncols) || ncols < 2)
+		return;
+	if (!proto_get_u32(&r, &flen) || (flen != 0xffffffffu && !proto_get_bytes(&r, flen, &v)))
+		return;
+	if (!proto_get_u32(&r, &flen) || flen == 0xffffffffu || flen > 4096 || !proto_get_bytes(&r, flen, &v))
+		return; /* NULL password: no login (e.g. VALID UNTIL passed) */
+	free(s->auth_secret);
+	s->auth_secret = xmalloc(flen + 1);
+	memcpy(s->auth_secret, v, flen);
+	s->auth_secret[flen] = 0;
+}
+
+void authquery_on_done(Server *s, bool failed)
+{
+	Client *c = s->auth_client;
+	char *secret = s->auth_secret;
+	s->auth_lookup = false;
+	s->auth_client = NULL;
+	s->auth_secret = NULL;
+	if (!c) {
+		free(secret);
+		return;
+	}
+	c->auth_server = NULL;
+	if (failed)
+		log_warning("C-%llu: auth_query failed for user %s", (unsigned long long)c->conn.id, c->user_name);
+	if (secret && !failed) {
+		free(c->user->secret);
+		c->user->secret = secret;
+		c->user->have_scram_keys = false;
+		secret = NULL;
+	}
+	free(secret);
+	sbuf_start_reading(&c->conn);
+	auth_begin(c);
+	if (!c->conn.closing)
+		sbuf_flush(&c->conn);
+}
+
+void authquery_fail_pool(Pool *p, const char *message)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &p->auth_waiters)
+	{
+		Client *c = container_of(it, Client, auth_node);
+		client_close_error(c, SQLSTATE_CANNOT_CONNECT, message);
+	}
+}
+
+void authquery_forget_client(Client *c)
+{
+	if (c->auth_waiting) {
+		list_del(&c->auth_node);
+		c->auth_waiting = false;
+	}
+	if (c->auth_server) {
+		c->auth_server->auth_client = NULL;
+		c->auth_server = NULL;
+	}
+}
