@@ -7,6 +7,7 @@
 #ifndef PGSPLIT_CLIENT_H
 #define PGSPLIT_CLIENT_H
 
+#include "pktbuf.h"
 #include "pool.h"
 #include "sbuf.h"
 #include "scram.h"
@@ -65,6 +66,15 @@ struct Client {
 	bool auth_waiting;   /* on auth_node */
 	bool auth_looked_up; /* auth_query already ran for this login */
 	struct Server *auth_server; /* running this client's lookup */
+	/*
+	 * 25006 re-run (design.md §3): a classified autocommit read sent to a replica keeps
+	 * a copy of its Query, and the replica's replies are held back until the first row,
+	 * so a read-only-transaction error can still be answered from the primary instead.
+	 */
+	uint8_t *retry_msg;  /* owned copy of the Query, NULL when no re-run is possible */
+	uint32_t retry_len;
+	PktBuf *held;        /* replies held back while a re-run is possible (owned) */
+	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

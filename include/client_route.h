@@ -20,6 +20,11 @@ void client_route_evacuate(Pool *replica_pool);
 /* Swallow "SET pgsplit.min_lsn = 'X/Y'" (the causal token) and answer it. */
 bool client_route_intercept(Client *client, const SbufMsg *msg);
 void client_route_set_token(Client *client, uint64_t lsn);
+/* 25006 re-run support (see client.h). */
+void client_route_disarm_retry(Client *client);
+void client_route_release_held(Client *client);
+void client_route_rerun_on_primary(Client *client);
+void client_route_replay(Client *client, Conn *server_conn, int *pending_rfq);
 /* Re-try parked reads of db (all, or only those whose causal_wait ran out). */
 void client_route_wake_causal(Database *db, bool deadline_only);
 

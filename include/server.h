@@ -43,6 +43,7 @@ struct Server {
 	Pool *probe_pool;       /* their home pool (scope user) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_lookup;       /* running an auth_query lookup */
+	bool retry_swallow;     /* swallowing a 25006 error's ReadyForQuery before the re-run */
 	char *auth_secret;      /* its answer (owned) */
 	ScramClient scram;
 	bool scram_started;

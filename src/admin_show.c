@@ -1277,7 +1277,7 @@ static void show_replicas(AdminReply *r)
 _Static_assert(ROUTE_REASON_COUNT <= ROUTE_REASON_SLOTS, "route_reasons too small");
 _Static_assert(5 + ROUTE_REASON_COUNT <= ROW_MAX, "SHOW ROUTING has too many columns");
 
-/* Routed transactions per database: by destination, by the router's reason, and RYW. */
+/* Routed transactions per database with replicas: by destination, by reason, and RYW. */
 static void show_routing(AdminReply *r)
 {
 	Col cols[ROW_MAX];
@@ -1295,7 +1295,7 @@ static void show_routing(AdminReply *r)
 	{
 		const Database *db = container_of(it, Database, node);
 		Row w = { .n = 0 };
-		if (db->removed)
+		if (db->removed || db->n_replicas == 0) /* no routing happens without replicas */
 			continue;
 		row_text(&w, db->name);
 		row_u64(&w, db->routed_primary);

@@ -166,6 +166,7 @@ static void client_free(Conn *conn)
 	Client *c = (Client *)conn;
 	varcache_clear(&c->vars);
 	scram_server_free(&c->scram);
+	client_route_disarm_retry(c);
 	free(c->user_name);
 	free(c->db_name);
 	free(c->password);

@@ -16,6 +16,7 @@
 #include "runtime.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -143,6 +144,8 @@ static void count_route(Database *db, RouteReason reason, Replica *r)
 	}
 }
 
+static void arm_retry(Client *c, const SbufMsg *msg);
+
 /* Reasons that make a primary transaction a write for read-your-writes. */
 static bool reason_is_write(RouteReason reason)
 {
@@ -236,6 +239,10 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->causal_deadline = 0;
+	if (r && d.reason == ROUTE_CLASSIFIED_READ)
+		arm_retry(c, msg);
+	else
+		client_route_disarm_retry(c);
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
 		db->ryw_kept_on_primary++;
 	c->xact_is_write = !r && reason_is_write(d.reason);
@@ -356,4 +363,68 @@ bool client_route_intercept(Client *c, const SbufMsg *msg)
 	sbuf_queue(&c->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
 	return true;
+}
+
+/* ---- 25006 re-run ---- */
+
+#define RETRY_MAX_QUERY (64 * 1024)
+
+void client_route_disarm_retry(Client *c)
+{
+	free(c->retry_msg);
+	c->retry_msg = NULL;
+	c->retry_len = 0;
+	if (c->held) {
+		pktbuf_free(c->held);
+		free(c->held);
+		c->held = NULL;
+	}
+}
+
+static void arm_retry(Client *c, const SbufMsg *msg)
+{
+	client_route_disarm_retry(c);
+	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > RETRY_MAX_QUERY)
+		return;
+	c->retry_msg = xmalloc(msg->len);
+	memcpy(c->retry_msg, msg->data, msg->len);
+	c->retry_len = msg->len;
+}
+
+/* Hand the held-back replies to the client: from now on a re-run is impossible. */
+void client_route_release_held(Client *c)
+{
+	if (c->held && c->held->len > 0)
+		sbuf_queue(&c->conn, c->held->data, c->held->len);
+	client_route_disarm_retry(c);
+}
+
+/* The replica refused with 25006 before any row: run the same Query on the primary. */
+void client_route_rerun_on_primary(Client *c)
+{
+	Database *db = c->pool->db;
+	db->route_reasons[ROUTE_RETRY_25006]++;
+	db->routed_primary++;
+	if (c->held) {
+		pktbuf_free(c->held);
+		free(c->held);
+		c->held = NULL;
+	}
+	c->replay_on_link = true;
+	c->xact_is_write = false;
+	if (pool_acquire(c->pool, c))
+		return;
+	sbuf_pause(&c->conn);
+}
+
+/* Called from server_link: the re-run goes out right after the parameter sync. */
+void client_route_replay(Client *c, Conn *server_conn, int *pending_rfq)
+{
+	if (!c->replay_on_link || !c->retry_msg)
+		return;
+	c->replay_on_link = false;
+	sbuf_queue(server_conn, c->retry_msg, c->retry_len);
+	(*pending_rfq)++;
+	client_route_disarm_retry(c);
+	sbuf_flush(server_conn);
 }

@@ -694,6 +694,7 @@ void server_link(Server *s, Client *c)
 		s->internal_rfq++;
 	}
 	c->idle_since = 0;
+	client_route_replay(c, &s->conn, &s->pending_rfq);
 }
 
 /* End of transaction or session: statistics, then reset, idle or close. */
@@ -1011,6 +1012,66 @@ static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
 	}
 }
 
+/*
+ * A replica's replies while a 25006 re-run is still possible: hold back everything
+ * before the first row; on 25006 swallow the error and its ReadyForQuery and re-run
+ * the Query on the primary; anything else releases what was held. Returns false when
+ * the message should take the normal path.
+ */
+static bool server_retry_filter(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
+{
+	*v = SB_CONSUMED;
+	switch (msg->type) {
+	case PG_MSG_ROW_DESCRIPTION:
+	case PG_MSG_NOTICE_RESPONSE:
+	case PG_MSG_PARAMETER_STATUS:
+	case PG_MSG_ERROR_RESPONSE:
+		if (msg->len > 65536)
+			break;
+		if (msg->avail < msg->len) {
+			*v = SB_NEED_FULL;
+			return true;
+		}
+		if (msg->type == PG_MSG_ERROR_RESPONSE) {
+			const char *code = proto_error_field(msg->data + 5, msg->len - 5, 'C');
+			if (!code || strcmp(code, SQLSTATE_READ_ONLY_TRANSACTION) != 0)
+				break;
+			log_debug("C-%llu: replica refused with 25006, re-running on the primary",
+				  (unsigned long long)c->conn.id);
+			s->retry_swallow = true;
+			return true;
+		}
+		if (msg->type == PG_MSG_PARAMETER_STATUS)
+			server_parameter_status(s, msg);
+		if (!c->held) {
+			c->held = xcalloc(1, sizeof(PktBuf));
+			pktbuf_init(c->held, 256, 65536 * 4);
+		}
+		pktbuf_put_bytes(c->held, msg->data, msg->len);
+		return true;
+	case PG_MSG_READY_FOR_QUERY:
+		if (!s->retry_swallow)
+			break;
+		if (msg->avail < msg->len) {
+			*v = SB_NEED_FULL;
+			return true;
+		}
+		s->retry_swallow = false;
+		s->tx_status = (char)msg->data[5];
+		if (s->pending_rfq > 0)
+			s->pending_rfq--;
+		c->query_start = 0;
+		server_unlink(s, false);
+		client_route_rerun_on_primary(c);
+		*v = s->conn.closing ? SB_STOP : SB_CONSUMED;
+		return true;
+	default:
+		break;
+	}
+	client_route_release_held(c);
+	return false;
+}
+
 static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 {
 	Server *s = (Server *)conn;
@@ -1021,6 +1082,9 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	Client *c = (Client *)conn->link;
 	if (!c)
 		return server_idle_message(s, msg);
+	SbufVerdict v;
+	if (c->retry_msg && s->pool->replica && server_retry_filter(s, c, msg, &v))
+		return v;
 	switch (msg->type) {
 	case PG_MSG_READY_FOR_QUERY:
 		if (msg->avail < msg->len)

@@ -164,3 +164,19 @@ def test_pgbench_select_only_through_routing(pooler, cluster):
     for mode in ("simple", "extended"):
         res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-T", "3", "-M", mode])
         assert res.failed == 0 and res.processed and res.processed > 100, res.out
+
+
+def test_replica_25006_is_rerun_on_the_primary_invisibly(routed, cluster):
+    """A function that writes looks like a read to the classifier: the replica refuses
+    it with 25006 and the client gets the primary's answer instead, with no error."""
+    cluster.primary.psql(
+        "CREATE TABLE IF NOT EXISTS rerun_t(x int); GRANT ALL ON rerun_t TO app; "
+        "CREATE OR REPLACE FUNCTION rerun_fn() RETURNS int LANGUAGE sql "
+        "AS 'INSERT INTO rerun_t VALUES (7) RETURNING x'", db="app")
+    cluster.wait_replay()
+    c = routed.connect()
+    for _ in range(3):
+        assert where(c, "SELECT rerun_fn(), pg_is_in_recovery()") == (7, False)
+    # the session is still fine and reads still go to replicas
+    assert query1(c, "SELECT pg_is_in_recovery()") is True
+    assert query1(c, "SELECT count(*) FROM rerun_t WHERE x = 7") >= 0
