@@ -54,6 +54,7 @@ struct Client {
 	usec_t idle_since;  /* monotonic, last time it went unlinked */
 	bool in_transaction; /* last ReadyForQuery status was T or E */
 	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
+	bool refuse_pending; /* answer the pending batch with "no replica" (replica_fallback) */
 	bool xact_is_write;  /* the current transaction went to the primary as a write */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */

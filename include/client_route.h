@@ -12,6 +12,7 @@ typedef enum {
 	CLIENT_ROUTE_READY,     /* *target is set */
 	CLIENT_ROUTE_WAIT_MORE, /* the batch is not fully buffered yet */
 	CLIENT_ROUTE_CAUSAL_WAIT, /* parked until a replica catches up (causal_wait) */
+	CLIENT_ROUTE_REFUSE,    /* replica_fallback = error and no replica: answer with an error */
 } ClientRouteStatus;
 
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);

@@ -88,6 +88,7 @@ typedef struct DatabaseDef {
 	int n_replicas;
 	RoutingMode routing;
 	int replica_pool_size; /* -1: same as pool size */
+	char *replica_weights; /* "w1,w2,...": one weight per replicas= entry, NULL: all 1 */
 	/* read-your-writes overrides (design.md §4); -1 = the global setting */
 	int read_your_writes;       /* RYW_LSN, RYW_WINDOW, RYW_OFF */
 	int read_your_writes_scope; /* RYW_SCOPE_CLIENT, RYW_SCOPE_USER */

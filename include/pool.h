@@ -41,6 +41,8 @@ typedef struct Replica {
 	uint64_t routed;       /* transactions sent here */
 	uint64_t errors;       /* connection or check failures */
 	bool in_recovery;      /* last check's pg_is_in_recovery() */
+	int weight;            /* replica_weights entry; 0 = out of rotation */
+	int rr_credit;         /* smooth weighted round robin */
 	int active_servers;    /* servers linked to clients, across pools */
 	bool removed;          /* gone from the config */
 } Replica;
@@ -71,7 +73,9 @@ typedef struct Database {
 	Replica **replicas;    /* owned; in config order */
 	int n_replicas;
 	int replica_pool_size; /* resolved */
-	unsigned rr_next;      /* round-robin cursor */
+	unsigned rr_next;      /* rotation for tie-breaking */
+	int primary_rr_credit; /* the primary as a reader (primary_read_weight) */
+	int primary_active;    /* primary servers linked to clients */
 	uint64_t routed_primary;   /* transactions routed, by destination */
 	uint64_t routed_replica;
 	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */

@@ -49,10 +49,16 @@ typedef enum { LB_ROUND_ROBIN, LB_RANDOM, LB_LEAST_CONNECTIONS, LB_LEAST_LAG } L
 LoadBalance router_lb_from_name(const char *name);
 
 /*
- * A replica in rotation now (UP, or DOWN whose retry time has come) that has replayed
- * at least min_lsn (0: any), or NULL.
+ * A replica in rotation now (UP, or DOWN whose retry time has come, weight > 0) that
+ * has replayed at least min_lsn (0: any), or NULL.
  */
 Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn);
+/*
+ * The same, with the primary as one more candidate of weight primary_weight (> 0):
+ * returns false when nothing qualifies; *out NULL then means "the primary".
+ */
+bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
+			Replica **out);
 bool router_replica_usable(const Replica *r, usec_t now);
 const char *router_reason_name(RouteReason reason);
 const char *router_replica_state_name(ReplicaState state);

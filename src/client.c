@@ -618,6 +618,29 @@ static void note_outgoing(Client *c, Server *s, uint8_t type)
 		c->xact_start = time_now_mono();
 }
 
+/* An ERROR and ReadyForQuery in place of the server's answer to the current batch. */
+static void client_answer_no_replica(Client *c)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_CANNOT_CONNECT_NOW,
+				  "no replica available for a read-only transaction (replica_fallback = error)");
+	pktbuf_put_ready_for_query(&pb, 'I');
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+}
+
+/* replica_fallback = error: drop the Query, or the extended batch up to its Sync. */
+static SbufVerdict client_refuse_batch(Client *c, const SbufMsg *msg)
+{
+	if (msg->type == PG_MSG_QUERY) {
+		client_answer_no_replica(c);
+		return SB_SKIP;
+	}
+	c->skip_to_sync = true;
+	return SB_SKIP;
+}
+
 static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 {
 	if (!valid_frontend_type(msg->type)) {
@@ -634,6 +657,17 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "max_packet_size exceeded");
 		return SB_STOP;
 	}
+	if (c->skip_to_sync) {
+		if (msg->type == PG_MSG_SYNC) {
+			c->skip_to_sync = false;
+			client_answer_no_replica(c);
+		}
+		return SB_SKIP;
+	}
+	if (!c->conn.link && c->refuse_pending) {
+		c->refuse_pending = false;
+		return client_refuse_batch(c, msg);
+	}
 	if (!c->conn.link) {
 		Pool *target;
 		if (msg->type == PG_MSG_QUERY && msg->avail < msg->len && msg->len <= 512)
@@ -645,6 +679,8 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 			return SB_WAIT_MORE;
 		if (rs == CLIENT_ROUTE_CAUSAL_WAIT)
 			return SB_PAUSE;
+		if (rs == CLIENT_ROUTE_REFUSE)
+			return client_refuse_batch(c, msg);
 		if (!pool_acquire(target, c))
 			return SB_PAUSE;
 		if (c->conn.closing)

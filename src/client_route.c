@@ -179,9 +179,12 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	}
 	if (c->token_floor && c->token_epoch == db->primary_epoch && set.mode != RYW_OFF)
 		min_lsn = max_u64(min_lsn, c->token_floor);
-	Replica *r = router_pick_replica(db, lb, now, min_lsn);
-	if (r)
+	Replica *r;
+	if (router_pick_reader(db, lb, now, min_lsn, rt.cfg->primary_read_weight, &r)) {
+		if (!r)
+			*reason = ROUTE_CLASSIFIED_READ; /* the primary drew this read by weight */
 		return r;
+	}
 	if (min_lsn && router_pick_replica(db, lb, now, 0)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
 		*wait = set.causal_wait > 0;
@@ -239,6 +242,10 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->causal_deadline = 0;
+	if (!r && d.reason == ROUTE_NO_REPLICA && strcmp(rt.cfg->replica_fallback, "error") == 0) {
+		count_route(db, d.reason, NULL);
+		return CLIENT_ROUTE_REFUSE;
+	}
 	if (r && d.reason == ROUTE_CLASSIFIED_READ)
 		arm_retry(c, msg);
 	else
@@ -278,6 +285,12 @@ void client_route_evacuate(Pool *p)
 			continue;
 		Database *db = c->pool->db;
 		Replica *r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
+		if ((!r || r == p->replica) && strcmp(rt.cfg->replica_fallback, "error") == 0) {
+			client_set_state(c, CL_ACTIVE);
+			c->refuse_pending = true;
+			sbuf_resume(&c->conn);
+			continue;
+		}
 		Pool *dest = r && r != p->replica ? replica_pool_for(c, r) : c->pool;
 		log_info("C-%llu: re-routing waiting client from replica %s:%d to %s", (unsigned long long)c->conn.id,
 			 p->replica->host, p->replica->port, dest->replica ? "another replica" : "the primary");

@@ -470,6 +470,7 @@ static const FieldSpec database_fields[] = {
 	DB_FIELD(replicas, FK_REPLICAS, NULL),
 	DB_FIELD(routing, FK_ENUM, routing_names),
 	DB_FIELD(replica_pool_size, FK_INT, NULL),
+	DB_FIELD(replica_weights, FK_STR, NULL),
 	DB_FIELD(read_your_writes, FK_ENUM, ryw_names),
 	DB_FIELD(read_your_writes_scope, FK_ENUM, ryw_scope_names),
 	DB_FIELD(write_window, FK_TIME, NULL),
@@ -645,6 +646,31 @@ static DatabaseDef *database_new(const char *name)
 	return db;
 }
 
+/* replica_weights: one integer 0..1000 per replicas= entry, comma-separated. */
+static bool connstr_check_weights(const char *list, int n_replicas, char *err, size_t errlen)
+{
+	int n = 0;
+	const char *p = list;
+	for (;;) {
+		char *end;
+		long w = strtol(p, &end, 10);
+		if (end == p || w < 0 || w > 1000 || (*end != ',' && *end != '\0')) {
+			set_err(err, errlen, "key 'replica_weights': expected integers 0..1000 separated by commas");
+			return false;
+		}
+		n++;
+		if (*end == '\0')
+			break;
+		p = end + 1;
+	}
+	if (n != n_replicas) {
+		set_err(err, errlen, "key 'replica_weights': expected %d weights, one per replica, got %d",
+			n_replicas, n);
+		return false;
+	}
+	return true;
+}
+
 bool connstr_parse_database(const char *name, const char *value, DatabaseDef **out, char *err,
 			    size_t errlen)
 {
@@ -658,6 +684,8 @@ bool connstr_parse_database(const char *name, const char *value, DatabaseDef **o
 		set_err(err, errlen, "key 'routing': 'replica' needs a replicas= list");
 		goto fail;
 	}
+	if (db->replica_weights && !connstr_check_weights(db->replica_weights, db->n_replicas, err, errlen))
+		goto fail;
 	*out = db;
 	return true;
 fail:
@@ -728,6 +756,7 @@ void connstr_free_database(DatabaseDef *db)
 	free(db->timezone);
 	free(db->application_name);
 	free_replicas(db->replicas, db->n_replicas);
+	free(db->replica_weights);
 	free(db);
 }
 

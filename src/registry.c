@@ -64,6 +64,15 @@ static void database_apply_replicas(Database *db, const DatabaseDef *def)
 			db->replicas[db->n_replicas++] = r;
 		}
 		r->removed = false;
+		r->weight = 1;
+		if (def->replica_weights) {
+			const char *w = def->replica_weights;
+			for (int k = 0; k < i && w; k++) {
+				w = strchr(w, ',');
+				w = w ? w + 1 : NULL;
+			}
+			r->weight = w ? atoi(w) : 1;
+		}
 	}
 	db->routing = def->n_replicas > 0 ? (def->routing == ROUTING_UNSET ? ROUTING_AUTO : def->routing)
 					  : ROUTING_PRIMARY;

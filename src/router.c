@@ -88,39 +88,103 @@ bool router_replica_usable(const Replica *r, usec_t now)
 	return r->state == REPLICA_DOWN && now >= r->down_until;
 }
 
-static bool better(const Replica *a, const Replica *b, LoadBalance lb)
+/* A read candidate: a replica, or the primary (replica == NULL). */
+typedef struct Candidate {
+	Replica *replica;
+	int weight;
+	int active;
+	usec_t lag;
+	int *credit;
+} Candidate;
+
+/* a is a better choice than b (least_connections / least_lag) */
+static bool better(const Candidate *a, const Candidate *b, LoadBalance lb)
 {
 	if (lb == LB_LEAST_LAG && a->lag != b->lag)
 		return a->lag < b->lag;
-	return a->active_servers < b->active_servers;
+	/* fewer active servers per unit of weight */
+	return (int64_t)a->active * b->weight < (int64_t)b->active * a->weight;
+}
+
+/* Smooth weighted round robin: every pick adds each weight to its credit. */
+static int pick_round_robin(Candidate *c, int n)
+{
+	int total = 0, best = 0;
+	for (int i = 0; i < n; i++) {
+		*c[i].credit += c[i].weight;
+		total += c[i].weight;
+		if (*c[i].credit > *c[best].credit)
+			best = i;
+	}
+	*c[best].credit -= total;
+	return best;
+}
+
+static int pick_random(const Candidate *c, int n)
+{
+	int total = 0;
+	for (int i = 0; i < n; i++)
+		total += c[i].weight;
+	int r = (int)((unsigned)random() % (unsigned)total);
+	for (int i = 0; i < n; i++) {
+		if (r < c[i].weight)
+			return i;
+		r -= c[i].weight;
+	}
+	return n - 1;
+}
+
+static int pick_best(const Candidate *c, int n, LoadBalance lb, unsigned start)
+{
+	int best = -1;
+	for (int k = 0; k < n; k++) {
+		int i = (int)((start + (unsigned)k) % (unsigned)n); /* rotate so ties spread */
+		if (best < 0 || better(&c[i], &c[best], lb))
+			best = i;
+	}
+	return best;
+}
+
+static int collect(Database *db, usec_t now, uint64_t min_lsn, int primary_weight, Candidate *c)
+{
+	int n = 0;
+	for (int i = 0; i < db->n_replicas && n < 63; i++) {
+		Replica *r = db->replicas[i];
+		if (r->weight <= 0 || !router_replica_usable(r, now) || (min_lsn && r->replay_lsn < min_lsn))
+			continue;
+		c[n++] = (Candidate){ r, r->weight, r->active_servers, r->lag, &r->rr_credit };
+	}
+	if (primary_weight > 0)
+		c[n++] = (Candidate){ NULL, primary_weight, db->primary_active, 0, &db->primary_rr_credit };
+	return n;
+}
+
+bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
+			Replica **out)
+{
+	Candidate c[64];
+	int n = collect(db, now, min_lsn, primary_weight, c);
+	int i;
+	*out = NULL;
+	if (n == 0)
+		return false;
+	switch (lb) {
+	case LB_ROUND_ROBIN:
+		i = pick_round_robin(c, n);
+		break;
+	case LB_RANDOM:
+		i = pick_random(c, n);
+		break;
+	default:
+		i = pick_best(c, n, lb, db->rr_next++);
+		break;
+	}
+	*out = c[i].replica;
+	return true;
 }
 
 Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn)
 {
-	Replica *usable[64];
-	int n = 0;
-	for (int i = 0; i < db->n_replicas && n < 64; i++) {
-		Replica *r = db->replicas[i];
-		if (router_replica_usable(r, now) && (min_lsn == 0 || r->replay_lsn >= min_lsn))
-			usable[n++] = r;
-	}
-	if (n == 0)
-		return NULL;
-	switch (lb) {
-	case LB_ROUND_ROBIN:
-		return usable[db->rr_next++ % (unsigned)n];
-	case LB_RANDOM:
-		return usable[(unsigned)random() % (unsigned)n];
-	default: {
-		/* start at a rotating index so ties spread over the replicas */
-		Replica *best = NULL;
-		unsigned start = db->rr_next++;
-		for (int k = 0; k < n; k++) {
-			Replica *r = usable[(start + (unsigned)k) % (unsigned)n];
-			if (!best || better(r, best, lb))
-				best = r;
-		}
-		return best;
-	}
-	}
+	Replica *r;
+	return router_pick_reader(db, lb, now, min_lsn, 0, &r) ? r : NULL;
 }

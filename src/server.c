@@ -129,6 +129,8 @@ void server_close(Server *s, const char *reason)
 		c->conn.link = NULL;
 		if (p->replica)
 			p->replica->active_servers--;
+		else
+			p->db->primary_active--;
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
 	}
 	if (s->dns) {
@@ -682,6 +684,8 @@ void server_link(Server *s, Client *c)
 	c->conn.link = &s->conn;
 	if (s->pool->replica)
 		s->pool->replica->active_servers++;
+	else
+		s->pool->db->primary_active++;
 	server_set_state(s, SV_ACTIVE);
 	char sql[2048];
 	int n = varcache_sync_sql(&c->vars, &s->vars, sql, sizeof(sql));
@@ -714,6 +718,8 @@ void server_unlink(Server *s, bool client_gone)
 	s->last_used = now;
 	if (p->replica)
 		p->replica->active_servers--;
+	else
+		p->db->primary_active--;
 	if (client_gone && (s->tx_status != 'I' || s->pending_rfq > 0 || s->internal_rfq > 0))
 		s->dirty = true;
 	if (s->dirty || p->db->removed) {

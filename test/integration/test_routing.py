@@ -180,3 +180,37 @@ def test_replica_25006_is_rerun_on_the_primary_invisibly(routed, cluster):
     # the session is still fine and reads still go to replicas
     assert query1(c, "SELECT pg_is_in_recovery()") is True
     assert query1(c, "SELECT count(*) FROM rerun_t WHERE x = 7") >= 0
+
+
+def test_replica_weights_and_primary_read_weight(pooler, cluster):
+    r1, r2 = cluster.replicas[0].port, cluster.replicas[1].port
+    p = pooler(start=False, pool_mode="transaction", replica_lb="round_robin", primary_read_weight=1)
+    reps = "127.0.0.1:%d,127.0.0.1:%d" % (r1, r2)
+    p.databases["app"] = p.connstr("app", replicas=reps, replica_weights="2,0")
+    p.start()
+    c = p.connect()
+    seen = [where(c)[1] for _ in range(12)]
+    assert r2 not in seen  # weight 0: out of rotation
+    assert seen.count(r1) == 8 and seen.count(cluster.port) == 4, seen  # 2:1
+
+
+def test_replica_weights_must_match_the_replica_list(pooler, cluster):
+    p = pooler(start=False)
+    p.databases["app"] = p.connstr("app", replicas="127.0.0.1:%d" % cluster.replicas[0].port,
+                                   replica_weights="1,2")
+    p.expect_exit = True
+    with pytest.raises(harness.PoolerStartError) as ei:
+        p.start()
+    assert "replica_weights" in str(ei.value) or "replica_weights" in p.output()
+
+
+def test_replica_fallback_error(pooler, cluster):
+    p = routed_db(pooler, cluster, replicas=["127.0.0.1:%d" % harness.free_port()],
+                  replica_fallback="error")
+    c = p.connect()
+    with pytest.raises(psycopg.errors.CannotConnectNow):
+        c.execute("SELECT 1")
+    with pytest.raises(psycopg.errors.CannotConnectNow):
+        c.execute("SELECT %s::int", (1,))  # extended protocol: the whole batch
+    # writes still work on the same connection
+    assert query1(c, "SELECT pg_is_in_recovery() FROM (SELECT txid_current()) t") is False
