@@ -332,8 +332,7 @@ typedef struct AdminCtx {
 	Client *c;
 	AdminReply *r;
 	const AdminStmt *st;
-	bool want_wait; /* set by a handler returning ADMIN_WAIT */
-	AdminWait wait;
+	AdminWait wait; /* filled by a handler returning ADMIN_WAIT */
 } AdminCtx;
 
 typedef AdminResult (*AdminHandler)(AdminCtx *x);
@@ -349,7 +348,7 @@ static const char *arg_of(const AdminCtx *x)
 	return x->st->has_arg ? x->st->arg : NULL;
 }
 
-/* Databases as the console names them; registering one from "*" like a client would. */
+/* A database known now (never one made up from "*"). */
 static Database *db_find(const char *name)
 {
 	List *it;
@@ -362,7 +361,10 @@ static Database *db_find(const char *name)
 	return NULL;
 }
 
-/* Resolve the [db] argument; false (with the error added) when it is not usable. */
+/*
+ * Resolve the [db] argument; false (with the error added) when it is not usable.
+ * may_register: like a connecting client, a name may create a database from "*".
+ */
 static bool db_arg(AdminCtx *x, bool may_register, const char *what, Database **out)
 {
 	const char *name = arg_of(x);
@@ -432,31 +434,65 @@ static void admin_wake_pools(void)
 }
 
 /*
- * The server side of PAUSE and RECONNECT, run at once and on every tick: a paused pool
- * keeps no server that is not linked to a client, and a server tagged by RECONNECT goes
- * as soon as it is back in the pool.
+ * Closing one connection can close others (a freed slot lets the pool evict an idle
+ * server elsewhere), so loops that close pick one victim, close it, and look again from
+ * the start; a closed connection has left the runtime's list.
  */
-static void admin_enforce(void)
+typedef bool (*ServerPick)(const Server *s, const void *arg);
+typedef bool (*ClientPick)(const Client *c, const void *arg);
+
+static Server *first_server(ServerPick pick, const void *arg)
 {
-	List *it, *tmp;
-	list_for_each_safe(it, tmp, &rt.servers)
+	List *it;
+	list_for_each(it, &rt.servers)
 	{
 		Server *s = container_of(it, Server, all_node);
-		if (s->pool->is_monitor)
-			continue;
-		bool paused = rt.paused || s->pool->db->paused;
-		if (paused && s->state != SV_ACTIVE && s->state != SV_CLOSED)
-			server_close(s, "pause mode");
-		else if (s->dirty && s->state == SV_IDLE)
-			server_close(s, "reconnect requested");
+		if (s->state != SV_CLOSED && pick(s, arg))
+			return s;
 	}
+	return NULL;
+}
+
+static Client *first_client(ClientPick pick, const void *arg)
+{
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (c->state != CL_CLOSED && !c->conn.closing && pick(c, arg))
+			return c;
+	}
+	return NULL;
+}
+
+/* A paused pool keeps no server that is not linked to a client. */
+static bool pick_paused_unlinked(const Server *s, const void *arg)
+{
+	(void)arg;
+	return pool_matches(s->pool, NULL) && (rt.paused || s->pool->db->paused) && s->state != SV_ACTIVE;
+}
+
+/* A server tagged by RECONNECT goes as soon as it is back in the pool. */
+static bool pick_reconnect_idle(const Server *s, const void *arg)
+{
+	(void)arg;
+	return pool_matches(s->pool, NULL) && s->dirty && s->state == SV_IDLE;
+}
+
+/* The server side of PAUSE and RECONNECT, run at once and on every tick. */
+static void admin_enforce(void)
+{
+	Server *s;
+	while ((s = first_server(pick_paused_unlinked, NULL)) != NULL)
+		server_close(s, "pause mode");
+	while ((s = first_server(pick_reconnect_idle, NULL)) != NULL)
+		server_close(s, "reconnect requested");
 }
 
 /* ---- control commands ---- */
 
 static AdminResult cmd_wait(AdminCtx *x, AdminWaitKind kind, Database *db)
 {
-	x->want_wait = true;
 	x->wait.kind = kind;
 	x->wait.db = db;
 	x->wait.max_server_id = rt.next_conn_id;
@@ -573,22 +609,25 @@ static AdminResult cmd_enable(AdminCtx *x)
 	return cmd_enable_disable(x, false);
 }
 
+static bool pick_db_client(const Client *c, const void *db)
+{
+	return !c->is_admin && c->db && (!db || c->db == db);
+}
+
+static bool pick_db_server(const Server *s, const void *db)
+{
+	return pool_matches(s->pool, db);
+}
+
 /* KILL: drop every client and server of the database (NULL: all but the console). */
 static void kill_database(const Database *db)
 {
-	List *it, *tmp;
-	list_for_each_safe(it, tmp, &rt.clients)
-	{
-		Client *c = container_of(it, Client, all_node);
-		if (!c->is_admin && c->db && (!db || c->db == db) && c->state != CL_CLOSED)
-			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "database removed");
-	}
-	list_for_each_safe(it, tmp, &rt.servers)
-	{
-		Server *s = container_of(it, Server, all_node);
-		if (pool_matches(s->pool, db))
-			server_close(s, "database removed");
-	}
+	Client *c;
+	Server *s;
+	while ((c = first_client(pick_db_client, db)) != NULL)
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "database removed");
+	while ((s = first_server(pick_db_server, db)) != NULL)
+		server_close(s, "database removed");
 }
 
 static AdminResult cmd_kill(AdminCtx *x)
@@ -659,18 +698,20 @@ static AdminResult cmd_suspend(AdminCtx *x)
 	return ADMIN_DONE;
 }
 
+static bool pick_queued_client(const Client *c, const void *arg)
+{
+	(void)arg;
+	return c->state == CL_WAITING || c->state == CL_WELCOME;
+}
+
 /* SHUTDOWN WAIT_FOR_SERVERS: like PAUSE plus SHUTDOWN; queued clients are let go now. */
 static void shutdown_wait_servers(void)
 {
+	Client *c;
 	shutdown_begin(false);
 	rt.paused = true;
-	List *it, *tmp;
-	list_for_each_safe(it, tmp, &rt.clients)
-	{
-		Client *c = container_of(it, Client, all_node);
-		if (c->state == CL_WAITING || c->state == CL_WELCOME)
-			client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
-	}
+	while ((c = first_client(pick_queued_client, NULL)) != NULL)
+		client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
 	admin_enforce();
 }
 

@@ -14,6 +14,7 @@
 #include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
+#include "prepared.h"
 #include "proto.h"
 #include "registry.h"
 #include "runtime.h"
@@ -167,6 +168,7 @@ static void client_free(Conn *conn)
 	varcache_clear(&c->vars);
 	scram_server_free(&c->scram);
 	client_route_disarm_retry(c);
+	prepared_client_free(c);
 	free(c->user_name);
 	free(c->db_name);
 	free(c->password);
@@ -593,7 +595,7 @@ static bool valid_frontend_type(uint8_t type)
 }
 
 /* Count what the message means for the server's ReadyForQuery bookkeeping and stats. */
-static void note_outgoing(Client *c, Server *s, uint8_t type)
+static void note_outgoing(Client *c, Server *s, uint8_t type, bool tracked)
 {
 	PoolStats *st = &c->pool->stats;
 	switch (type) {
@@ -601,15 +603,26 @@ static void note_outgoing(Client *c, Server *s, uint8_t type)
 	case PG_MSG_SYNC:
 	case PG_MSG_FUNCTION_CALL:
 		s->pending_rfq++;
+		s->unsynced = false;
 		if (!c->query_start)
 			c->query_start = time_now_mono();
 		break;
 	case PG_MSG_PARSE:
-		st->total.client_parse_count++;
-		st->total.server_parse_count++;
-		break;
 	case PG_MSG_BIND:
-		st->total.bind_count++;
+	case PG_MSG_DESCRIBE:
+	case PG_MSG_EXECUTE:
+	case PG_MSG_CLOSE:
+	case PG_MSG_FLUSH:
+		/* replies may come without a ReadyForQuery: the transaction is not over */
+		s->unsynced = true;
+		if (tracked)
+			break; /* prepared.c counts parses and binds */
+		if (type == PG_MSG_PARSE) {
+			st->total.client_parse_count++;
+			st->total.server_parse_count++;
+		} else if (type == PG_MSG_BIND) {
+			st->total.bind_count++;
+		}
 		break;
 	default:
 		break;
@@ -686,9 +699,16 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		if (c->conn.closing)
 			return SB_STOP;
 	}
+	bool tracked = prepared_enabled(c);
+	if (tracked && msg->avail < msg->len &&
+	    (msg->type == PG_MSG_PARSE || msg->type == PG_MSG_BIND || msg->type == PG_MSG_DESCRIBE ||
+	     msg->type == PG_MSG_CLOSE))
+		return SB_NEED_FULL;
 	c->conn.request_time = time_now_mono();
-	note_outgoing(c, (Server *)c->conn.link, msg->type);
+	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;
+	if (tracked)
+		return prepared_client_message(c, (Server *)c->conn.link, msg);
 	return SB_FORWARD;
 }
 

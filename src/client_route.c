@@ -8,6 +8,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "pktbuf.h"
+#include "prepared.h"
 #include "pg_wire.h"
 #include "proto.h"
 #include "registry.h"
@@ -42,34 +43,51 @@ static void classify_text(const uint8_t *sql, size_t len, ClassifyResult *out)
 	classify_sql(rt.classify_cfg, (const char *)sql, nul ? (size_t)(nul - sql) : len, out);
 }
 
-static ScanStatus scan_parse(const uint8_t *body, size_t len, ClassifyResult *acc, bool *first)
+static ScanStatus scan_parse(const uint8_t *body, size_t len, ClassifyResult *acc, bool *first,
+			     const char **parsed, int *n_parsed)
 {
 	PktReader r;
 	const char *name, *query;
 	proto_reader_init(&r, body, len);
 	if (!proto_get_cstring(&r, &name) || !proto_get_cstring(&r, &query))
 		return SCAN_UNSURE;
+	if (*name && *n_parsed < 16)
+		parsed[(*n_parsed)++] = name;
 	ClassifyResult one;
 	classify_text((const uint8_t *)query, strlen(query) + 1, &one);
 	merge_result(acc, &one, first);
 	return SCAN_DONE;
 }
 
-/* A Bind of a named statement parsed in an earlier batch lives on the server that parsed it. */
-static bool bind_is_unnamed(const uint8_t *body, size_t len)
+/*
+ * A Bind may go to a replica when its statement is unnamed (parsed in this batch), was
+ * parsed earlier in this batch, or is a tracked prepared statement classified read-only
+ * when it was parsed (design.md §3: named statements are classified by their Parse).
+ */
+static bool bind_is_read(const Client *c, const uint8_t *body, size_t len, const char **parsed, int n_parsed)
 {
 	PktReader r;
 	const char *portal, *stmt;
 	proto_reader_init(&r, body, len);
-	return proto_get_cstring(&r, &portal) && proto_get_cstring(&r, &stmt) && stmt[0] == 0;
+	if (!proto_get_cstring(&r, &portal) || !proto_get_cstring(&r, &stmt))
+		return false;
+	if (stmt[0] == 0)
+		return true;
+	for (int i = 0; i < n_parsed; i++)
+		if (strcmp(parsed[i], stmt) == 0)
+			return true;
+	return prepared_enabled(c) && prepared_statement_is_read(c, stmt) == 1;
 }
 
 /* Walk the buffered extended-protocol messages up to Sync. */
-static ScanStatus scan_extended_batch(const Conn *conn, ClassifyResult *acc)
+static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc)
 {
+	const Conn *conn = &c->conn;
 	const uint8_t *data;
 	size_t len, pos = 0;
 	bool first = true, saw_parse = false;
+	const char *parsed[16];
+	int n_parsed = 0;
 	sbuf_peek(conn, &data, &len);
 	for (;;) {
 		if (pos + 5 > len)
@@ -83,12 +101,18 @@ static ScanStatus scan_extended_batch(const Conn *conn, ClassifyResult *acc)
 		switch (type) {
 		case PG_MSG_PARSE:
 			saw_parse = true;
-			if (scan_parse(body, blen, acc, &first) != SCAN_DONE)
+			if (scan_parse(body, blen, acc, &first, parsed, &n_parsed) != SCAN_DONE)
 				return SCAN_UNSURE;
 			break;
 		case PG_MSG_BIND:
-			if (!bind_is_unnamed(body, blen))
+			if (!bind_is_read(c, body, blen, parsed, n_parsed))
 				return SCAN_UNSURE;
+			if (!saw_parse) {
+				/* a batch of named statements only: each was classified at its Parse */
+				ClassifyResult one = { .verdict = CLASSIFY_READ, .reason = "read-only" };
+				merge_result(acc, &one, &first);
+				saw_parse = true;
+			}
 			break;
 		case PG_MSG_DESCRIBE:
 		case PG_MSG_EXECUTE:
@@ -121,7 +145,7 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 		req->classified = true;
 		return CLIENT_ROUTE_READY;
 	}
-	ScanStatus st = scan_extended_batch(&c->conn, &req->cls);
+	ScanStatus st = scan_extended_batch(c, &req->cls);
 	if (st == SCAN_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
 	req->classified = st == SCAN_DONE;
@@ -436,6 +460,8 @@ void client_route_replay(Client *c, Conn *server_conn, int *pending_rfq)
 	if (!c->replay_on_link || !c->retry_msg)
 		return;
 	c->replay_on_link = false;
+	if (prepared_enabled(c))
+		prepared_note_query((Server *)server_conn);
 	sbuf_queue(server_conn, c->retry_msg, c->retry_len);
 	(*pending_rfq)++;
 	client_route_disarm_retry(c);

@@ -15,6 +15,7 @@
 #include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
+#include "prepared.h"
 #include "ryw.h"
 #include "proto.h"
 #include "runtime.h"
@@ -114,6 +115,7 @@ static void server_free(Conn *conn)
 	free(s->close_reason);
 	free(s->addrs);
 	free(s->auth_secret);
+	prepared_server_free(s);
 	free(s);
 }
 
@@ -720,8 +722,10 @@ void server_unlink(Server *s, bool client_gone)
 		p->replica->active_servers--;
 	else
 		p->db->primary_active--;
-	if (client_gone && (s->tx_status != 'I' || s->pending_rfq > 0 || s->internal_rfq > 0))
+	if (client_gone && (s->tx_status != 'I' || s->pending_rfq > 0 || s->internal_rfq > 0 || s->unsynced))
 		s->dirty = true;
+	if (prepared_replies_pending(s))
+		s->dirty = true; /* replies still owed to a client that moved on */
 	if (s->dirty || p->db->removed) {
 		server_close(s, client_gone ? "client disconnected while server was not idle" : "server is dirty");
 		return;
@@ -733,6 +737,9 @@ void server_unlink(Server *s, bool client_gone)
 	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
 		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
 	if (reset) {
+		if (strcasestr(rt.cfg->server_reset_query, "DISCARD ALL") ||
+		    strcasestr(rt.cfg->server_reset_query, "DEALLOCATE ALL"))
+			prepared_server_forget_all(s);
 		PktBuf pb;
 		pktbuf_init(&pb, 64, 0);
 		pktbuf_put_query(&pb, rt.cfg->server_reset_query);
@@ -961,7 +968,8 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 		c->query_start = 0;
 	}
 	c->in_transaction = status != 'I';
-	if (status != 'I' || s->pending_rfq > 0)
+	prepared_flush_due(s, c);
+	if (status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s))
 		return SB_CONSUMED;
 	p->stats.total.xact_count++;
 	if (c->xact_is_write)
@@ -1063,6 +1071,7 @@ static bool server_retry_filter(Server *s, Client *c, const SbufMsg *msg, SbufVe
 			return true;
 		}
 		s->retry_swallow = false;
+		prepared_drop_query_slot(s);
 		s->tx_status = (char)msg->data[5];
 		if (s->pending_rfq > 0)
 			s->pending_rfq--;
@@ -1090,6 +1099,8 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 		return server_idle_message(s, msg);
 	SbufVerdict v;
 	if (c->retry_msg && s->pool->replica && server_retry_filter(s, c, msg, &v))
+		return v;
+	if (s->replies && prepared_server_message(s, c, msg, &v))
 		return v;
 	switch (msg->type) {
 	case PG_MSG_READY_FOR_QUERY:

@@ -1,0 +1,45 @@
+/*
+ * Protocol-level named prepared statements in transaction and statement pooling
+ * (max_prepared_statements > 0). Client statement names map to shared, content-addressed
+ * statements that servers know as "pgsplit_<id>". A Parse the linked server already has
+ * is answered by the pooler; a Bind or Describe of a statement the server lacks gets a
+ * Parse injected first. Each server keeps an LRU of its statements bounded by
+ * max_prepared_statements. Because replies must reach the client in order, every
+ * message sent to a server while tracking is on is recorded in the server's reply queue,
+ * and pooler-made replies (ParseComplete, CloseComplete) are emitted when they reach its
+ * head. SQL-level PREPARE/EXECUTE is not tracked and stays session-bound.
+ */
+#ifndef PGSPLIT_PREPARED_H
+#define PGSPLIT_PREPARED_H
+
+#include "sbuf.h"
+
+typedef struct Client Client;
+typedef struct Server Server;
+typedef struct PreparedStmt PreparedStmt;
+typedef struct StmtMap StmtMap;
+typedef struct ReplyQueue ReplyQueue;
+
+/* Tracking applies to this client's pool (mode and setting). */
+bool prepared_enabled(const Client *client);
+/* A linked client's message: rewrite, answer or forward it. */
+SbufVerdict prepared_client_message(Client *client, Server *server, const SbufMsg *msg);
+/* A server's reply while tracking: true when handled (verdict in *v). */
+bool prepared_server_message(Server *server, Client *client, const SbufMsg *msg, SbufVerdict *v);
+/* Read-only verdict of a client's named statement for the router: 1 read, 0 not, -1 unknown name. */
+/* Emit the pooler's replies that are due (after a ReadyForQuery went out). */
+void prepared_flush_due(Server *server, Client *client);
+/* The server still owes replies to tracked messages (the transaction is not over). */
+bool prepared_replies_pending(const Server *server);
+/* The server's statements were dropped (DISCARD ALL as reset query). */
+void prepared_server_forget_all(Server *server);
+/* 25006 re-run: the replica's Query slot is dropped; the primary's re-run gets one. */
+void prepared_drop_query_slot(Server *server);
+void prepared_note_query(Server *server);
+int prepared_statement_is_read(const Client *client, const char *name);
+int prepared_client_count(const Client *client);
+int prepared_server_count(const Server *server);
+void prepared_client_free(Client *client);
+void prepared_server_free(Server *server);
+
+#endif
