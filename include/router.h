@@ -21,6 +21,7 @@
 	X(ROUTE_SESSION_MODE, "session_mode")                      \
 	X(ROUTE_READ_YOUR_WRITES, "read_your_writes")              \
 	X(ROUTE_RETRY_25006, "retry_25006")                        \
+	X(ROUTE_PREPARE_ONLY, "prepare_only")                      \
 	X(ROUTE_ROUTING_PRIMARY, "routing_primary")
 
 typedef enum {
@@ -35,6 +36,7 @@ typedef struct RouteRequest {
 	bool session_mode;       /* session pooling: the client keeps one server, the primary */
 	bool default_read_only;  /* the client's default_transaction_read_only is on */
 	bool classified;         /* cls is valid (false: could not see the whole batch) */
+	bool prepare_only;       /* an extended batch without Execute: it reads nothing */
 	ClassifyResult cls;
 } RouteRequest;
 

@@ -80,7 +80,7 @@ static bool bind_is_read(const Client *c, const uint8_t *body, size_t len, const
 }
 
 /* Walk the buffered extended-protocol messages up to Sync. */
-static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc)
+static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool *executes)
 {
 	const Conn *conn = &c->conn;
 	const uint8_t *data;
@@ -114,8 +114,10 @@ static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc)
 				saw_parse = true;
 			}
 			break;
-		case PG_MSG_DESCRIBE:
 		case PG_MSG_EXECUTE:
+			*executes = true;
+			break;
+		case PG_MSG_DESCRIBE:
 		case PG_MSG_CLOSE:
 			break;
 		case PG_MSG_SYNC:
@@ -145,10 +147,12 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 		req->classified = true;
 		return CLIENT_ROUTE_READY;
 	}
-	ScanStatus st = scan_extended_batch(c, &req->cls);
+	bool executes = false;
+	ScanStatus st = scan_extended_batch(c, &req->cls, &executes);
 	if (st == SCAN_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
 	req->classified = st == SCAN_DONE;
+	req->prepare_only = req->classified && !executes;
 	return CLIENT_ROUTE_READY;
 }
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+_Static_assert(ROUTE_REASON_COUNT <= ROUTE_REASON_SLOTS, "pool.h: ROUTE_REASON_SLOTS too small");
+
 static const char *const reason_names[] = {
 #define ROUTE_NAME_(name, str) str,
 	ROUTE_REASONS(ROUTE_NAME_)
@@ -53,6 +55,8 @@ RouteDecision router_decide(const RouteRequest *req)
 		return decide(false, ROUTE_SESSION_MODE);
 	if (!req->classified)
 		return decide(false, ROUTE_UNSURE);
+	if (req->prepare_only)
+		return decide(false, ROUTE_PREPARE_ONLY);
 	if (req->cls.hint == CLASSIFY_HINT_REPLICA)
 		return decide(true, ROUTE_HINT);
 	if (req->cls.hint == CLASSIFY_HINT_PRIMARY)
@@ -176,7 +180,8 @@ bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_l
 		i = pick_random(c, n);
 		break;
 	default:
-		i = pick_best(c, n, lb, db->rr_next++);
+		/* a random start spreads ties without a rhythm that callers could fall into */
+		i = pick_best(c, n, lb, (unsigned)random());
 		break;
 	}
 	*out = c[i].replica;

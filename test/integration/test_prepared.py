@@ -28,7 +28,7 @@ def test_pgbench_prepared_with_routing(pooler, cluster, script):
 
 
 def test_psycopg_prepares_across_many_servers_and_replicas(pooler, cluster):
-    p = tx_pooler(pooler, cluster, routed=True, default_pool_size=3)
+    p = tx_pooler(pooler, cluster, routed=True, default_pool_size=3, read_your_writes="off")
     conns = [p.connect(prepare_threshold=0) for _ in range(6)]
     seen = set()
     for i in range(60):
