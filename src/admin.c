@@ -262,6 +262,24 @@ static bool stmt_parse_set(const char *p, AdminStmt *st)
 	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
 }
 
+/* DISABLE/ENABLE REPLICA host[:port]: the address goes to st->value as typed. */
+static bool stmt_parse_replica(const char *p, AdminStmt *st)
+{
+	size_t n = 0;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\'')
+		p++;
+	while (*p && !isspace((unsigned char)*p) && *p != '\'' && *p != ';' && n + 1 < sizeof(st->value))
+		st->value[n++] = *p++;
+	st->value[n] = 0;
+	if (*p == '\'')
+		p++;
+	while (isspace((unsigned char)*p))
+		p++;
+	return n > 0 && *p == 0;
+}
+
 static bool stmt_parse(const char *text, AdminStmt *st)
 {
 	const char *p = text;
@@ -278,6 +296,9 @@ static bool stmt_parse(const char *text, AdminStmt *st)
 	if (k != TOK_WORD && k != TOK_IDENT)
 		return false;
 	st->has_arg = true;
+	if ((strcasecmp(st->verb, "DISABLE") == 0 || strcasecmp(st->verb, "ENABLE") == 0) &&
+	    strcasecmp(st->arg, "REPLICA") == 0)
+		return stmt_parse_replica(p, st);
 	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
 }
 
@@ -584,9 +605,61 @@ static AdminResult cmd_reconnect(AdminCtx *x)
 	return ADMIN_DONE;
 }
 
+/*
+ * DISABLE REPLICA host[:port] takes the standby out of rotation for maintenance: no new
+ * transaction goes there, running ones finish, idle connections to it are closed.
+ * ENABLE REPLICA puts it back (the monitor then judges its health again).
+ */
+static AdminResult cmd_replica_state(AdminCtx *x, bool disable)
+{
+	char host[ADMIN_TOKEN_MAX];
+	int port = 0;
+	snprintf(host, sizeof(host), "%s", x->st->value);
+	char *colon = strrchr(host, ':');
+	if (colon && !strchr(colon, ']') && strchr(host, ':') == colon) {
+		*colon = 0;
+		port = atoi(colon + 1);
+	}
+	int matched = 0;
+	List *it, *tmp;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		for (int i = 0; i < db->n_replicas; i++) {
+			Replica *rep = db->replicas[i];
+			if (strcmp(rep->host, host) != 0 || (port && rep->port != port))
+				continue;
+			matched++;
+			rep->state = disable ? REPLICA_DISABLED : REPLICA_UP;
+			rep->down_count = 0;
+		}
+	}
+	if (!matched) {
+		admin_reply_error(x->r, SQLSTATE_SYNTAX_ERROR, "no such replica: %s", x->st->value);
+		return ADMIN_DONE;
+	}
+	if (disable) {
+		list_for_each_safe(it, tmp, &rt.servers)
+		{
+			Server *s = container_of(it, Server, all_node);
+			if (s->pool->replica && s->pool->replica->state == REPLICA_DISABLED && !s->pool->is_monitor) {
+				if (s->state == SV_IDLE)
+					server_close(s, "replica disabled");
+				else
+					s->dirty = true;
+			}
+		}
+	}
+	log_info("%s REPLICA %s command issued", disable ? "DISABLE" : "ENABLE", x->st->value);
+	admin_reply_complete(x->r, disable ? "DISABLE" : "ENABLE");
+	return ADMIN_DONE;
+}
+
 static AdminResult cmd_enable_disable(AdminCtx *x, bool disable)
 {
 	Database *db;
+	if (arg_of(x) && strcasecmp(arg_of(x), "REPLICA") == 0)
+		return cmd_replica_state(x, disable);
 	if (!arg_of(x)) {
 		admin_reply_error(x->r, SQLSTATE_SYNTAX_ERROR, "a database is required");
 		return ADMIN_DONE;

@@ -257,6 +257,7 @@ static void counters_average(const StatCounters *last, const StatCounters *prev,
 
 typedef struct DbStats {
 	const char *name;
+	const Database *db; /* NULL for the console's own row */
 	StatCounters total;
 	StatCounters avg;
 } DbStats;
@@ -268,6 +269,7 @@ static bool db_stats(const Database *db, DbStats *out)
 	bool any = false;
 	memset(out, 0, sizeof(*out));
 	out->name = db->name;
+	out->db = db;
 	List *it;
 	list_for_each(it, &rt.pools)
 	{
@@ -315,12 +317,23 @@ static void row_counters(Row *w, const StatCounters *s)
 		row_u64(w, v[i]);
 }
 
+/* pgsplit's routing totals, appended after PgBouncer's SHOW STATS columns. */
+static void row_routing_totals(Row *w, const Database *db)
+{
+	row_u64(w, db ? db->routed_primary : 0);
+	row_u64(w, db ? db->routed_replica : 0);
+	row_u64(w, db ? db->ryw_kept_on_primary : 0);
+	row_u64(w, db ? db->ryw_waited : 0);
+	row_u64(w, db ? db->route_reasons[ROUTE_RETRY_25006] : 0);
+}
+
 static void stats_row(AdminReply *r, const DbStats *s)
 {
 	Row w = { .n = 0 };
 	row_text(&w, s->name);
 	row_counters(&w, &s->total);
 	row_counters(&w, &s->avg);
+	row_routing_totals(&w, s->db);
 	row_put(r, &w);
 }
 
@@ -366,6 +379,12 @@ static void show_stats(AdminReply *r)
 		{ "avg_client_parse_count", NUM },
 		{ "avg_server_parse_count", NUM },
 		{ "avg_bind_count", NUM },
+		/* pgsplit */
+		{ "total_routed_primary", NUM },
+		{ "total_routed_replica", NUM },
+		{ "total_ryw_kept_on_primary", NUM },
+		{ "total_ryw_waited", NUM },
+		{ "total_rerun_25006", NUM },
 	};
 	put_header(r, cols, ARRAY_SIZE(cols));
 	for_each_db_stats(r, stats_row);

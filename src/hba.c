@@ -211,7 +211,7 @@ static bool read_token(const char **pp, HbaTok *tok, bool *comma)
 		out[n++] = *p;
 	}
 	out[n] = '\0';
-	tok->text = out;
+	tok->text = xrealloc(out, n + 1);
 	const char *q = skip_blank(p);
 	*comma = *q == ',';
 	*pp = *comma ? q + 1 : p;

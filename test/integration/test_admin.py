@@ -105,7 +105,10 @@ PGB125 = {
 
 # What pgsplit appends after PgBouncer's columns (design.md §6), and its own views.
 PGSPLIT_APPENDED = {"POOLS": [("target", "T")], "SERVERS": [("target", "T")],
-                    "CLIENTS": [("target", "T")]}
+                    "CLIENTS": [("target", "T")],
+                    "STATS": [("total_routed_primary", "N"), ("total_routed_replica", "N"),
+                              ("total_ryw_kept_on_primary", "N"), ("total_ryw_waited", "N"),
+                              ("total_rerun_25006", "N")]}
 PGSPLIT_VIEWS = {
     "REPLICAS": [("database", "T"), ("host", "T"), ("port", "I"), ("role", "T"),
                  ("state", "T"), ("lag_bytes", "Q"), ("lag_ms", "Q"), ("replay_lsn", "T"),

@@ -214,3 +214,30 @@ def test_replica_fallback_error(pooler, cluster):
         c.execute("SELECT %s::int", (1,))  # extended protocol: the whole batch
     # writes still work on the same connection
     assert query1(c, "SELECT pg_is_in_recovery() FROM (SELECT txid_current()) t") is False
+
+
+def test_disable_and_enable_replica(pooler, cluster):
+    r1, r2 = cluster.replicas[0].port, cluster.replicas[1].port
+    p = routed_db(pooler, cluster, replica_lb="round_robin")
+    c = p.connect()
+    assert {where(c)[1] for _ in range(6)} == {r1, r2}
+    harness.admin(p, "DISABLE REPLICA 127.0.0.1:%d" % r1)
+    assert {where(c)[1] for _ in range(6)} == {r2}
+    states = {r["port"]: r["state"] for r in harness.admin(p, "SHOW REPLICAS")}
+    assert states[r1] == "disabled"
+    harness.admin(p, "ENABLE REPLICA 127.0.0.1:%d" % r1)
+    assert {where(c)[1] for _ in range(6)} == {r1, r2}
+    with pytest.raises(psycopg.Error):
+        harness.admin(p, "DISABLE REPLICA 127.0.0.1:1")
+
+
+def test_routing_totals_in_show_stats_and_show_routing(routed, cluster):
+    c = routed.connect()
+    for _ in range(5):
+        c.execute("SELECT 1")
+    c.execute("SELECT pg_is_in_recovery() FROM (SELECT txid_current()) t")
+    row = [r for r in harness.admin(routed, "SHOW STATS") if r["database"] == "app"][0]
+    assert row["total_routed_replica"] >= 5
+    assert row["total_routed_primary"] >= 1
+    routing = [r for r in harness.admin(routed, "SHOW ROUTING") if r["database"] == "app"][0]
+    assert routing["classified_read"] >= 5 and routing["write"] >= 1
