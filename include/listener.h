@@ -9,6 +9,7 @@
 
 bool listener_start(void) MUST_CHECK;
 void listener_pause(void);
+void listener_close_tcp(void);
 void listener_resume(void);
 void listener_stop(void);
 

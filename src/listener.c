@@ -164,6 +164,18 @@ bool listener_start(void)
 	return ok;
 }
 
+/* Shutdown: refuse new TCP clients at once; the unix socket stays for the console. */
+void listener_close_tcp(void)
+{
+	for (int i = 0; i < n_listeners; i++) {
+		if (listeners[i].is_unix || listeners[i].fd < 0)
+			continue;
+		event_del(listeners[i].ev);
+		close(listeners[i].fd);
+		listeners[i].fd = -1;
+	}
+}
+
 void listener_pause(void)
 {
 	for (int i = 0; i < n_listeners; i++)
@@ -173,14 +185,16 @@ void listener_pause(void)
 void listener_resume(void)
 {
 	for (int i = 0; i < n_listeners; i++)
-		event_add(listeners[i].ev, NULL);
+		if (listeners[i].fd >= 0)
+			event_add(listeners[i].ev, NULL);
 }
 
 void listener_stop(void)
 {
 	for (int i = 0; i < n_listeners; i++) {
 		event_free(listeners[i].ev);
-		close(listeners[i].fd);
+		if (listeners[i].fd >= 0)
+			close(listeners[i].fd);
 		if (listeners[i].is_unix)
 			unlink(listeners[i].path);
 	}

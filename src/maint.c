@@ -84,6 +84,10 @@ static void check_server(Server *s, usec_t now)
 		}
 		return;
 	case SV_IDLE:
+		if (s->dirty) {
+			server_close(s, "server marked for closing (reconnect or config change)");
+			return;
+		}
 		if (s->pool->is_monitor)
 			return; /* the replica monitor keeps its own connections busy */
 		if (expired(s->last_used, cfg->server_idle_timeout, now) &&

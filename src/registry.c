@@ -5,6 +5,7 @@
 #include "registry.h"
 #include "log.h"
 #include "runtime.h"
+#include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +80,34 @@ static void database_apply_replicas(Database *db, const DatabaseDef *def)
 	db->replica_pool_size = def->replica_pool_size >= 0 ? def->replica_pool_size : db->pool_size;
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/*
+ * The server address or database name changed on reload: connections to the old one
+ * are closed when idle or released (PgBouncer's close_needed), so WAIT_CLOSE works.
+ */
+static void database_retire_servers(Database *db)
+{
+	List *it;
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		if (s->pool->db == db && !s->pool->replica)
+			s->dirty = true;
+	}
+}
+
 /* Copy a [databases] definition into the run-time Database. */
 static void database_apply_def(Database *db, const DatabaseDef *def)
 {
 	const Config *cfg = rt.cfg;
+	int new_port = def->port > 0 ? def->port : 5432;
+	if (db->dbname && (str_differs(db->host, def->host) || db->port != new_port ||
+			   str_differs(db->dbname, def->dbname ? def->dbname : db->name)))
+		database_retire_servers(db);
 	replace_str(&db->host, def->host);
 	db->port = def->port > 0 ? def->port : 5432;
 	replace_str(&db->dbname, def->dbname ? def->dbname : db->name);

@@ -68,7 +68,7 @@ void shutdown_begin(bool wait_for_clients)
 								     : "waiting for servers to be released");
 	rt.shutting_down = true;
 	rt.shutdown_wait_clients = wait_for_clients;
-	listener_pause();
+	listener_close_tcp();
 }
 
 void shutdown_now(void)

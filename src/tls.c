@@ -259,10 +259,11 @@ done:
 static bool dhe_apply(SSL_CTX *ctx, const char *value, char *err, size_t errlen)
 {
 	char why[160];
-	if (strcasecmp(value, "none") == 0)
-		return SSL_CTX_set_dh_auto(ctx, 0), true;
-	if (value[0] == '\0' || strcasecmp(value, "auto") == 0)
-		return SSL_CTX_set_dh_auto(ctx, 1), true;
+	bool none = strcasecmp(value, "none") == 0;
+	if (none || value[0] == '\0' || strcasecmp(value, "auto") == 0) {
+		SSL_CTX_set_dh_auto(ctx, none ? 0 : 1);
+		return true;
+	}
 	if (strcasecmp(value, "legacy") != 0) {
 		set_err(err, errlen, "client_tls_dheparams '%s': expected none, auto or legacy", value);
 		return false;
@@ -306,12 +307,17 @@ static bool identity_load(SSL_CTX *ctx, const TlsLeg *leg, bool required, char *
 {
 	char why[160];
 	bool has_key = leg->key_file[0], has_cert = leg->cert_file[0];
-	if (!has_key && !has_cert && !required)
-		return true;
+	if (!has_key && !has_cert) {
+		if (required)
+			set_err(err, errlen,
+				"%s_tls_key_file and %s_tls_cert_file must be set to accept TLS "
+				"connections",
+				leg->prefix, leg->prefix);
+		return !required;
+	}
 	if (!has_key || !has_cert) {
-		set_err(err, errlen, "%s_tls_%s_file must be set%s", leg->prefix,
-			has_key ? "cert" : "key",
-			required ? " to accept TLS connections" : " together with the other one");
+		set_err(err, errlen, "%s_tls_%s_file is set but %s_tls_%s_file is not", leg->prefix,
+			has_key ? "key" : "cert", leg->prefix, has_key ? "cert" : "key");
 		return false;
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, leg->cert_file) != 1) {
@@ -492,16 +498,19 @@ SSL_CTX *tls_server_side_ctx(const Config *cfg, char *err, size_t errlen)
 	SSL_CTX *ctx = ctx_new(&leg, false, err, errlen);
 	if (!ctx)
 		return NULL;
-	/* SSL_CTX_set_alpn_protos returns 0 on success */
 	if (!identity_load(ctx, &leg, false, err, errlen) ||
-	    !server_side_verify(ctx, &leg, err, errlen) ||
-	    SSL_CTX_set_alpn_protos(ctx, alpn_postgresql, ALPN_POSTGRESQL_LEN) != 0) {
-		if (err && errlen && !err[0])
-			set_err(err, errlen, "server TLS: cannot set ALPN");
-		SSL_CTX_free(ctx);
-		return NULL;
+	    !server_side_verify(ctx, &leg, err, errlen))
+		goto fail;
+	/* SSL_CTX_set_alpn_protos returns 0 on success */
+	if (SSL_CTX_set_alpn_protos(ctx, alpn_postgresql, ALPN_POSTGRESQL_LEN) != 0) {
+		ERR_clear_error();
+		set_err(err, errlen, "server TLS: cannot set ALPN");
+		goto fail;
 	}
 	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
 }
 
 /* ---- host name checks ---- */
@@ -587,7 +596,8 @@ static void conn_error(TlsConn *c, int code, const char *what)
 		ERR_clear_error();
 		snprintf(c->err, sizeof(c->err), "%s: %s", what,
 			 errno ? strerror(errno) : "connection closed by peer");
-	} else if (vr != X509_V_OK && (SSL_get_verify_mode(c->ssl) & SSL_VERIFY_PEER)) {
+	} else if (vr != X509_V_OK &&
+		   ERR_GET_REASON(ERR_peek_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
 		ERR_clear_error();
 		snprintf(c->err, sizeof(c->err), "%s: certificate verify failed: %s", what,
 			 X509_verify_cert_error_string(vr));
