@@ -11,6 +11,9 @@
 #include "dns.h"
 #include "pg_wire.h"
 #include "router.h"
+#include "monitor.h"
+#include "ryw.h"
+#include "prepared.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -595,6 +598,8 @@ typedef struct SockRow {
 	usec_t wait;
 	bool close_needed;
 	const char *target; /* pgsplit: primary / replica; NULL for the console */
+	int prepared;       /* prepared statements (client names or server cache) */
+	const Client *client; /* SHOW CLIENTS: read-your-writes columns come from it */
 } SockRow;
 
 static const Col sock_cols[] = {
@@ -612,8 +617,10 @@ static const Col sock_debug_cols[] = {
 };
 
 static const Col target_col = { "target", TXT };
+/* SHOW CLIENTS: the pending write position (lsn mode) and window end (window mode) */
+static const Col ryw_cols[] = { { "write_lsn", TXT }, { "write_window_end", TXT } };
 
-static void sock_header(AdminReply *r, bool debug, bool with_target)
+static void sock_header(AdminReply *r, bool debug, bool with_target, bool with_ryw)
 {
 	Col cols[ROW_MAX];
 	int n = 0;
@@ -623,7 +630,32 @@ static void sock_header(AdminReply *r, bool debug, bool with_target)
 		cols[n++] = sock_debug_cols[i];
 	if (with_target)
 		cols[n++] = target_col;
+	for (size_t i = 0; with_ryw && i < ARRAY_SIZE(ryw_cols); i++)
+		cols[n++] = ryw_cols[i];
 	put_header(r, cols, n);
+}
+
+/* The read-your-writes state that governs this client's reads (its scope's). */
+static void ryw_fields(Row *w, const Client *c)
+{
+	char lsn[32] = "";
+	usec_t window_end = 0;
+	if (c && c->pool && c->pool->db->n_replicas > 0) {
+		RywSettings set;
+		ryw_settings(c->pool->db, &set);
+		const RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+		if (set.mode == RYW_LSN && st->floor_pending)
+			snprintf(lsn, sizeof(lsn), "pending");
+		else if (set.mode == RYW_LSN && st->floor)
+			monitor_format_lsn(st->floor, lsn, sizeof(lsn));
+		if (st->last_write && time_now_mono() - st->last_write < set.window)
+			window_end = time_now_wall() + set.window - (time_now_mono() - st->last_write);
+	}
+	row_text(w, lsn);
+	if (window_end)
+		row_time(w, window_end);
+	else
+		row_text(w, "");
 }
 
 /* The local end of a socket: address text (or "unix") and port. */
@@ -707,12 +739,14 @@ static void sock_row(AdminReply *r, const SockRow *s, bool debug, bool with_targ
 	row_i64(&w, s->remote_pid);
 	row_text(&w, "");
 	row_text(&w, s->application_name ? s->application_name : "");
-	row_i64(&w, 0);
+	row_i64(&w, s->prepared);
 	row_u64(&w, s->conn->id);
 	if (debug)
 		sock_debug_fields(&w, s->conn);
 	if (with_target)
 		row_text(&w, s->target);
+	if (with_target && s->client)
+		ryw_fields(&w, s->client);
 	row_put(r, &w);
 }
 
@@ -768,6 +802,8 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 	s->application_name = client_app_name(c);
 	s->wait = client_wait(c, time_now_mono());
 	s->target = client_target(c);
+	s->prepared = prepared_client_count(c);
+	s->client = c;
 }
 
 static void server_sock(const Server *sv, const char *state, SockRow *s)
@@ -786,6 +822,7 @@ static void server_sock(const Server *sv, const char *state, SockRow *s)
 	s->application_name = sv->conn.link ? client_app_name((const Client *)sv->conn.link) : NULL;
 	s->close_needed = sv->dirty;
 	s->target = pool_target(sv->pool);
+	s->prepared = prepared_server_count(sv);
 }
 
 /* How a view lists sockets: state names per list and which sockets it takes. */
@@ -849,7 +886,7 @@ static void loose_client_rows(AdminReply *r, const SockView *v, bool admin, cons
 static void show_clients(AdminReply *r)
 {
 	SockView v = { .with_target = true };
-	sock_header(r, false, true);
+	sock_header(r, false, true, true);
 	List *it;
 	list_for_each(it, &rt.pools)
 	{
@@ -864,7 +901,7 @@ static void show_clients(AdminReply *r)
 static void show_servers(AdminReply *r)
 {
 	SockView v = { .with_target = true };
-	sock_header(r, false, true);
+	sock_header(r, false, true, false);
 	List *it;
 	list_for_each(it, &rt.pools)
 	{
@@ -880,7 +917,7 @@ static void show_servers(AdminReply *r)
 static void sockets_view(AdminReply *r, bool only_busy)
 {
 	SockView v = { .debug = true, .only_busy = only_busy };
-	sock_header(r, true, false);
+	sock_header(r, true, false, false);
 	List *it;
 	list_for_each(it, &rt.pools)
 	{

@@ -105,7 +105,7 @@ PGB125 = {
 
 # What pgsplit appends after PgBouncer's columns (design.md §6), and its own views.
 PGSPLIT_APPENDED = {"POOLS": [("target", "T")], "SERVERS": [("target", "T")],
-                    "CLIENTS": [("target", "T")],
+                    "CLIENTS": [("target", "T"), ("write_lsn", "T"), ("write_window_end", "T")],
                     "STATS": [("total_routed_primary", "N"), ("total_routed_replica", "N"),
                               ("total_ryw_kept_on_primary", "N"), ("total_ryw_waited", "N"),
                               ("total_rerun_25006", "N")]}

@@ -117,3 +117,15 @@ def test_prepared_statements_visible_in_stats(pooler, cluster):
     assert rows and rows[0]["total_client_parse_count"] >= 1
     assert rows[0]["total_bind_count"] >= 10
     assert rows[0]["total_server_parse_count"] <= rows[0]["total_client_parse_count"] + 1
+
+
+def test_prepared_statement_counts_in_show_clients_and_servers(pooler, cluster):
+    p = tx_pooler(pooler, cluster, default_pool_size=1)
+    c = p.connect()
+    pg = c.pgconn
+    for i in range(3):
+        assert pg.prepare(b"q%d" % i, b"SELECT %d" % i).status == psycopg.pq.ExecStatus.COMMAND_OK
+    clients = [r for r in harness.admin(p, "SHOW CLIENTS") if r["database"] == "app"]
+    servers = [r for r in harness.admin(p, "SHOW SERVERS") if r["database"] == "app"]
+    assert max(r["prepared_statements"] for r in clients) == 3
+    assert max(r["prepared_statements"] for r in servers) == 3

@@ -149,3 +149,16 @@ def test_causal_wait_waits_for_a_replica_to_catch_up(pooler, cluster, wait):
         assert row[0] is True and 0.7 < took < 5, (row, took)  # waited, then a replica
     else:
         assert row[0] is False and took < 0.7, (row, took)  # no waiting: the primary
+
+
+def test_show_clients_and_stats_report_read_your_writes(pooler, cluster):
+    setup_table(cluster)
+    p = ryw_pooler(pooler, cluster, read_your_writes="lsn")
+    c = p.connect()
+    with replay_paused(cluster):
+        c.execute("INSERT INTO ryw VALUES (%s, 1)", (uuid.uuid4().hex,))
+        assert query1(c, "SELECT pg_is_in_recovery()") is False  # kept on the primary
+        rows = [r for r in harness.admin(p, "SHOW CLIENTS") if r["database"] == "app"]
+        assert any("/" in r["write_lsn"] for r in rows), rows
+        stats = [r for r in harness.admin(p, "SHOW STATS") if r["database"] == "app"][0]
+        assert stats["total_ryw_kept_on_primary"] >= 1
