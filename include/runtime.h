@@ -28,6 +28,7 @@ typedef struct Runtime {
 	int client_count;     /* clients counted against max_client_conn */
 	uint64_t next_conn_id;
 	bool paused;          /* PAUSE / SIGUSR1 */
+	bool suspended;       /* SUSPEND: no socket is read until RESUME */
 	bool shutting_down;   /* SIGINT / SIGTERM: no new clients */
 	bool shutdown_wait_clients;
 	usec_t start_time;

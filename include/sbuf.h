@@ -67,6 +67,7 @@ struct Conn {
 	bool blocked;      /* stopped reading because the peer's output is full */
 	bool closing;      /* closed; memory freed by the end-of-loop sweep */
 	bool processing;   /* inside sbuf_process: a resume must not re-enter it */
+	bool suspended;    /* SUSPEND: not read until RESUME (independent of paused) */
 	IoQueue in;
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
@@ -96,6 +97,8 @@ void sbuf_flush(Conn *conn);
 /* Stop reading (the current message stays buffered) / start again and re-offer it. */
 void sbuf_pause(Conn *conn);
 void sbuf_resume(Conn *conn);
+/* SUSPEND / RESUME: stop or restart reading without touching the handler's pause. */
+void sbuf_suspend(Conn *conn, bool on);
 /* Process what is buffered (after link changes). */
 void sbuf_kick(Conn *conn);
 /* The unprocessed input, starting at the current message. */

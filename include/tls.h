@@ -92,6 +92,12 @@ const char *tls_conn_error(const TlsConn *conn);
  */
 const char *tls_peer_cn(TlsConn *conn);
 
+/*
+ * True when the peer sent a certificate that was requested and verified (an HBA rule's
+ * clientcert=verify-ca), whatever its subject says.
+ */
+bool tls_peer_cert_verified(TlsConn *conn);
+
 /* True when ALPN selected "postgresql" (required for PostgreSQL 17 direct TLS). */
 bool tls_conn_alpn_postgresql(const TlsConn *conn);
 

@@ -9,6 +9,7 @@
  */
 #include "admin.h"
 #include "client.h"
+#include "listener.h"
 #include "log.h"
 #include "pg_wire.h"
 #include "registry.h"
@@ -335,7 +336,7 @@ typedef enum {
 	ADMIN_GONE, /* the console client is closed or the process is exiting */
 } AdminResult;
 
-typedef enum { WAIT_PAUSE, WAIT_CLOSE } AdminWaitKind;
+typedef enum { WAIT_PAUSE, WAIT_CLOSE, WAIT_SUSPEND } AdminWaitKind;
 
 /* A console client whose command waits for the pooler to reach a state. */
 typedef struct AdminWait {
@@ -343,6 +344,7 @@ typedef struct AdminWait {
 	AdminWaitKind kind;
 	Database *db;          /* NULL: every database (Databases are never freed) */
 	uint64_t max_server_id; /* WAIT_CLOSE: only servers that existed at the command */
+	usec_t started;        /* monotonic: WAIT_SUSPEND gives up after suspend_timeout */
 	char *rest;            /* the statements after it in the same query string */
 	List node;
 } AdminWait;
@@ -517,6 +519,7 @@ static AdminResult cmd_wait(AdminCtx *x, AdminWaitKind kind, Database *db)
 	x->wait.kind = kind;
 	x->wait.db = db;
 	x->wait.max_server_id = rt.next_conn_id;
+	x->wait.started = time_now_mono();
 	return ADMIN_WAIT;
 }
 
@@ -542,6 +545,8 @@ static AdminResult cmd_pause(AdminCtx *x)
 	return cmd_wait(x, WAIT_PAUSE, db);
 }
 
+static void suspend_all(bool on);
+
 static bool anything_paused(void)
 {
 	List *it;
@@ -550,7 +555,7 @@ static bool anything_paused(void)
 		if (container_of(it, Database, node)->paused)
 			return true;
 	}
-	return rt.paused;
+	return rt.paused || rt.suspended;
 }
 
 static void resume_everything(void)
@@ -558,6 +563,11 @@ static void resume_everything(void)
 	List *it;
 	list_for_each(it, &rt.databases) container_of(it, Database, node)->paused = false;
 	rt.paused = false;
+	if (rt.suspended) {
+		rt.suspended = false;
+		listener_resume();
+		suspend_all(false);
+	}
 }
 
 static AdminResult cmd_resume(AdminCtx *x)
@@ -763,12 +773,62 @@ static AdminResult cmd_kill_client(AdminCtx *x)
 	return ADMIN_DONE;
 }
 
+/* Every pooled connection except the console's: SUSPEND stops reading them. */
+static void suspend_all(bool on)
+{
+	List *it;
+	list_for_each(it, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		if (!c->is_admin)
+			sbuf_suspend(&c->conn, on);
+	}
+	list_for_each(it, &rt.servers) sbuf_suspend(&container_of(it, Server, all_node)->conn, on);
+}
+
+/* Bytes still queued for sending anywhere; with `drop`, connections holding some are closed. */
+static size_t unsent_bytes(bool drop)
+{
+	size_t total = 0;
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.clients)
+	{
+		Client *c = container_of(it, Client, all_node);
+		size_t n = c->conn.out.end - c->conn.out.start;
+		if (n && !c->is_admin && drop)
+			client_close(c, "suspend_timeout: buffer not flushed");
+		total += n;
+	}
+	list_for_each_safe(it, tmp, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		size_t n = s->conn.out.end - s->conn.out.start;
+		if (n && drop)
+			server_close(s, "suspend_timeout: buffer not flushed");
+		total += n;
+	}
+	return total;
+}
+
+/*
+ * SUSPEND: stop accepting and stop reading every socket, then answer once every output
+ * buffer has drained (or, after suspend_timeout, close what has not). RESUME undoes it.
+ */
 static AdminResult cmd_suspend(AdminCtx *x)
 {
-	admin_reply_error(x->r, SQLSTATE_FEATURE_NOT_SUPPORTED,
-			  "SUSPEND is not supported: pgsplit has no online restart (use PAUSE, or "
-			  "SHUTDOWN WAIT_FOR_CLIENTS with so_reuseport)");
-	return ADMIN_DONE;
+	if (rt.paused || rt.suspended) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "already suspended/paused");
+		return ADMIN_DONE;
+	}
+	log_info("SUSPEND command issued");
+	rt.suspended = true;
+	listener_pause();
+	suspend_all(true);
+	if (unsent_bytes(false) == 0) {
+		admin_reply_complete(x->r, "SUSPEND");
+		return ADMIN_DONE;
+	}
+	return cmd_wait(x, WAIT_SUSPEND, NULL);
 }
 
 static bool pick_queued_client(const Client *c, const void *arg)
@@ -1044,6 +1104,12 @@ static const char *admin_wait_outcome(const AdminWait *w)
 {
 	if (w->kind == WAIT_CLOSE)
 		return close_needed_of(w->db, w->max_server_id) == 0 ? "" : NULL;
+	if (w->kind == WAIT_SUSPEND) {
+		if (!rt.suspended)
+			return "SUSPEND was cancelled by RESUME";
+		bool late = time_now_mono() - w->started > rt.cfg->suspend_timeout;
+		return unsent_bytes(late) == 0 || late ? "" : NULL;
+	}
 	if (w->db ? !w->db->paused : !rt.paused)
 		return "PAUSE was cancelled by RESUME";
 	return servers_of(w->db) == 0 ? "" : NULL;
@@ -1058,7 +1124,9 @@ static void admin_wait_finish(AdminWait *w, const char *outcome)
 		if (*outcome)
 			admin_reply_error(&r, SQLSTATE_QUERY_CANCELED, "%s", outcome);
 		else
-			admin_reply_complete(&r, w->kind == WAIT_PAUSE ? "PAUSE" : "WAIT_CLOSE");
+			admin_reply_complete(&r, w->kind == WAIT_PAUSE	   ? "PAUSE"
+						 : w->kind == WAIT_SUSPEND ? "SUSPEND"
+									   : "WAIT_CLOSE");
 		admin_execute(c, &r, w->rest, false);
 	}
 	free(w->rest);

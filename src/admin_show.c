@@ -166,7 +166,7 @@ static void show_state(AdminReply *r)
 {
 	static const Col cols[] = { { "key", TXT }, { "value", TXT } };
 	static const char *const keys[] = { "active", "paused", "suspended" };
-	bool on[] = { !rt.paused, rt.paused, false };
+	bool on[] = { !rt.paused && !rt.suspended, rt.paused, rt.suspended };
 	Row w = { .n = 0 };
 	put_header(r, cols, 2);
 	for (int i = 0; i < 3; i++) {

@@ -88,7 +88,7 @@ void sbuf_attach(Conn *c, int fd, ConnKind kind, const SbufOps *ops)
 
 static void update_read_event(Conn *c)
 {
-	bool want = !c->closing && !c->paused && !c->blocked;
+	bool want = !c->closing && !c->paused && !c->blocked && !c->suspended;
 	if (want == c->read_armed)
 		return;
 	if (want)
@@ -187,6 +187,16 @@ void sbuf_resume(Conn *c)
 		update_read_event(c);
 }
 
+void sbuf_suspend(Conn *c, bool on)
+{
+	if (c->closing || c->suspended == on)
+		return;
+	c->suspended = on;
+	update_read_event(c);
+	if (!on && !c->paused)
+		sbuf_process(c);
+}
+
 void sbuf_kick(Conn *c)
 {
 	if (!c->closing && !c->paused)
@@ -277,7 +287,7 @@ static void sbuf_process(Conn *c)
 
 static void sbuf_process_loop(Conn *c)
 {
-	while (!c->closing && !c->paused) {
+	while (!c->closing && !c->paused && !c->suspended) {
 		if (c->fwd_left) {
 			if (ioq_len(&c->in) == 0)
 				break;

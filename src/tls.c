@@ -67,7 +67,11 @@ static const char *openssl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_get_error();
 	const char *reason = e ? ERR_reason_error_string(e) : NULL;
-	if (reason)
+	if (e && ERR_SYSTEM_ERROR(e))
+		snprintf(buf, len, "%s", strerror(ERR_GET_REASON(e)));
+	else if (e && ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER)
+		snprintf(buf, len, "unsupported or malformed contents");
+	else if (reason)
 		snprintf(buf, len, "%s", reason);
 	else if (e)
 		ERR_error_string_n(e, buf, len);
@@ -215,15 +219,16 @@ static bool ciphers_apply(SSL_CTX *ctx, const TlsLeg *leg, char *err, size_t err
 /* client_tls_ecdhcurve: auto (OpenSSL's groups), none (finite-field groups only), names. */
 static bool ecdh_apply(SSL_CTX *ctx, const char *value, char *err, size_t errlen)
 {
-	char why[160];
 	const char *groups = value;
 	if (value[0] == '\0' || strcasecmp(value, "auto") == 0)
 		return true;
 	if (strcasecmp(value, "none") == 0)
 		groups = "ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192";
 	if (!SSL_CTX_set1_groups_list(ctx, groups)) {
-		set_err(err, errlen, "client_tls_ecdhcurve '%s': %s", value,
-			openssl_reason(why, sizeof(why)));
+		ERR_clear_error();
+		set_err(err, errlen, "client_tls_ecdhcurve '%s': unknown curve (expected auto, none "
+				     "or curve names such as prime256v1 or X25519)",
+			value);
 		return false;
 	}
 	return true;
@@ -280,14 +285,47 @@ static bool dhe_apply(SSL_CTX *ctx, const char *value, char *err, size_t errlen)
 
 /* ---- certificates and keys ---- */
 
-/* Never prompt on the terminal for a passphrase: an encrypted key is an error. */
+/*
+ * Never prompt on the terminal for a passphrase: an encrypted key is an error. The
+ * userdata flag records that a passphrase was wanted, for the message.
+ */
 static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
 {
 	(void)buf;
 	(void)size;
 	(void)rwflag;
-	(void)userdata;
+	if (userdata)
+		*(bool *)userdata = true;
 	return -1;
+}
+
+static bool key_mismatch_queued(void)
+{
+	unsigned long e = ERR_peek_error();
+	return ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+}
+
+static bool key_load(SSL_CTX *ctx, const TlsLeg *leg, char *err, size_t errlen)
+{
+	char why[160];
+	bool wanted_passphrase = false;
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, &wanted_passphrase);
+	int ok = SSL_CTX_use_PrivateKey_file(ctx, leg->key_file, SSL_FILETYPE_PEM);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+	if (ok == 1 && SSL_CTX_check_private_key(ctx) == 1)
+		return true;
+	if (ok == 1 || key_mismatch_queued())
+		set_err(err, errlen, "%s_tls_key_file '%s' does not match %s_tls_cert_file '%s'",
+			leg->prefix, leg->key_file, leg->prefix, leg->cert_file);
+	else if (wanted_passphrase)
+		set_err(err, errlen,
+			"%s_tls_key_file '%s' is encrypted with a passphrase, which is not supported",
+			leg->prefix, leg->key_file);
+	else
+		set_err(err, errlen, "%s_tls_key_file '%s': cannot load private key: %s", leg->prefix,
+			leg->key_file, openssl_reason(why, sizeof(why)));
+	ERR_clear_error();
+	return false;
 }
 
 /* PostgreSQL refuses group/world-readable keys; the pooler only warns (PgBouncer doesn't). */
@@ -325,18 +363,8 @@ static bool identity_load(SSL_CTX *ctx, const TlsLeg *leg, bool required, char *
 			leg->cert_file, openssl_reason(why, sizeof(why)));
 		return false;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, leg->key_file, SSL_FILETYPE_PEM) != 1) {
-		set_err(err, errlen,
-			"%s_tls_key_file '%s': cannot load private key (PEM, not encrypted): %s",
-			leg->prefix, leg->key_file, openssl_reason(why, sizeof(why)));
+	if (!key_load(ctx, leg, err, errlen))
 		return false;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		set_err(err, errlen, "%s_tls_key_file '%s' does not match %s_tls_cert_file '%s'",
-			leg->prefix, leg->key_file, leg->prefix, leg->cert_file);
-		return false;
-	}
 	key_permissions_check(leg);
 	return true;
 }
@@ -690,12 +718,27 @@ TlsIo tls_shutdown(TlsConn *c)
 	return conn_status(c, ret, "TLS shutdown failed");
 }
 
+/*
+ * With SSL_VERIFY_NONE OpenSSL reports X509_V_OK for anything, so a certificate counts
+ * as verified only if verification was switched on for this connection.
+ */
+static bool peer_verified(SSL *ssl)
+{
+	return SSL_is_init_finished(ssl) && SSL_get0_peer_certificate(ssl) &&
+	       (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
+	       SSL_get_verify_result(ssl) == X509_V_OK;
+}
+
+bool tls_peer_cert_verified(TlsConn *c)
+{
+	return peer_verified(c->ssl);
+}
+
 /* The single CommonName of a verified peer certificate, as UTF-8 without NULs. */
 static char *verified_cn(SSL *ssl)
 {
 	X509 *cert = SSL_get0_peer_certificate(ssl);
-	if (!cert || !(SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) ||
-	    SSL_get_verify_result(ssl) != X509_V_OK)
+	if (!peer_verified(ssl))
 		return NULL;
 	X509_NAME *name = X509_get_subject_name(cert);
 	int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
@@ -716,7 +759,7 @@ static char *verified_cn(SSL *ssl)
 
 const char *tls_peer_cn(TlsConn *c)
 {
-	if (!c->cn && SSL_is_init_finished(c->ssl))
+	if (!c->cn)
 		c->cn = verified_cn(c->ssl);
 	return c->cn;
 }

@@ -295,7 +295,7 @@ def test_error_sqlstates(pooler):
              "KILL_CLIENT abc": "22023", "KILL_CLIENT 999999": "42704",
              "RESUME": "55000", "SET nosuch_setting = 1": "42704",
              "SET listen_port = 1": "55P02", "SET default_pool_size = abc": "22023",
-             "SUSPEND": "0A000", "PAUSE pgbouncer": "0A000"}
+             "PAUSE pgbouncer": "0A000"}
     for sql, state in cases.items():
         with pytest.raises(psycopg.Error) as ei:
             rows(conn, sql)
@@ -821,12 +821,31 @@ def test_kill_client(pooler):
         admin(p, "KILL_CLIENT %d" % row["id"])
 
 
-@pgsplit_only("pgsplit refuses SUSPEND")
-def test_suspend_not_supported(pooler):
-    p = pooler()
-    with pytest.raises(psycopg.Error, match="not supported"):
-        admin(p, "SUSPEND")
-    assert query1(p.connect(), "SELECT 1") == 1
+def test_suspend_holds_traffic_and_resume_releases_it(pooler):
+    """SUSPEND answers once buffers are flushed; nothing is read until RESUME, which
+    lets the held query through without an error."""
+    p = pooler(pool_mode="transaction")
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1
+    conn = console(p)
+    conn.execute("SUSPEND")
+    result = {}
+
+    def run():
+        try:
+            result["v"] = query1(c, "SELECT 2")
+        except Exception as e:  # noqa: BLE001 - reported below
+            result["e"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive(), "a query went through while suspended"
+    with pytest.raises(psycopg.Error):
+        conn.execute("SUSPEND")  # already suspended
+    conn.execute("RESUME")
+    t.join(5)
+    assert result == {"v": 2}
 
 
 def test_reload_picks_up_pool_size(pooler):
