@@ -14,7 +14,7 @@
 
 /* How the client reached the pooler. A `host` rule matches both TCP kinds. */
 typedef enum {
-	HBA_CONN_LOCAL,      /* Unix-domain socket */
+	HBA_CONN_LOCAL,	     /* Unix-domain socket */
 	HBA_CONN_HOST_SSL,   /* TCP, TLS negotiated */
 	HBA_CONN_HOST_NOSSL, /* TCP, plain */
 } HbaConnType;
@@ -23,7 +23,7 @@ typedef enum {
 typedef enum {
 	HBA_METHOD_TRUST,
 	HBA_METHOD_REJECT,
-	HBA_METHOD_MD5,      /* SCRAM is used instead when the stored secret is SCRAM */
+	HBA_METHOD_MD5,	     /* SCRAM is used instead when the stored secret is SCRAM */
 	HBA_METHOD_SCRAM,    /* scram-sha-256 */
 	HBA_METHOD_PASSWORD, /* cleartext */
 	HBA_METHOD_CERT,     /* TLS client certificate, CN = user (or via map=) */

@@ -21,7 +21,7 @@ typedef enum {
 	TLS_IO_OK,
 	TLS_IO_WANT_READ,  /* wait until the fd is readable, then call again */
 	TLS_IO_WANT_WRITE, /* wait until the fd is writable, then call again */
-	TLS_IO_ERROR,      /* fatal: tls_conn_error() says why; close the connection */
+	TLS_IO_ERROR,	   /* fatal: tls_conn_error() says why; close the connection */
 } TlsIo;
 
 typedef struct TlsConn TlsConn;

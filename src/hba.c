@@ -53,7 +53,7 @@ typedef enum {
 
 typedef struct HbaName {
 	HbaNameKind kind;
-	char *text; /* the name, the group without '+', or the pattern; owned */
+	char *text;  /* the name, the group without '+', or the pattern; owned */
 	regex_t *re; /* NAME_REGEX only; owned */
 } HbaName;
 
@@ -307,7 +307,8 @@ static size_t copy_bracket(const char *src, size_t i, HbaText *out, bool *ok)
 	if (src[i] == ']')
 		text_append(out, &src[i++], 1);
 	while (src[i] && src[i] != ']') {
-		if (src[i] == '[' && (src[i + 1] == ':' || src[i + 1] == '.' || src[i + 1] == '=')) {
+		if (src[i] == '[' &&
+		    (src[i + 1] == ':' || src[i + 1] == '.' || src[i + 1] == '=')) {
 			const char end[3] = { src[i + 1], ']', '\0' };
 			const char *close = strstr(src + i + 2, end);
 			size_t stop = close ? (size_t)(close - src) + 2 : strlen(src);
@@ -359,10 +360,11 @@ static bool regex_compile(HbaParse *ps, const char *pattern, regex_t **out)
 	HbaText t = { 0 };
 	if (!regex_translate(pattern, &t)) {
 		free(t.s);
-		return parse_fail(ps,
-				  "regular expression '/%s': backslash escapes inside [] other than "
-				  "\\d \\w \\s are not supported",
-				  pattern);
+		return parse_fail(
+			ps,
+			"regular expression '/%s': backslash escapes inside [] other than "
+			"\\d \\w \\s are not supported",
+			pattern);
 	}
 	regex_t *re = xmalloc(sizeof(*re));
 	int rc = regcomp(re, t.s, REG_EXTENDED);
@@ -409,9 +411,10 @@ static void warn_membership(HbaParse *ps, const char *what)
 			    "this line never grants access",
 			    ps->file, ps->line, what);
 	else
-		log_warning("%s:%d: %s needs role membership, which the pooler does not know: "
-			    "the rule applies only if its method is reject, otherwise it is skipped",
-			    ps->file, ps->line, what);
+		log_warning(
+			"%s:%d: %s needs role membership, which the pooler does not know: "
+			"the rule applies only if its method is reject, otherwise it is skipped",
+			ps->file, ps->line, what);
 }
 
 /* Keywords of a column: only unquoted words are keywords. */
@@ -485,7 +488,8 @@ static bool names_include(HbaParse *ps, HbaColumn col, const char *name, HbaName
 	if (name[0] == '\0')
 		return parse_fail(ps, "'@' must be followed by a file name");
 	if (ps->depth >= HBA_MAX_INCLUDE_DEPTH)
-		return parse_fail(ps, "@%s: @file nesting deeper than %d", name, HBA_MAX_INCLUDE_DEPTH);
+		return parse_fail(ps, "@%s: @file nesting deeper than %d", name,
+				  HBA_MAX_INCLUDE_DEPTH);
 	char *path = include_path(ps->file, name);
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -499,7 +503,8 @@ static bool names_include(HbaParse *ps, HbaColumn col, const char *name, HbaName
 	bool ok = true;
 	while (ok && read_record(f, &text, &lineno, &sub.line)) {
 		HbaRecord rec;
-		ok = tokenize_record(&sub, text.s, &rec) && names_add_record(&sub, col, &rec, names);
+		ok = tokenize_record(&sub, text.s, &rec) &&
+		     names_add_record(&sub, col, &rec, names);
 		record_free(&rec);
 	}
 	fclose(f);
@@ -527,8 +532,8 @@ static bool names_parse(HbaParse *ps, HbaColumn col, const HbaField *field, HbaN
 			return false;
 	/* Only an empty @file gets here; PostgreSQL lets such a rule match nothing. */
 	if (names->n == 0)
-		log_warning("%s:%d: the %s list is empty: the rule never matches", ps->file, ps->line,
-			    col == COL_DATABASE ? "database" : "user");
+		log_warning("%s:%d: the %s list is empty: the rule never matches", ps->file,
+			    ps->line, col == COL_DATABASE ? "database" : "user");
 	return true;
 }
 
@@ -578,8 +583,8 @@ static bool addr_parse_cidr(HbaParse *ps, const char *text, HbaAddr *a)
 		return parse_fail(ps, "invalid CIDR mask in '%s'", text);
 	for (; *p; p++) {
 		if (*p < '0' || *p > '9' || (bits = bits * 10 + (*p - '0')) > maxbits)
-			return parse_fail(ps, "invalid CIDR mask in '%s' (expected 0 to %d bits)", text,
-					  maxbits);
+			return parse_fail(ps, "invalid CIDR mask in '%s' (expected 0 to %d bits)",
+					  text, maxbits);
 	}
 	memset(a->mask, 0, sizeof(a->mask));
 	for (int i = 0; i < bits; i++)
@@ -647,8 +652,8 @@ static const struct {
 	const char *name;
 	HbaMethod method;
 } method_names[] = {
-	{ "trust", HBA_METHOD_TRUST },	   { "reject", HBA_METHOD_REJECT },
-	{ "md5", HBA_METHOD_MD5 },	   { "scram-sha-256", HBA_METHOD_SCRAM },
+	{ "trust", HBA_METHOD_TRUST },	     { "reject", HBA_METHOD_REJECT },
+	{ "md5", HBA_METHOD_MD5 },	     { "scram-sha-256", HBA_METHOD_SCRAM },
 	{ "password", HBA_METHOD_PASSWORD }, { "cert", HBA_METHOD_CERT },
 	{ "peer", HBA_METHOD_PEER },
 };
@@ -674,8 +679,8 @@ static bool method_parse(HbaParse *ps, const HbaTok *tok, HbaRule *rule)
 		rule->method = HBA_METHOD_PEER;
 		return true;
 	}
-	static const char *const known[] = { "ident", "gss",	"sspi", "ldap", "radius",
-					     "pam",   "bsd",	"oauth", "any",	 "plain" };
+	static const char *const known[] = { "ident", "gss", "sspi",  "ldap", "radius",
+					     "pam",   "bsd", "oauth", "any",  "plain" };
 	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 		if (strcmp(tok->text, known[i]) == 0)
 			return parse_fail(ps, "authentication method '%s' is not supported here",
@@ -693,8 +698,9 @@ static bool option_clientcert(HbaParse *ps, const char *value, HbaRule *rule)
 	else if (strcmp(value, "verify-full") == 0)
 		rule->clientcert = HBA_CLIENTCERT_VERIFY_FULL;
 	else
-		return parse_fail(ps, "invalid clientcert value '%s' (expected verify-ca or verify-full)",
-				  value);
+		return parse_fail(
+			ps, "invalid clientcert value '%s' (expected verify-ca or verify-full)",
+			value);
 	return true;
 }
 
@@ -730,11 +736,13 @@ static bool rule_validate(HbaParse *ps, HbaRule *r)
 	if (r->method == HBA_METHOD_PEER && r->type != RULE_LOCAL)
 		return parse_fail(ps, "peer authentication is only supported on local connections");
 	if (r->method == HBA_METHOD_CERT && r->type != RULE_HOSTSSL)
-		return parse_fail(ps, "cert authentication is only supported on hostssl connections");
+		return parse_fail(ps,
+				  "cert authentication is only supported on hostssl connections");
 	if (r->clientcert != HBA_CLIENTCERT_NONE && r->type != RULE_HOSTSSL)
 		return parse_fail(ps, "clientcert is only supported on hostssl connections");
 	if (r->method == HBA_METHOD_CERT && r->clientcert == HBA_CLIENTCERT_VERIFY_CA)
-		return parse_fail(ps, "clientcert=verify-ca cannot be used with cert authentication");
+		return parse_fail(ps,
+				  "clientcert=verify-ca cannot be used with cert authentication");
 	if (r->map && r->method != HBA_METHOD_CERT && r->method != HBA_METHOD_PEER)
 		return parse_fail(ps, "option map is only valid for cert and peer authentication");
 	if (r->method == HBA_METHOD_CERT)
@@ -760,9 +768,9 @@ static bool rule_type_parse(HbaParse *ps, const HbaField *f, HbaRuleType *type)
 		return parse_fail(ps, "'%s' directives are not supported", tok->text);
 	if (strcmp(tok->text, "hostgssenc") == 0 || strcmp(tok->text, "hostnogssenc") == 0)
 		return parse_fail(ps, "connection type '%s' is not supported", tok->text);
-	return parse_fail(ps,
-			  "invalid connection type '%s' (expected local, host, hostssl or hostnossl)",
-			  tok->text);
+	return parse_fail(
+		ps, "invalid connection type '%s' (expected local, host, hostssl or hostnossl)",
+		tok->text);
 }
 
 static void rule_free(HbaRule *r)
@@ -904,8 +912,7 @@ static Tri user_name_match(const HbaName *n, const char *user)
 }
 
 /* A list matches if any entry does; "unknown" only if none does and one might. */
-static Tri names_match(const HbaNames *names, HbaColumn col, const char *database,
-		       const char *user)
+static Tri names_match(const HbaNames *names, HbaColumn col, const char *database, const char *user)
 {
 	Tri result = TRI_NO;
 	for (int i = 0; i < names->n; i++) {
@@ -934,41 +941,36 @@ static bool type_matches(HbaRuleType rule, HbaConnType conn)
 	return false;
 }
 
-/* The client's address as bytes; an IPv4-mapped IPv6 address counts as IPv4. */
-static bool sockaddr_bytes(const struct sockaddr *sa, int *family, uint8_t *bytes)
+/*
+ * The client's address in the rule's family: an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is compared as a.b.c.d with IPv4 rules and as itself with IPv6 rules.
+ */
+static bool sockaddr_bytes(const struct sockaddr *sa, int family, uint8_t *bytes)
 {
 	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (!sa)
-		return false;
 	if (sa->sa_family == AF_INET) {
 		memcpy(bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		*family = AF_INET;
+		return family == AF_INET;
+	}
+	const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	if (family == AF_INET6) {
+		memcpy(bytes, a6, 16);
 		return true;
 	}
-	if (sa->sa_family != AF_INET6)
-		return false;
-	const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	if (memcmp(a6, v4mapped, 12) == 0) {
-		memcpy(bytes, a6 + 12, 4);
-		*family = AF_INET;
-	} else {
-		memcpy(bytes, a6, 16);
-		*family = AF_INET6;
-	}
-	return true;
+	memcpy(bytes, a6 + 12, 4);
+	return memcmp(a6, v4mapped, 12) == 0;
 }
 
 static bool addr_matches(const HbaAddr *a, const struct sockaddr *sa)
 {
 	uint8_t bytes[16];
-	int family;
-	if (!sockaddr_bytes(sa, &family, bytes))
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return false;
 	if (a->any)
 		return true;
-	if (family != a->family)
+	if (!sockaddr_bytes(sa, a->family, bytes))
 		return false;
-	for (int i = 0; i < addr_len(family); i++)
+	for (int i = 0; i < addr_len(a->family); i++)
 		if ((bytes[i] & a->mask[i]) != a->addr[i])
 			return false;
 	return true;
@@ -1063,14 +1065,17 @@ static bool ident_entry_parse(HbaParse *ps, const HbaRecord *rec, IdentEntry *e)
 	if (!first->quoted && strncmp(first->text, "include", 7) == 0)
 		return parse_fail(ps, "'%s' directives are not supported", first->text);
 	if (rec->n != 3)
-		return parse_fail(ps, "expected MAPNAME SYSTEM-USERNAME DATABASE-USERNAME, found %d "
-				      "field%s",
+		return parse_fail(ps,
+				  "expected MAPNAME SYSTEM-USERNAME DATABASE-USERNAME, found %d "
+				  "field%s",
 				  rec->n, rec->n == 1 ? "" : "s");
 	for (int i = 0; i < 3; i++)
-		if (!(tok[i] = single_token(ps, &rec->fields[i], i == 0 ? "map name" : "user name")))
+		if (!(tok[i] =
+			      single_token(ps, &rec->fields[i], i == 0 ? "map name" : "user name")))
 			return false;
 	e->map = xstrdup(tok[0]->text);
-	if (!ident_entry_system(ps, tok[1], e) || !name_from_token(ps, COL_USER, tok[2], &e->dbuser))
+	if (!ident_entry_system(ps, tok[1], e) ||
+	    !name_from_token(ps, COL_USER, tok[2], &e->dbuser))
 		return false;
 	bool uses_group = e->dbuser.kind == NAME_LITERAL && strstr(e->dbuser.text, "\\1");
 	if (uses_group && e->re && e->re->re_nsub < 1)

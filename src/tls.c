@@ -110,9 +110,12 @@ static bool protocol_word(const char *w, size_t n, unsigned *bits)
 		const char *name;
 		unsigned bits;
 	} words[] = {
-		{ "tlsv1", PROTO_TLS10 },     { "tlsv1.0", PROTO_TLS10 },
-		{ "tlsv1.1", PROTO_TLS11 },   { "tlsv1.2", PROTO_TLS12 },
-		{ "tlsv1.3", PROTO_TLS13 },   { "secure", PROTO_TLS12 | PROTO_TLS13 },
+		{ "tlsv1", PROTO_TLS10 },
+		{ "tlsv1.0", PROTO_TLS10 },
+		{ "tlsv1.1", PROTO_TLS11 },
+		{ "tlsv1.2", PROTO_TLS12 },
+		{ "tlsv1.3", PROTO_TLS13 },
+		{ "secure", PROTO_TLS12 | PROTO_TLS13 },
 		{ "default", PROTO_TLS12 | PROTO_TLS13 },
 		{ "all", PROTO_TLS10 | PROTO_TLS11 | PROTO_TLS12 | PROTO_TLS13 },
 		{ "legacy", PROTO_TLS10 | PROTO_TLS11 | PROTO_TLS12 | PROTO_TLS13 },
@@ -135,7 +138,8 @@ static bool protocols_parse(const TlsLeg *leg, unsigned *bits, char *err, size_t
 		size_t n = strcspn(p, ", \t");
 		if (n > 0 && !protocol_word(p, n, bits)) {
 			set_err(err, errlen,
-				"%s_tls_protocols: unknown protocol '%.*s' (expected tlsv1.0, tlsv1.1, "
+				"%s_tls_protocols: unknown protocol '%.*s' (expected tlsv1.0, "
+				"tlsv1.1, "
 				"tlsv1.2, tlsv1.3, secure, all or legacy)",
 				leg->prefix, (int)n, p);
 			return false;
@@ -178,7 +182,8 @@ static bool protocols_apply(SSL_CTX *ctx, const TlsLeg *leg, char *err, size_t e
 	}
 	if (!SSL_CTX_set_min_proto_version(ctx, proto_version(lo)) ||
 	    !SSL_CTX_set_max_proto_version(ctx, proto_version(hi))) {
-		set_err(err, errlen, "%s_tls_protocols: not supported by this OpenSSL", leg->prefix);
+		set_err(err, errlen, "%s_tls_protocols: not supported by this OpenSSL",
+			leg->prefix);
 		return false;
 	}
 	for (unsigned i = 0, b = 1; b <= PROTO_TLS13; b <<= 1, i++)
@@ -226,8 +231,9 @@ static bool ecdh_apply(SSL_CTX *ctx, const char *value, char *err, size_t errlen
 		groups = "ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192";
 	if (!SSL_CTX_set1_groups_list(ctx, groups)) {
 		ERR_clear_error();
-		set_err(err, errlen, "client_tls_ecdhcurve '%s': unknown curve (expected auto, none "
-				     "or curve names such as prime256v1 or X25519)",
+		set_err(err, errlen,
+			"client_tls_ecdhcurve '%s': unknown curve (expected auto, none "
+			"or curve names such as prime256v1 or X25519)",
 			value);
 		return false;
 	}
@@ -270,7 +276,8 @@ static bool dhe_apply(SSL_CTX *ctx, const char *value, char *err, size_t errlen)
 		return true;
 	}
 	if (strcasecmp(value, "legacy") != 0) {
-		set_err(err, errlen, "client_tls_dheparams '%s': expected none, auto or legacy", value);
+		set_err(err, errlen, "client_tls_dheparams '%s': expected none, auto or legacy",
+			value);
 		return false;
 	}
 	EVP_PKEY *dh = dh_legacy_1024();
@@ -319,11 +326,12 @@ static bool key_load(SSL_CTX *ctx, const TlsLeg *leg, char *err, size_t errlen)
 			leg->prefix, leg->key_file, leg->prefix, leg->cert_file);
 	else if (wanted_passphrase)
 		set_err(err, errlen,
-			"%s_tls_key_file '%s' is encrypted with a passphrase, which is not supported",
+			"%s_tls_key_file '%s' is encrypted with a passphrase, which is not "
+			"supported",
 			leg->prefix, leg->key_file);
 	else
-		set_err(err, errlen, "%s_tls_key_file '%s': cannot load private key: %s", leg->prefix,
-			leg->key_file, openssl_reason(why, sizeof(why)));
+		set_err(err, errlen, "%s_tls_key_file '%s': cannot load private key: %s",
+			leg->prefix, leg->key_file, openssl_reason(why, sizeof(why)));
 	ERR_clear_error();
 	return false;
 }
@@ -340,8 +348,7 @@ static void key_permissions_check(const TlsLeg *leg)
 			    leg->prefix, leg->key_file, (unsigned)(st.st_mode & 07777));
 }
 
-static bool identity_load(SSL_CTX *ctx, const TlsLeg *leg, bool required, char *err,
-			  size_t errlen)
+static bool identity_load(SSL_CTX *ctx, const TlsLeg *leg, bool required, char *err, size_t errlen)
 {
 	char why[160];
 	bool has_key = leg->key_file[0], has_cert = leg->cert_file[0];
@@ -359,8 +366,8 @@ static bool identity_load(SSL_CTX *ctx, const TlsLeg *leg, bool required, char *
 		return false;
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, leg->cert_file) != 1) {
-		set_err(err, errlen, "%s_tls_cert_file '%s': cannot load certificate: %s", leg->prefix,
-			leg->cert_file, openssl_reason(why, sizeof(why)));
+		set_err(err, errlen, "%s_tls_cert_file '%s': cannot load certificate: %s",
+			leg->prefix, leg->cert_file, openssl_reason(why, sizeof(why)));
 		return false;
 	}
 	if (!key_load(ctx, leg, err, errlen))
@@ -504,8 +511,9 @@ static bool server_side_verify(SSL_CTX *ctx, const TlsLeg *leg, char *err, size_
 		set_err(err, errlen, "server_tls_sslmode=verify-ca requires server_tls_ca_file");
 		return false;
 	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		set_err(err, errlen, "server_tls_sslmode=verify-full: no server_tls_ca_file and the "
-				     "system trust store cannot be loaded: %s",
+		set_err(err, errlen,
+			"server_tls_sslmode=verify-full: no server_tls_ca_file and the "
+			"system trust store cannot be loaded: %s",
 			openssl_reason(why, sizeof(why)));
 		return false;
 	}
@@ -655,7 +663,8 @@ static bool handshake_peer_ok(TlsConn *c)
 		return true;
 	if (SSL_get0_peer_certificate(c->ssl) && SSL_get_verify_result(c->ssl) == X509_V_OK)
 		return true;
-	snprintf(c->err, sizeof(c->err), "TLS handshake: the server presented no verified certificate");
+	snprintf(c->err, sizeof(c->err),
+		 "TLS handshake: the server presented no verified certificate");
 	return false;
 }
 
@@ -745,7 +754,8 @@ static char *verified_cn(SSL *ssl)
 	if (idx < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, idx) >= 0)
 		return NULL;
 	unsigned char *utf8 = NULL;
-	int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+	int len = ASN1_STRING_to_UTF8(&utf8,
+				      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
 	char *cn = NULL;
 	if (len > 0 && !memchr(utf8, '\0', (size_t)len)) {
 		cn = xmalloc((size_t)len + 1);
@@ -769,7 +779,8 @@ bool tls_conn_alpn_postgresql(const TlsConn *c)
 	const unsigned char *proto = NULL;
 	unsigned int len = 0;
 	SSL_get0_alpn_selected(c->ssl, &proto, &len);
-	return proto && len == ALPN_POSTGRESQL_LEN - 1 && memcmp(proto, alpn_postgresql + 1, len) == 0;
+	return proto && len == ALPN_POSTGRESQL_LEN - 1 &&
+	       memcmp(proto, alpn_postgresql + 1, len) == 0;
 }
 
 void tls_conn_describe(const TlsConn *c, char *buf, size_t len)
