@@ -71,6 +71,7 @@ struct Conn {
 	IoQueue in;
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
+	uint32_t drop_prefix; /* SB_FORWARD: first drop this many bytes (the handler sent a rewrite) */
 	bool fwd_drop;     /* the current message is being dropped */
 	Conn *link;        /* the linked peer, or NULL */
 	struct sockaddr_storage addr; /* remote address */

@@ -700,10 +700,10 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 			return SB_STOP;
 	}
 	bool tracked = prepared_enabled(c);
-	if (tracked && msg->avail < msg->len &&
+	if (tracked && msg->avail < msg->len && sbuf_can_hold(&c->conn, msg->len) &&
 	    (msg->type == PG_MSG_PARSE || msg->type == PG_MSG_BIND || msg->type == PG_MSG_DESCRIBE ||
 	     msg->type == PG_MSG_CLOSE))
-		return SB_NEED_FULL;
+		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c) */
 	c->conn.request_time = time_now_mono();
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;

@@ -343,6 +343,29 @@ static void send_renamed(Server *s, const SbufMsg *msg, size_t name_at, const ch
 	pktbuf_free(&pb);
 }
 
+/*
+ * A message too large to hold whole (e.g. a Bind with megabytes of parameters): send a
+ * new head with the renamed statement and let sbuf stream the rest of the original.
+ */
+static SbufVerdict send_renamed_head(Client *c, Server *s, const SbufMsg *msg, size_t name_at, const char *old_name,
+				     PreparedStmt *stmt)
+{
+	char server_name[32];
+	size_t after = name_at + strlen(old_name) + 1;
+	snprintf(server_name, sizeof(server_name), "pgsplit_%llu", (unsigned long long)stmt->id);
+	uint32_t new_len = (uint32_t)(msg->len - 1 - strlen(old_name) + strlen(server_name));
+	PktBuf pb;
+	pktbuf_init(&pb, after + 32, 0);
+	pktbuf_put_u8(&pb, msg->type);
+	pktbuf_put_u32(&pb, new_len);
+	pktbuf_put_bytes(&pb, msg->data + 5, name_at - 5);
+	pktbuf_put_cstring(&pb, server_name);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	c->conn.drop_prefix = (uint32_t)after;
+	return SB_FORWARD;
+}
+
 /* Emit the pooler's own replies that have reached the head of the queue. */
 static void flush_fake_replies(Server *s, Client *c)
 {
@@ -365,14 +388,21 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 {
 	PktReader r;
 	const char *name;
-	proto_reader_init(&r, msg->data + 5, msg->len - 5);
-	if (!proto_get_cstring(&r, &name))
+	proto_reader_init(&r, msg->data + 5, msg->avail - 5);
+	if (!proto_get_cstring(&r, &name)) {
+		queue_push(s, SLOT_PARSE, NULL);
 		return SB_FORWARD; /* malformed: let the server say so */
+	}
 	c->pool->stats.total.client_parse_count++;
 	if (!*name) {
 		queue_push(s, SLOT_PARSE, NULL);
 		s->pool->stats.total.server_parse_count++;
 		return SB_FORWARD;
+	}
+	if (msg->avail < msg->len) {
+		client_close_error(c, SQLSTATE_PROGRAM_LIMIT_EXCEEDED,
+				   "prepared statement text too large for the pooler to track");
+		return SB_STOP;
 	}
 	PreparedStmt *stmt = stmt_get(r.data + r.pos, (uint32_t)proto_remaining(&r));
 	if (!c->stmts)
@@ -391,7 +421,7 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, size_t name_at, SlotKind kind)
 {
 	const char *name = (const char *)msg->data + name_at;
-	if (!memchr(name, 0, msg->len - name_at)) {
+	if (name_at >= msg->avail || !memchr(name, 0, msg->avail - name_at)) {
 		queue_push(s, kind, NULL);
 		return SB_FORWARD;
 	}
@@ -401,6 +431,8 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 	queue_push(s, kind, NULL);
 	if (!e)
 		return SB_FORWARD; /* unnamed, or unknown: the server answers "does not exist" */
+	if (msg->avail < msg->len)
+		return send_renamed_head(c, s, msg, name_at, name, e->stmt);
 	send_renamed(s, msg, name_at, name, e->stmt);
 	return SB_CONSUMED;
 }
@@ -502,7 +534,7 @@ SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 	case PG_MSG_BIND:
 	case PG_MSG_DESCRIBE:
 	case PG_MSG_CLOSE:
-		if (msg->avail < msg->len)
+		if (msg->avail < msg->len && sbuf_can_hold(&c->conn, msg->len))
 			return SB_NEED_FULL;
 		break;
 	default:

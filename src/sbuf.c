@@ -285,26 +285,32 @@ static void sbuf_process(Conn *c)
 	c->processing = false;
 }
 
-static void sbuf_process_loop(Conn *c)
+/* Why the message loop stopped: only a stop that was lifted meanwhile warrants another turn. */
+typedef enum { STOP_NO_INPUT, STOP_BLOCKED, STOP_PAUSED, STOP_WAITING } LoopStop;
+
+/* Run the handler over buffered messages until input runs out or something stops it. */
+static LoopStop sbuf_run_messages(Conn *c, bool *gone)
 {
+	*gone = false;
 	while (!c->closing && !c->paused && !c->suspended) {
 		if (c->fwd_left) {
 			if (ioq_len(&c->in) == 0)
-				break;
+				return STOP_NO_INPUT;
 			sbuf_move_body(c);
 			continue;
 		}
 		if (peer_full(c)) {
 			c->blocked = true;
-			break;
+			return STOP_BLOCKED;
 		}
 		SbufMsg m;
 		const char *bad = NULL;
 		if (!read_header(c, &m, &bad))
-			break;
+			return STOP_NO_INPUT;
 		if (bad) {
 			c->ops->on_eof(c, bad);
-			return;
+			*gone = true;
+			return STOP_NO_INPUT;
 		}
 		SbufVerdict v = c->ops->on_message(c, &m);
 		switch (v) {
@@ -312,6 +318,11 @@ static void sbuf_process_loop(Conn *c)
 		case SB_SKIP:
 			c->fwd_left = m.len;
 			c->fwd_drop = (v == SB_SKIP);
+			if (v == SB_FORWARD && c->drop_prefix && c->drop_prefix <= ioq_len(&c->in)) {
+				ioq_consume(&c->in, c->drop_prefix);
+				c->fwd_left -= c->drop_prefix;
+			}
+			c->drop_prefix = 0;
 			break;
 		case SB_CONSUMED:
 			ioq_consume(&c->in, m.len);
@@ -319,29 +330,45 @@ static void sbuf_process_loop(Conn *c)
 		case SB_NEED_FULL:
 			if (!sbuf_make_room(c, m.len)) {
 				c->ops->on_eof(c, "message too large");
-				return;
+				*gone = true;
 			}
-			goto out;
+			return STOP_WAITING;
 		case SB_PAUSE:
 			c->paused = true;
-			goto out;
+			return STOP_PAUSED;
 		case SB_WAIT_MORE:
 			if (c->in.cap - c->in.end < 4096)
 				ioq_reserve(&c->in, 4096);
-			goto out;
+			return STOP_WAITING;
 		case SB_STOP:
-			return;
+			*gone = true;
+			return STOP_NO_INPUT;
 		}
 	}
-out:
-	if (!c->closing && c->link && !c->link->closing && ioq_len(&c->link->out) > 0)
-		sbuf_flush(c->link);
-	if (!c->closing && ioq_len(&c->out) > 0)
-		sbuf_flush(c);
-	if (!c->closing) {
+	return c->paused ? STOP_PAUSED : STOP_NO_INPUT;
+}
+
+static void sbuf_process_loop(Conn *c)
+{
+	for (;;) {
+		bool gone;
+		LoopStop why = sbuf_run_messages(c, &gone);
+		if (gone || c->closing)
+			return;
+		if (c->link && !c->link->closing && ioq_len(&c->link->out) > 0)
+			sbuf_flush(c->link);
+		if (!c->closing && ioq_len(&c->out) > 0)
+			sbuf_flush(c);
+		if (c->closing)
+			return;
 		if (c->blocked && !peer_full(c))
 			c->blocked = false;
+		/* flushing may have drained the peer or resumed us: then go on with what is buffered */
+		bool lifted = (why == STOP_BLOCKED && !c->blocked) || (why == STOP_PAUSED && !c->paused);
+		if (lifted && !c->suspended && ioq_len(&c->in) > 0)
+			continue;
 		update_read_event(c);
+		return;
 	}
 }
 

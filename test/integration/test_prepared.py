@@ -129,3 +129,13 @@ def test_prepared_statement_counts_in_show_clients_and_servers(pooler, cluster):
     servers = [r for r in harness.admin(p, "SHOW SERVERS") if r["database"] == "app"]
     assert max(r["prepared_statements"] for r in clients) == 3
     assert max(r["prepared_statements"] for r in servers) == 3
+
+
+def test_prepared_statement_with_a_huge_parameter(pooler, cluster):
+    """A Bind of a named statement larger than the pooler holds whole is renamed from its
+    head and streamed."""
+    p = tx_pooler(pooler, cluster)
+    c = p.connect(prepare_threshold=0)
+    for n in (10, 3 * 1024 * 1024, 5):
+        big = "x" * n
+        assert query1(c, "SELECT length(%s::text)", (big,)) == n
