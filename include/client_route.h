@@ -18,6 +18,7 @@ typedef enum {
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);
 /* A replica's pool failed: move its waiting clients elsewhere, invisibly. */
 void client_route_evacuate(Pool *replica_pool);
+void client_route_evacuate_replica(Database *db, Replica *replica);
 /* Swallow "SET pgsplit.min_lsn = 'X/Y'" (the causal token) and answer it. */
 bool client_route_intercept(Client *client, const SbufMsg *msg);
 void client_route_set_token(Client *client, uint64_t lsn);

@@ -62,6 +62,8 @@ Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t 
 bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
 			Replica **out);
 bool router_replica_usable(const Replica *r, usec_t now);
+/* Is any replica of db in rotation now (weight > 0)? Does not move round-robin state. */
+bool router_any_usable(const Database *db, usec_t now);
 const char *router_reason_name(RouteReason reason);
 const char *router_replica_state_name(ReplicaState state);
 

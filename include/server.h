@@ -67,6 +67,9 @@ struct Server {
 /* Start a new server connection for the pool (async). */
 void server_launch(Pool *pool);
 void server_close(Server *server, const char *reason);
+/* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
+void server_login_failed(Server *server, const char *message);
+void server_replica_down(Replica *replica, const char *why);
 /* Link a client: sync parameters then let its messages flow. */
 void server_link(Server *server, Client *client);
 /* Unlink at the end of a transaction or session; goes to used/idle or closes. */

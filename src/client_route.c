@@ -199,6 +199,10 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	RywSettings set;
 	uint64_t min_lsn = 0;
 	*wait = false;
+	if (!router_any_usable(db, now)) {
+		*reason = ROUTE_NO_REPLICA; /* replica_fallback decides, whatever the floor */
+		return NULL;
+	}
 	ryw_settings(db, &set);
 	RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
 	if (!ryw_replica_allowed(st, &set, db->primary_epoch, now, &min_lsn)) {
@@ -311,20 +315,36 @@ void client_route_evacuate(Pool *p)
 		Client *c = container_of(it, Client, pool_node);
 		if (c->state != CL_WAITING)
 			continue;
-		Database *db = c->pool->db;
-		Replica *r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
-		if ((!r || r == p->replica) && strcmp(rt.cfg->replica_fallback, "error") == 0) {
+		RouteReason reason = ROUTE_CLASSIFIED_READ;
+		bool wait;
+		/* the same choice as a new read: read-your-writes floors still apply */
+		Replica *r = pick_for_read(c, &reason, &wait);
+		if (r == p->replica)
+			r = NULL;
+		if (!r && reason == ROUTE_NO_REPLICA && strcmp(rt.cfg->replica_fallback, "error") == 0) {
 			client_set_state(c, CL_ACTIVE);
 			c->refuse_pending = true;
 			sbuf_resume(&c->conn);
 			continue;
 		}
-		Pool *dest = r && r != p->replica ? replica_pool_for(c, r) : c->pool;
+		Pool *dest = r ? replica_pool_for(c, r) : c->pool;
 		log_info("C-%llu: re-routing waiting client from replica %s:%d to %s", (unsigned long long)c->conn.id,
 			 p->replica->host, p->replica->port, dest->replica ? "another replica" : "the primary");
 		client_set_state(c, CL_ACTIVE);
 		if (pool_acquire(dest, c))
 			client_on_server_linked(c);
+	}
+}
+
+/* Every client pool of db that targets this replica (the monitor found it unusable). */
+void client_route_evacuate_replica(Database *db, Replica *r)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (p->db == db && p->replica == r && !p->is_monitor)
+			client_route_evacuate(p);
 	}
 }
 

@@ -73,15 +73,8 @@ static void check_server(Server *s, usec_t now)
 	switch (s->state) {
 	case SV_CONNECTING:
 	case SV_LOGIN:
-		if (expired(s->created, cfg->server_connect_timeout, now)) {
-			Pool *p = s->pool;
-			p->last_connect_failure = now;
-			free(p->last_connect_error);
-			p->last_connect_error = xstrdup("server_connect_timeout");
-			server_close(s, "server_connect_timeout");
-			if (pool_server_count(p) == 0)
-				pool_fail_waiters(p, "server_connect_timeout");
-		}
+		if (expired(s->created, cfg->server_connect_timeout, now))
+			server_login_failed(s, "server_connect_timeout");
 		return;
 	case SV_IDLE:
 		if (s->dirty) {

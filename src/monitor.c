@@ -203,8 +203,9 @@ void monitor_on_done(Server *s, bool failed)
 		client_route_wake_causal(p->db, false);
 		return;
 	}
-	p->replica->errors++;
 	server_close(s, "replica check failed");
+	server_replica_down(p->replica, "check failed");
+	client_route_evacuate_replica(p->db, p->replica);
 }
 
 /* Who the monitor logs in as (see monitor.h). */
@@ -252,9 +253,12 @@ static void check_target(Pool *p, usec_t now)
 		if (limit < 2 * USEC_PER_SEC)
 			limit = 2 * USEC_PER_SEC;
 		if (now - busy->last_checked > limit) {
-			if (p->replica)
-				p->replica->errors++;
 			server_close(busy, "replica check timed out");
+			if (p->replica) {
+				/* a replica that cannot answer a trivial query in time is not serving */
+				server_replica_down(p->replica, "check timed out");
+				client_route_evacuate_replica(p->db, p->replica);
+			}
 		}
 		return;
 	}

@@ -92,6 +92,14 @@ bool router_replica_usable(const Replica *r, usec_t now)
 	return r->state == REPLICA_DOWN && now >= r->down_until;
 }
 
+bool router_any_usable(const Database *db, usec_t now)
+{
+	for (int i = 0; i < db->n_replicas; i++)
+		if (db->replicas[i]->weight > 0 && router_replica_usable(db->replicas[i], now))
+			return true;
+	return false;
+}
+
 /* A read candidate: a replica, or the primary (replica == NULL). */
 typedef struct Candidate {
 	Replica *replica;

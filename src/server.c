@@ -173,7 +173,7 @@ void server_close(Server *s, const char *reason)
 }
 
 /* A replica that cannot be reached leaves rotation; retried after a growing pause. */
-static void replica_mark_down(Replica *r, const char *why)
+void server_replica_down(Replica *r, const char *why)
 {
 	usec_t backoff = USEC_PER_SEC << (r->down_count < 5 ? r->down_count : 5);
 	if (backoff > rt.cfg->server_login_retry && rt.cfg->server_login_retry > 0)
@@ -188,7 +188,7 @@ static void replica_mark_down(Replica *r, const char *why)
 }
 
 /* A login failed: remember why and tell the clients that wait for this pool. */
-static void server_login_failed(Server *s, const char *message)
+void server_login_failed(Server *s, const char *message)
 {
 	Pool *p = s->pool;
 	p->last_connect_failure = time_now_mono();
@@ -198,7 +198,7 @@ static void server_login_failed(Server *s, const char *message)
 		    message);
 	server_close(s, message);
 	if (p->replica) {
-		replica_mark_down(p->replica, message);
+		server_replica_down(p->replica, message);
 		client_route_evacuate(p);
 		return;
 	}
