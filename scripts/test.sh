@@ -4,7 +4,7 @@
 # (make check) and the integration suite against ./pgsplit, then do the same
 # with an AddressSanitizer/UBSan build.  Exits non-zero on any failure.
 #
-# Knobs (environment): PYTEST_ARGS (extra pytest arguments, e.g. "-n 2" or
+# Knobs (environment): PYTEST_ARGS (pytest arguments; default "-n 2"; e.g. "-n 0" or
 # "-k auth"), PGSPLIT_ASAN=0 (skip the sanitizer build), PGSPLIT_ASAN_PYTEST=0
 # (sanitizer build + unit tests only), MAKE_JOBS (default 2).
 set -euo pipefail
@@ -28,7 +28,8 @@ fi
 
 export PYTHONDONTWRITEBYTECODE=1
 # shellcheck disable=SC2206
-pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q ${PYTEST_ARGS:-})
+# Two workers (each with its own PostgreSQL cluster) keep CI well under its time limit.
+pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q ${PYTEST_ARGS:--n 2})
 
 log "integration tests against $ROOT/pgsplit"
 if ! PGSPLIT_BIN=$ROOT/pgsplit "${pytest_cmd[@]}"; then
