@@ -198,7 +198,7 @@ static void scram_first(Client *c, const uint8_t *body, size_t len)
 	if (secret && auth_secret_kind(secret) == SECRET_SCRAM && scram_parse_secret(secret, &stored))
 		ok = scram_server_start(&c->scram, &stored);
 	else if (secret && auth_secret_kind(secret) == SECRET_PLAIN &&
-		 scram_secret_from_password(secret, SCRAM_DEFAULT_ITERATIONS, &stored))
+		 scram_secret_from_password(secret, rt.cfg->scram_iterations, &stored))
 		ok = scram_server_start(&c->scram, &stored);
 	else
 		ok = scram_server_start_mock(&c->scram, c->user_name);
