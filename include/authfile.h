@@ -23,6 +23,8 @@ const char *authfile_lookup(const AuthFile *af, const char *user);
 
 /* Number of distinct users loaded. */
 int authfile_count(const AuthFile *af);
+/* The i-th user name in file order (0 <= i < authfile_count), for SHOW USERS. */
+const char *authfile_user_at(const AuthFile *af, int i);
 
 /* Frees everything, wiping the stored secrets. NULL is fine. */
 void authfile_free(AuthFile *af);

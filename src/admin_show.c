@@ -1149,6 +1149,12 @@ static void show_users(AdminReply *r)
 	for (const UserDef *ud = rt.cfg->users; ud; ud = ud->next)
 		if (!user_known(ud->name))
 			user_row(r, ud->name, ud, NULL);
+	/* PgBouncer lists every auth_file user, connected or not */
+	for (int i = 0; i < authfile_count(rt.authfile); i++) {
+		const char *name = authfile_user_at(rt.authfile, i);
+		if (!user_known(name) && !config_find_user(rt.cfg, name))
+			user_row(r, name, NULL, NULL);
+	}
 	show_done(r);
 }
 

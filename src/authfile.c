@@ -219,3 +219,8 @@ SecretKind auth_secret_kind(const char *secret)
 	}
 	return SECRET_PLAIN;
 }
+
+const char *authfile_user_at(const AuthFile *af, int i)
+{
+	return af && i >= 0 && i < af->count ? af->entries[i].user : NULL;
+}

@@ -1002,3 +1002,10 @@ def test_run_as_user_flag_rejected_as_non_root(pooler):
         assert query1(c, "SELECT 1") == 1
     else:
         assert p.proc.returncode != 0
+
+
+def test_show_users_lists_auth_file_users_that_never_connected(pooler):
+    p = pooler()
+    names = {r["name"] for r in admin(p, "SHOW USERS")}
+    # the harness's userlist holds these; only the console user has connected
+    assert {"app", "md5user", "plainuser"} <= names
