@@ -11,6 +11,7 @@
 #define PGSPLIT_MONITOR_H
 
 #include "common.h"
+#include "lsn.h"
 
 typedef struct Server Server;
 typedef struct Database Database;
@@ -24,9 +25,6 @@ void monitor_on_row(Server *server, const uint8_t *body, size_t len);
 void monitor_on_done(Server *server, bool failed);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
-/* Format an LSN the way PostgreSQL prints it. */
-void monitor_format_lsn(uint64_t lsn, char *buf, size_t len);
-bool monitor_parse_lsn(const char *text, uint64_t *lsn);
 /* The LSN in a one-column DataRow body, or 0. */
 uint64_t monitor_row_lsn(const uint8_t *body, size_t len);
 

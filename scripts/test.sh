@@ -6,7 +6,8 @@
 #
 # Knobs (environment): PYTEST_ARGS (pytest arguments; default "-n 2"; e.g. "-n 0" or
 # "-k auth"), PGSPLIT_ASAN=0 (skip the sanitizer build), PGSPLIT_ASAN_PYTEST=0
-# (sanitizer build + unit tests only), MAKE_JOBS (default 2).
+# (sanitizer build + unit tests only), PGSPLIT_FUZZ=0 (skip the short fuzz run),
+# FUZZ_SECONDS (default 5), MAKE_JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -69,6 +70,14 @@ if [ "${PGSPLIT_ASAN:-1}" != 0 ]; then
             PGSPLIT_BIN=$ROOT/build-asan/pgsplit "${pytest_cmd[@]}"; then
             failures+=("integration tests (ASan/UBSan build)")
         fi
+    fi
+fi
+
+if [ "${PGSPLIT_FUZZ:-1}" != 0 ]; then
+    # A short run of every libFuzzer target on its seed corpus (make fuzz runs longer).
+    log "fuzz targets, ${FUZZ_SECONDS:-5} s each"
+    if ! FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash test/fuzz/run.sh; then
+        failures+=("fuzz targets")
     fi
 fi
 

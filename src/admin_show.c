@@ -647,11 +647,13 @@ static void ryw_fields(Row *w, const Client *c)
 		if (set.mode == RYW_LSN && st->floor_pending)
 			snprintf(lsn, sizeof(lsn), "pending");
 		else if (set.mode == RYW_LSN && st->floor)
-			monitor_format_lsn(st->floor, lsn, sizeof(lsn));
+			lsn_format(st->floor, lsn, sizeof(lsn));
 		if (st->last_write && time_now_mono() - st->last_write < set.window)
 			window_end = time_now_wall() + set.window - (time_now_mono() - st->last_write);
 	}
-	row_text(w, lsn);
+	/* the cell must outlive this function: copy into the row's own storage */
+	snprintf(w->buf[w->n], CELL_MAX, "%s", lsn);
+	row_text(w, w->buf[w->n]);
 	if (window_end)
 		row_time(w, window_end);
 	else

@@ -346,7 +346,7 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 		return apply_options(c, value);
 	} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
 		uint64_t lsn;
-		if (!monitor_parse_lsn(value, &lsn)) {
+		if (!lsn_parse(value, &lsn)) {
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid pgsplit.min_lsn: expected an LSN like 0/16B3748");
 			return false;
 		}

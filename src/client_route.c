@@ -396,7 +396,7 @@ static bool parse_min_lsn_set(const char *p, const char *end, uint64_t *lsn)
 	p = skip_space(p, end);
 	if (p < end && *p == ';')
 		p = skip_space(p + 1, end);
-	return p == end && monitor_parse_lsn(text, lsn);
+	return p == end && lsn_parse(text, lsn);
 }
 
 void client_route_set_token(Client *c, uint64_t lsn)

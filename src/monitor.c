@@ -48,21 +48,6 @@ typedef struct CheckRow {
 } CheckRow;
 static CheckRow last_row;
 
-bool monitor_parse_lsn(const char *text, uint64_t *lsn)
-{
-	unsigned hi, lo;
-	char tail;
-	if (sscanf(text, "%X/%X%c", &hi, &lo, &tail) != 2)
-		return false;
-	*lsn = ((uint64_t)hi << 32) | lo;
-	return true;
-}
-
-void monitor_format_lsn(uint64_t lsn, char *buf, size_t len)
-{
-	snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
-}
-
 uint64_t monitor_primary_lsn(const Database *db)
 {
 	return db->monitor ? db->monitor->primary_lsn : 0;
@@ -82,7 +67,7 @@ uint64_t monitor_row_lsn(const uint8_t *body, size_t len)
 		return 0;
 	memcpy(text, v, flen);
 	text[flen] = 0;
-	return monitor_parse_lsn(text, &lsn) ? lsn : 0;
+	return lsn_parse(text, &lsn) ? lsn : 0;
 }
 
 /* Read the two text columns of the check query's row. */
@@ -106,7 +91,7 @@ void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 		return;
 	memcpy(text, v, flen);
 	text[flen] = 0;
-	last_row.have = monitor_parse_lsn(text, &last_row.lsn);
+	last_row.have = lsn_parse(text, &last_row.lsn);
 }
 
 static void history_add(MonitorState *m, uint64_t lsn, usec_t now)

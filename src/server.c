@@ -942,7 +942,7 @@ static void server_lsn_probe_done(Server *s, bool ok)
 	if (c && c->state != CL_CLOSED) {
 		char text[32];
 		PktBuf pb;
-		monitor_format_lsn(s->probe_lsn, text, sizeof(text));
+		lsn_format(s->probe_lsn, text, sizeof(text));
 		pktbuf_init(&pb, 64, 0);
 		pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", text);
 		sbuf_queue(&c->conn, pb.data, pb.len);

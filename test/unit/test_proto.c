@@ -1,6 +1,7 @@
 /*
  * Unit tests for the codec (pktbuf writers, bounded readers) and the parameter cache.
  */
+#include "lsn.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "proto.h"
@@ -71,5 +72,20 @@ static void test_varcache_sync(void)
 	varcache_clear(&server);
 }
 
-TAP_MAIN({ "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
+static void test_lsn_text(void)
+{
+	uint64_t v = 0;
+	char buf[32];
+	CHECK(lsn_parse("16/B374D848", &v) && v == ((uint64_t)0x16 << 32 | 0xB374D848u));
+	lsn_format(v, buf, sizeof(buf));
+	CHECK_STR(buf, "16/B374D848");
+	CHECK(lsn_parse("0/0", &v) && v == 0);
+	CHECK(lsn_parse("FFFFFFFF/FFFFFFFF", &v) && v == UINT64_MAX);
+	const char *bad[] = { "", "/", "1/", "/1", " 1/2", "1/ 2", "0x1/2", "+1/2", "-1/0", "1/2 ",
+			      "123456789/1", "1/123456789", "1/2/3", "g/1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_MSG(!lsn_parse(bad[i], &v), bad[i]);
+}
+
+TAP_MAIN({ "lsn_text", test_lsn_text }, { "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
 	 { "pktbuf_overflow_is_sticky", test_pktbuf_overflow_is_sticky }, { "varcache_sync", test_varcache_sync })

@@ -1,0 +1,2 @@
+-- pgsplit:primary
+SELECT 1

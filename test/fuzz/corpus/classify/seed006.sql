@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE true, COSTS off, FORMAT yaml) SELECT 1

@@ -1,0 +1,1 @@
+COPY (VALUES (1), (2)) TO STDOUT

@@ -1,0 +1,1 @@
+SELECT $A$ x $a$ ; DELETE FROM t; $A$

@@ -1,0 +1,1 @@
+SELECT "nextvalue"(1)

@@ -1,0 +1,1 @@
+/* pgsplit:replica */ SELECT 1

@@ -1,0 +1,1 @@
+SELECT U&"nextv\0061l"('s')

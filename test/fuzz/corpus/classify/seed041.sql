@@ -1,0 +1,1 @@
+SHOW pg_stat_statements.max

@@ -1,0 +1,1 @@
+SELECT update FROM t

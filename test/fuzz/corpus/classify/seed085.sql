@@ -1,0 +1,1 @@
+EXPLAIN EXECUTE stmt(1)

@@ -1,0 +1,1 @@
+COPY (SELECT nextval('s')) TO STDOUT

@@ -1,0 +1,1 @@
+SELECT substring('hello' FROM 2 FOR 3)

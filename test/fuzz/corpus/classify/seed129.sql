@@ -1,0 +1,1 @@
+SELECT $_x1$ nextval('s') $_x1$

@@ -1,0 +1,1 @@
+COPY public.t TO STDOUT

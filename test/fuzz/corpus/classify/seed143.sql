@@ -1,0 +1,1 @@
+SELECT B'1010', X'FF', N'national'

@@ -1,0 +1,3 @@
+SELECT E'a'
+-- c
+'\'; DELETE FROM t; --'
