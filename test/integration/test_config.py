@@ -139,3 +139,15 @@ def test_listen_ipv6_and_list(pooler):
     c6 = p.connect(host="::1")
     assert query1(c4, "SELECT 1") == 1
     assert query1(c6, "SELECT 1") == 1
+
+
+def test_unix_socket_group_and_mode(pooler):
+    import grp
+    import os
+    import stat
+    gid = grp.getgrnam("postgres").gr_gid
+    p = pooler(unix_socket_group="postgres", unix_socket_mode="0660")
+    st = os.stat(os.path.join(p.dir, ".s.PGSQL.%d" % p.port))
+    assert st.st_gid == gid
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert query1(p.connect(host=p.dir), "SELECT 1") == 1
