@@ -24,6 +24,8 @@ void admin_welcome(Client *client);
 SbufVerdict admin_on_message(Client *client, const SbufMsg *msg);
 /* Called by the maintenance timer: finish commands that wait (PAUSE, WAIT_CLOSE, ...). */
 void admin_tick(void);
+/* A CancelRequest for a console session: a waiting command gives up. */
+void admin_cancel(Client *client);
 
 /* ---- shared by admin.c and admin_show.c only ---- */
 

@@ -1171,3 +1171,29 @@ void admin_tick(void)
 			sbuf_resume(&c->conn);
 	}
 }
+
+/*
+ * A CancelRequest (psql's Ctrl-C) for a console session whose command waits: the
+ * command gives up. A cancelled PAUSE or SUSPEND resumes what it had stopped, so the
+ * pooler is left as it was before the command.
+ */
+void admin_cancel(Client *c)
+{
+	List *it, *tmp;
+	list_for_each_safe(it, tmp, &admin_waits)
+	{
+		AdminWait *w = container_of(it, AdminWait, node);
+		if (w->client_id != c->conn.id)
+			continue;
+		list_del(&w->node);
+		if (w->kind == WAIT_PAUSE && w->db)
+			w->db->paused = false;
+		else if (w->kind == WAIT_PAUSE || w->kind == WAIT_SUSPEND)
+			resume_everything();
+		admin_wake_pools();
+		admin_wait_finish(w, "canceling statement due to user request");
+		if (!c->conn.closing && !admin_client_parked(c))
+			sbuf_resume(&c->conn);
+		return;
+	}
+}

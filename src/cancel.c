@@ -3,6 +3,7 @@
  * as with PostgreSQL: it is closed once the request was forwarded or found useless.
  */
 #include "cancel.h"
+#include "admin.h"
 #include "client.h"
 #include "log.h"
 #include "server.h"
@@ -15,7 +16,9 @@ void cancel_handle_request(Client *requester, PktReader *r)
 		return;
 	}
 	Client *target = client_find_by_cancel_key(pid, key);
-	if (target && target->conn.link) {
+	if (target && target->is_admin) {
+		admin_cancel(target);
+	} else if (target && target->conn.link) {
 		Server *s = (Server *)target->conn.link;
 		log_debug("C-%llu: forwarding cancel request to S-%llu", (unsigned long long)target->conn.id,
 			  (unsigned long long)s->conn.id);

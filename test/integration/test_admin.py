@@ -1009,3 +1009,29 @@ def test_show_users_lists_auth_file_users_that_never_connected(pooler):
     names = {r["name"] for r in admin(p, "SHOW USERS")}
     # the harness's userlist holds these; only the console user has connected
     assert {"app", "md5user", "plainuser"} <= names
+
+
+@pgsplit_only("cancelling a waiting console command")
+def test_cancel_a_waiting_pause_resumes(pooler):
+    p = pooler(pool_mode="session")
+    busy = p.connect()
+    busy.execute("SELECT 1")  # holds its server: PAUSE has to wait for it
+    conn = console(p)
+    result = {}
+
+    def run():
+        try:
+            conn.execute("PAUSE")
+            result["ok"] = True
+        except psycopg.Error as e:
+            result["e"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.5)
+    assert t.is_alive()
+    conn.cancel()
+    t.join(5)
+    assert "e" in result and result["e"].sqlstate == "57014", result
+    # nothing stays paused: a new client gets a server
+    assert query1(p.connect(), "SELECT 2") == 2
