@@ -139,3 +139,14 @@ def test_prepared_statement_with_a_huge_parameter(pooler, cluster):
     for n in (10, 3 * 1024 * 1024, 5):
         big = "x" * n
         assert query1(c, "SELECT length(%s::text)", (big,)) == n
+
+
+def test_max_prepared_statements_zero_turns_tracking_off(pooler, cluster):
+    """With tracking off (PgBouncer's behaviour) a statement lives only on the server
+    that prepared it: the client's name reaches the server unchanged."""
+    p = tx_pooler(pooler, cluster, max_prepared_statements=0, default_pool_size=1)
+    c = p.connect()
+    pg = c.pgconn
+    assert pg.prepare(b"plain_name", b"SELECT 1").status == psycopg.pq.ExecStatus.COMMAND_OK
+    names = [r[0] for r in c.execute("SELECT name FROM pg_prepared_statements").fetchall()]
+    assert "plain_name" in names

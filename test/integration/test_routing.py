@@ -4,6 +4,8 @@ Every case is observed through the server that answered: pg_is_in_recovery() and
 inet_server_port(), never through the pooler's own counters alone.
 """
 
+import time
+
 import psycopg
 import pytest
 
@@ -241,3 +243,27 @@ def test_routing_totals_in_show_stats_and_show_routing(routed, cluster):
     assert row["total_routed_primary"] >= 1
     routing = [r for r in harness.admin(routed, "SHOW ROUTING") if r["database"] == "app"][0]
     assert routing["classified_read"] >= 5 and routing["write"] >= 1
+
+
+def test_random_spreads_over_replicas(pooler, cluster):
+    p = routed_db(pooler, cluster, replica_lb="random")
+    c = p.connect()
+    assert {where(c)[1] for _ in range(40)} == replica_ports(cluster)
+
+
+def test_least_lag_prefers_the_fresher_replica(pooler, cluster):
+    stale, fresh = cluster.replicas[0], cluster.replicas[1]
+    p = routed_db(pooler, cluster, replica_lb="least_lag", replica_max_lag="1000",
+                  read_your_writes="off")
+    c = p.connect()
+    stale.psql("SELECT pg_wal_replay_pause()")
+    try:
+        cluster.primary.psql("CREATE TABLE IF NOT EXISTS lag_t(x int)", db="app")
+        for _ in range(5):
+            cluster.primary.psql("INSERT INTO lag_t VALUES (1)", db="app")
+            time.sleep(0.2)
+        ports = [where(c)[1] for _ in range(10)]
+        assert set(ports) == {fresh.port}, ports
+    finally:
+        stale.psql("SELECT pg_wal_replay_resume()")
+        cluster.wait_replay()

@@ -162,3 +162,13 @@ def test_show_clients_and_stats_report_read_your_writes(pooler, cluster):
         assert any("/" in r["write_lsn"] for r in rows), rows
         stats = [r for r in harness.admin(p, "SHOW STATS") if r["database"] == "app"][0]
         assert stats["total_ryw_kept_on_primary"] >= 1
+
+
+def test_admin_set_changes_the_mode_for_new_transactions(pooler, cluster):
+    setup_table(cluster)
+    p = ryw_pooler(pooler, cluster, read_your_writes="lsn")
+    c = p.connect()
+    with replay_paused(cluster):
+        assert write_then_read(c, c, 20) == 0
+        harness.admin(p, "SET read_your_writes = 'off'")
+        assert write_then_read(c, c, 20) > 0  # the guarantee is off now
