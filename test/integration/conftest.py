@@ -86,19 +86,6 @@ def pooler(cluster, request):
 
     failed = getattr(request.node, "rep_call", None)
     failed = failed is not None and failed.failed
-    problems = []
-    for p in made:
-        crashed = p.proc is not None and p.proc.poll() is not None and not p.expect_exit
-        rc = p.stop()
-        if crashed:
-            problems.append("pooler exited on its own during the test (rc=%r)" % rc)
-        elif rc is not None and rc < 0 and rc not in (-15, -9):
-            problems.append("pooler died from signal %d at shutdown" % -rc)
-        report = p.sanitizer_report()
-        if report:
-            problems.append("sanitizer report in pooler output")
-        if failed or problems:
-            print("\n---- pooler output (%s) tail ----\n%s" % (p.dir, p.output()[-6000:]))
-        p.cleanup()
+    problems = harness.finish_poolers(made, failed)
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)

@@ -408,3 +408,26 @@ def reload(pooler, wait=0.5):
 def log_text(pooler):
     """Everything the pooler has logged so far (logfile + stderr)."""
     return pooler.output()
+
+
+def finish_poolers(poolers, test_failed, keep_log_dir=None, tail=6000):
+    """Stop every pooler a test made; return the problems that fail the test (a pooler
+    that exited on its own, died from a signal, or printed a sanitizer report). Prints
+    the log tail when the test failed or there is a problem."""
+    problems = []
+    for p in poolers:
+        crashed = p.proc is not None and p.proc.poll() is not None and not p.expect_exit
+        rc = p.stop()
+        if crashed:
+            problems.append("pooler exited on its own during the test (rc=%r)" % rc)
+        elif rc is not None and rc < 0 and rc not in (-15, -9):
+            problems.append("pooler died from signal %d at shutdown" % -rc)
+        if p.sanitizer_report():
+            problems.append("sanitizer report in pooler output")
+        if keep_log_dir:
+            with open(os.path.join(keep_log_dir, "pooler-%s.log" % p.port), "w") as f:
+                f.write(p.output())
+        if test_failed or problems:
+            print("\n---- pooler output (%s) tail ----\n%s" % (p.dir, p.output()[-tail:]))
+        p.cleanup()
+    return problems

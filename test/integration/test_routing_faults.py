@@ -137,22 +137,7 @@ def make_pooler(request):
 
     failed = getattr(request.node, "rep_call", None)
     failed = failed is not None and failed.failed
-    problems = []
-    for p in made:
-        crashed = p.proc is not None and p.proc.poll() is not None and not p.expect_exit
-        rc = p.stop()
-        if crashed:
-            problems.append("pooler exited on its own during the test (rc=%r)" % rc)
-        elif rc is not None and rc < 0 and rc not in (-15, -9):
-            problems.append("pooler died from signal %d at shutdown" % -rc)
-        if p.sanitizer_report():
-            problems.append("sanitizer report in pooler output")
-        if os.environ.get("FAULTS_KEEP_LOG"):
-            with open(os.path.join(os.environ["FAULTS_KEEP_LOG"], "%s-%s.log" % (request.node.name, p.port)), "w") as f:
-                f.write(p.output())
-        if failed or problems:
-            print("\n---- pooler output (%s) tail ----\n%s" % (p.dir, p.output()[-8000:]))
-        p.cleanup()
+    problems = harness.finish_poolers(made, failed, os.environ.get("FAULTS_KEEP_LOG"), tail=8000)
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
 
