@@ -670,6 +670,9 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "max_packet_size exceeded");
 		return SB_STOP;
 	}
+	if (c->drop_to_sync && msg->type != PG_MSG_SYNC)
+		return SB_SKIP; /* the server never saw the failed Parse: keep it out of the batch */
+	c->drop_to_sync = false;
 	if (c->skip_to_sync) {
 		if (msg->type == PG_MSG_SYNC) {
 			c->skip_to_sync = false;

@@ -216,11 +216,13 @@ typedef enum {
 	SLOT_QUERY,         /* simple Query or FunctionCall: everything up to ReadyForQuery */
 	SLOT_FAKE_PARSE,    /* answer ParseComplete ourselves */
 	SLOT_FAKE_CLOSE,    /* answer CloseComplete ourselves */
+	SLOT_FAKE_DUPLICATE, /* answer "prepared statement already exists" ourselves */
 } SlotKind;
 
 typedef struct Slot {
 	SlotKind kind;
 	PreparedStmt *stmt; /* SLOT_PARSE*: the statement being prepared */
+	char *name;         /* a client's named Parse (owned): forgotten again if it fails */
 } Slot;
 
 struct ReplyQueue {
@@ -245,10 +247,17 @@ static void queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
 		q->head = 0;
 		q->cap = cap;
 	}
-	q->slots[(q->head + q->count) % q->cap] = (Slot){ kind, stmt };
+	q->slots[(q->head + q->count) % q->cap] = (Slot){ kind, stmt, NULL };
 	q->count++;
 	if (stmt)
 		stmt->refs++;
+}
+
+/* Remember the client name a queued Parse defines (the last slot pushed). */
+static void queue_name_last(Server *s, const char *name)
+{
+	ReplyQueue *q = s->replies;
+	q->slots[(q->head + q->count - 1) % q->cap].name = xstrdup(name);
 }
 
 static Slot *queue_head(Server *s)
@@ -263,6 +272,8 @@ static void queue_pop(Server *s)
 	Slot *h = &q->slots[q->head];
 	if (h->stmt)
 		stmt_unref(h->stmt);
+	free(h->name);
+	h->name = NULL;
 	q->head = (q->head + 1) % q->cap;
 	q->count--;
 }
@@ -370,9 +381,18 @@ static SbufVerdict send_renamed_head(Client *c, Server *s, const SbufMsg *msg, s
 static void flush_fake_replies(Server *s, Client *c)
 {
 	Slot *h;
-	while ((h = queue_head(s)) && (h->kind == SLOT_FAKE_PARSE || h->kind == SLOT_FAKE_CLOSE)) {
-		uint8_t msg[5] = { h->kind == SLOT_FAKE_PARSE ? '1' : '3', 0, 0, 0, 4 };
-		sbuf_queue(&c->conn, msg, sizeof(msg));
+	while ((h = queue_head(s)) &&
+	       (h->kind == SLOT_FAKE_PARSE || h->kind == SLOT_FAKE_CLOSE || h->kind == SLOT_FAKE_DUPLICATE)) {
+		if (h->kind == SLOT_FAKE_DUPLICATE) {
+			PktBuf pb;
+			pktbuf_init(&pb, 128, 0);
+			pktbuf_put_error_response(&pb, "ERROR", "42P05", "prepared statement already exists");
+			sbuf_queue(&c->conn, pb.data, pb.len);
+			pktbuf_free(&pb);
+		} else {
+			uint8_t msg[5] = { h->kind == SLOT_FAKE_PARSE ? '1' : '3', 0, 0, 0, 4 };
+			sbuf_queue(&c->conn, msg, sizeof(msg));
+		}
 		queue_pop(s);
 	}
 }
@@ -404,6 +424,12 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 				   "prepared statement text too large for the pooler to track");
 		return SB_STOP;
 	}
+	if (map_find(c->stmts, name, NULL)) {
+		/* as PostgreSQL: an error, and the rest of the batch is skipped up to Sync */
+		queue_push(s, SLOT_FAKE_DUPLICATE, NULL);
+		c->drop_to_sync = true;
+		return SB_SKIP;
+	}
 	PreparedStmt *stmt = stmt_get(r.data + r.pos, (uint32_t)proto_remaining(&r));
 	if (!c->stmts)
 		c->stmts = map_new();
@@ -411,9 +437,10 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 	if (map_find(s->stmts, NULL, stmt)) {
 		ensure_on_server(s, stmt);
 		queue_push(s, SLOT_FAKE_PARSE, NULL);
-		return SB_CONSUMED;
+	} else {
+		send_parse(s, stmt, false);
 	}
-	send_parse(s, stmt, false);
+	queue_name_last(s, name);
 	return SB_CONSUMED;
 }
 
@@ -574,12 +601,15 @@ SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 /* ---- server side ---- */
 
 /* An error in the extended protocol: the server skips to Sync, and so do the replies. */
-static void drop_until_sync(Server *s)
+static void drop_until_sync(Server *s, Client *c)
 {
 	Slot *h;
 	while ((h = queue_head(s)) && h->kind != SLOT_SYNC) {
 		if ((h->kind == SLOT_PARSE || h->kind == SLOT_PARSE_HIDDEN) && h->stmt && s->stmts)
 			map_remove(s->stmts, NULL, h->stmt);
+		/* a failed or skipped Parse defines nothing on a direct connection either */
+		if (h->name && c && c->stmts)
+			map_remove(c->stmts, h->name, NULL);
 		queue_pop(s);
 	}
 }
@@ -633,7 +663,7 @@ bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdi
 	if (!h || is_async(msg->type))
 		return false;
 	if (msg->type == PG_MSG_ERROR_RESPONSE && h->kind != SLOT_QUERY) {
-		drop_until_sync(s);
+		drop_until_sync(s, c);
 		return false;
 	}
 	if (msg->type == PG_MSG_COMMAND_COMPLETE) {

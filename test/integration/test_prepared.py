@@ -150,3 +150,16 @@ def test_max_prepared_statements_zero_turns_tracking_off(pooler, cluster):
     assert pg.prepare(b"plain_name", b"SELECT 1").status == psycopg.pq.ExecStatus.COMMAND_OK
     names = [r[0] for r in c.execute("SELECT name FROM pg_prepared_statements").fetchall()]
     assert "plain_name" in names
+
+
+def test_duplicate_statement_name_is_an_error_like_postgresql(pooler, cluster):
+    p = tx_pooler(pooler, cluster)
+    c = p.connect()
+    pg = c.pgconn
+    assert pg.prepare(b"dup", b"SELECT 1").status == psycopg.pq.ExecStatus.COMMAND_OK
+    res = pg.prepare(b"dup", b"SELECT 2")
+    assert res.status == psycopg.pq.ExecStatus.FATAL_ERROR
+    assert res.error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"42P05"
+    # the first statement is intact and the session usable
+    assert pg.exec_prepared(b"dup", []).get_value(0, 0) == b"1"
+    assert query1(c, "SELECT 3") == 3
