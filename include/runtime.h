@@ -20,6 +20,7 @@ typedef struct Runtime {
 	AuthFile *authfile;   /* may be NULL */
 	DnsContext *dns;
 	struct ClassifyConfig *classify_cfg; /* write-function list from write_functions */
+	struct ssl_ctx_st *client_tls_ctx;   /* accepting TLS from clients; NULL: answer 'N' */
 	List databases;       /* Database.node */
 	List users;           /* PoolUser.node */
 	List pools;           /* Pool.node */

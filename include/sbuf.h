@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 typedef struct Conn Conn;
@@ -68,6 +69,8 @@ struct Conn {
 	bool closing;      /* closed; memory freed by the end-of-loop sweep */
 	bool processing;   /* inside sbuf_process: a resume must not re-enter it */
 	bool suspended;    /* SUSPEND: not read until RESUME (independent of paused) */
+	bool tls_handshaking; /* TLS handshake in progress: events drive it, not messages */
+	struct TlsConn *tls;  /* owned; NULL for plain connections */
 	IoQueue in;
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
@@ -100,8 +103,15 @@ void sbuf_pause(Conn *conn);
 void sbuf_resume(Conn *conn);
 /* SUSPEND / RESUME: stop or restart reading without touching the handler's pause. */
 void sbuf_suspend(Conn *conn, bool on);
+/*
+ * Switch the connection to TLS as the accepting side (after answering 'S' to an
+ * SSLRequest). The handshake runs on socket events; messages flow again once it is done.
+ */
+void sbuf_start_tls(Conn *conn, SSL_CTX *ctx);
 /* Process what is buffered (after link changes). */
 void sbuf_kick(Conn *conn);
+/* Drop n bytes of unprocessed input (a handler that consumed its message and stops). */
+void sbuf_consume_current(Conn *conn, size_t n);
 /* The unprocessed input, starting at the current message. */
 void sbuf_peek(const Conn *conn, const uint8_t **data, size_t *len);
 /* Bytes buffered but not yet processed. */

@@ -448,6 +448,11 @@ static void handle_startup_message(Client *c, PktReader *r, uint32_t version)
 {
 	const char *pq_opts[16];
 	int n_pq = 0;
+	if (rt.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->conn.tls &&
+	    strcmp(c->conn.addr_text, "unix") != 0) {
+		client_close_error(c, SQLSTATE_INVALID_AUTH, "SSL required");
+		return;
+	}
 	if (!parse_startup_params(c, r, pq_opts, &n_pq))
 		return;
 	if (!c->user_name || !*c->user_name) {
@@ -477,6 +482,35 @@ static void answer_no(Client *c)
 	sbuf_flush(&c->conn);
 }
 
+/*
+ * SSLRequest: 'S' and a TLS handshake when client TLS is configured, else 'N'. Bytes
+ * that arrived behind the request would have been sent before encryption started:
+ * they are refused (a plaintext injection), as PostgreSQL does.
+ */
+static SbufVerdict client_ssl_request(Client *c, const SbufMsg *msg)
+{
+	if (msg->len != 8) {
+		client_close(c, "bad SSLRequest length");
+		return SB_STOP;
+	}
+	if (!rt.client_tls_ctx || c->conn.tls) {
+		answer_no(c);
+		return c->conn.closing ? SB_STOP : SB_CONSUMED;
+	}
+	if (sbuf_pending_input(&c->conn) > msg->len) {
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "received unencrypted data after SSL request");
+		return SB_STOP;
+	}
+	sbuf_queue(&c->conn, "S", 1);
+	sbuf_flush(&c->conn);
+	if (c->conn.closing)
+		return SB_STOP;
+	/* the request is consumed here: the handshake reads the socket itself */
+	sbuf_consume_current(&c->conn, msg->len);
+	sbuf_start_tls(&c->conn, rt.client_tls_ctx);
+	return SB_STOP;
+}
+
 static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
 {
 	if (msg->avail < msg->len)
@@ -488,6 +522,7 @@ static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
 		return SB_CONSUMED;
 	switch (code) {
 	case PG_SSL_REQUEST_CODE:
+		return client_ssl_request(c, msg);
 	case PG_GSSENC_REQUEST_CODE:
 		if (msg->len != 8) {
 			client_close(c, "bad SSLRequest length");

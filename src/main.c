@@ -14,6 +14,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "tls.h"
 #include "varcache.h"
 
 #include <errno.h>
@@ -233,6 +234,13 @@ static int run(const Options *o)
 		return 1;
 	}
 	registry_apply_config();
+	if (rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
+		rt.client_tls_ctx = tls_client_side_ctx(rt.cfg, err, sizeof(err));
+		if (!rt.client_tls_ctx) {
+			log_fatal("client TLS: %s", err);
+			return 1;
+		}
+	}
 	if (!listener_start())
 		return 1;
 	if (o->daemon && !daemonize())

@@ -12,6 +12,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "tls.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -27,6 +28,25 @@ static AuthFile *load_authfile(const Config *cfg, char *err, size_t errlen)
 	return af;
 }
 
+/* New certificates or TLS settings: new handshakes use them, running sessions keep theirs. */
+static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = NULL;
+	if (cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
+		char why[512];
+		ctx = tls_client_side_ctx(cfg, why, sizeof(why));
+		if (!ctx) {
+			snprintf(err, errlen, "client TLS: %s", why);
+			log_error("reload failed, keeping the old configuration: %s", err);
+			return false;
+		}
+	}
+	if (rt.client_tls_ctx)
+		SSL_CTX_free(rt.client_tls_ctx);
+	rt.client_tls_ctx = ctx;
+	return true;
+}
+
 bool reload_config(char *err, size_t errlen)
 {
 	Config *cfg = config_load(rt.cfg->config_file, err, errlen);
@@ -38,6 +58,11 @@ bool reload_config(char *err, size_t errlen)
 	if (!ccfg) {
 		snprintf(err, errlen, "%s: key 'write_functions': expected a list of function names", cfg->config_file);
 		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(cfg);
+		return false;
+	}
+	if (tls_config_changed(rt.cfg, cfg) && !reload_client_tls(cfg, err, errlen)) {
+		classify_config_free(ccfg);
 		config_free(cfg);
 		return false;
 	}

@@ -7,8 +7,10 @@
 #include "sbuf.h"
 #include "log.h"
 #include "proto.h"
+#include "tls.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -133,7 +135,20 @@ static void set_write_armed(Conn *c, bool want)
 static bool sbuf_try_write(Conn *c)
 {
 	while (ioq_len(&c->out) > 0) {
-		ssize_t n = send(c->fd, c->out.data + c->out.start, ioq_len(&c->out), MSG_NOSIGNAL);
+		ssize_t n;
+		if (c->tls) {
+			TlsIo st;
+			n = tls_write(c->tls, c->out.data + c->out.start, ioq_len(&c->out), &st);
+			if (n <= 0 && (st == TLS_IO_WANT_WRITE || st == TLS_IO_WANT_READ))
+				break;
+			if (n <= 0) {
+				c->out.start = c->out.end = 0;
+				c->ops->on_eof(c, tls_conn_error(c->tls));
+				return false;
+			}
+		} else {
+			n = send(c->fd, c->out.data + c->out.start, ioq_len(&c->out), MSG_NOSIGNAL);
+		}
 		if (n > 0) {
 			c->bytes_sent += (uint64_t)n;
 			ioq_consume(&c->out, (size_t)n);
@@ -163,11 +178,18 @@ void sbuf_flush(Conn *c)
 			c->ops->on_drained(c);
 }
 
+static void sbuf_tls_step(Conn *c);
+
 static void sbuf_on_write(evutil_socket_t fd, short what, void *arg)
 {
+	Conn *c = arg;
 	(void)fd;
 	(void)what;
-	sbuf_flush(arg);
+	if (c->tls_handshaking) {
+		sbuf_tls_step(c);
+		return;
+	}
+	sbuf_flush(c);
 }
 
 void sbuf_pause(Conn *c)
@@ -201,6 +223,11 @@ void sbuf_kick(Conn *c)
 {
 	if (!c->closing && !c->paused)
 		sbuf_resume(c);
+}
+
+void sbuf_consume_current(Conn *c, size_t n)
+{
+	ioq_consume(&c->in, n <= ioq_len(&c->in) ? n : ioq_len(&c->in));
 }
 
 void sbuf_peek(const Conn *c, const uint8_t **data, size_t *len)
@@ -372,28 +399,93 @@ static void sbuf_process_loop(Conn *c)
 	}
 }
 
+/* One read from the socket or the TLS layer: > 0 bytes, 0 = try later, -1 = gone. */
+static ssize_t sbuf_read_some(Conn *c, const char **eof_reason)
+{
+	ssize_t n;
+	if (c->tls) {
+		TlsIo st;
+		n = tls_read(c->tls, c->in.data + c->in.end, c->in.cap - c->in.end, &st);
+		if (n > 0)
+			return n;
+		if (st == TLS_IO_WANT_READ || st == TLS_IO_WANT_WRITE)
+			return 0;
+		*eof_reason = st == TLS_IO_OK ? "client closed connection" : tls_conn_error(c->tls);
+		return -1;
+	}
+	n = recv(c->fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
+	if (n > 0)
+		return n;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	*eof_reason = n == 0 ? "client closed connection" : strerror(errno);
+	return -1;
+}
+
 static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	Conn *c = arg;
+	(void)fd;
 	(void)what;
 	if (c->closing)
 		return;
-	if (c->in.cap - c->in.end < 1024)
-		ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
-	ssize_t n = recv(fd, c->in.data + c->in.end, c->in.cap - c->in.end, 0);
-	if (n == 0) {
-		c->ops->on_eof(c, "client closed connection");
+	if (c->tls_handshaking) {
+		sbuf_tls_step(c);
 		return;
 	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	/* TLS may hold decrypted bytes the socket no longer signals: drain them too */
+	do {
+		if (c->in.cap - c->in.end < 1024)
+			ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
+		const char *why = NULL;
+		ssize_t n = sbuf_read_some(c, &why);
+		if (n < 0) {
+			c->ops->on_eof(c, why);
 			return;
-		c->ops->on_eof(c, strerror(errno));
+		}
+		if (n == 0)
+			return;
+		c->in.end += (size_t)n;
+		c->bytes_recv += (uint64_t)n;
+		sbuf_process(c);
+	} while (c->tls && !c->closing && c->read_armed && tls_pending(c->tls) > 0);
+}
+
+static void sbuf_tls_step(Conn *c)
+{
+	TlsIo st = tls_handshake(c->tls);
+	switch (st) {
+	case TLS_IO_OK:
+		c->tls_handshaking = false;
+		set_write_armed(c, ioq_len(&c->out) > 0);
+		update_read_event(c);
+		if (tls_pending(c->tls) > 0)
+			sbuf_on_read(c->fd, EV_READ, c);
+		return;
+	case TLS_IO_WANT_WRITE:
+		set_write_armed(c, true);
+		return;
+	case TLS_IO_WANT_READ:
+		set_write_armed(c, false);
+		return;
+	default: {
+		char why[256];
+		snprintf(why, sizeof(why), "TLS handshake failed: %s", tls_conn_error(c->tls));
+		c->ops->on_eof(c, why);
 		return;
 	}
-	c->in.end += (size_t)n;
-	c->bytes_recv += (uint64_t)n;
-	sbuf_process(c);
+	}
+}
+
+void sbuf_start_tls(Conn *c, SSL_CTX *ctx)
+{
+	c->tls = tls_conn_new(ctx, c->fd, true);
+	if (!c->tls) {
+		c->ops->on_eof(c, "could not start TLS");
+		return;
+	}
+	c->tls_handshaking = true;
+	sbuf_tls_step(c);
 }
 
 void sbuf_close(Conn *c)
@@ -406,6 +498,10 @@ void sbuf_close(Conn *c)
 	if (c->write_armed)
 		event_del(&c->ev_write);
 	c->read_armed = c->write_armed = false;
+	if (c->tls) {
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
