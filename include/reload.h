@@ -5,9 +5,12 @@
 #define PGSPLIT_RELOAD_H
 
 #include "common.h"
+#include "config.h"
 
 /* Returns false with the reason in err when the old config stays in force. */
 bool reload_config(char *err, size_t errlen);
+/* Load auth_hba_file / auth_ident_file into rt (auth_type = hba). */
+bool reload_hba(const Config *cfg, char *err, size_t errlen);
 /* Shutdown entry points (signals and the console). */
 void shutdown_begin(bool wait_for_clients);
 void shutdown_now(void);

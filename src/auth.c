@@ -6,6 +6,8 @@
 #include "auth.h"
 #include "authquery.h"
 #include "client.h"
+#include "hba.h"
+#include "tls.h"
 #include "log.h"
 #include "md5.h"
 #include "pg_wire.h"
@@ -15,7 +17,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +67,88 @@ static void begin_md5(Client *c)
 	send_auth_request(c, PG_AUTH_MD5, c->md5_salt, 4);
 }
 
+static void auth_fail_hba(Client *c)
+{
+	char msg[300];
+	snprintf(msg, sizeof(msg), "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\"",
+		 c->conn.addr_text, c->user_name, c->db_name ? c->db_name : "");
+	client_close_error(c, SQLSTATE_INVALID_AUTH, msg);
+}
+
+/* The OS user of a Unix-socket peer, for peer rules. */
+static bool peer_os_user(const Client *c, char *buf, size_t len)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+	if (getsockopt(c->conn.fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+		return false;
+	if (getpwuid_r(cred.uid, &pw, pwbuf, sizeof(pwbuf), &res) != 0 || !res)
+		return false;
+	snprintf(buf, len, "%s", res->pw_name);
+	return true;
+}
+
+/* A system identity (certificate CN or OS user) allowed as the database user? */
+static bool identity_allowed(const HbaRule *rule, const char *system_user, const char *db_user)
+{
+	return system_user && ident_user_allowed(rt.ident, hba_rule_map(rule), system_user, db_user);
+}
+
+/*
+ * auth_type = hba: the first rule matching (connection type, address, database, user)
+ * decides the method; no rule means rejection, as in PostgreSQL.
+ */
+static void auth_begin_hba(Client *c)
+{
+	bool is_unix = strcmp(c->conn.addr_text, "unix") == 0;
+	HbaConnType type = is_unix ? HBA_CONN_LOCAL : c->conn.tls ? HBA_CONN_HOST_SSL : HBA_CONN_HOST_NOSSL;
+	const char *db = c->is_admin ? "pgbouncer" : c->db_name;
+	const HbaRule *rule = rt.hba ? hba_match(rt.hba, type, (const struct sockaddr *)&c->conn.addr, db, c->user_name)
+				     : NULL;
+	char who[256];
+	if (!rule) {
+		auth_fail_hba(c);
+		return;
+	}
+	switch (hba_rule_method(rule)) {
+	case HBA_METHOD_TRUST:
+		client_auth_ok(c);
+		return;
+	case HBA_METHOD_REJECT:
+		auth_fail_hba(c);
+		return;
+	case HBA_METHOD_PASSWORD:
+		c->auth_phase = AUTH_PHASE_CLEARTEXT;
+		send_auth_request(c, PG_AUTH_CLEARTEXT, NULL, 0);
+		return;
+	case HBA_METHOD_MD5: {
+		const char *secret = stored_secret(c);
+		if (secret && auth_secret_kind(secret) == SECRET_SCRAM)
+			begin_scram(c);
+		else
+			begin_md5(c);
+		return;
+	}
+	case HBA_METHOD_SCRAM:
+		begin_scram(c);
+		return;
+	case HBA_METHOD_CERT:
+		if (c->conn.tls && identity_allowed(rule, tls_peer_cn(c->conn.tls), c->user_name))
+			client_auth_ok(c);
+		else
+			client_close_error(c, SQLSTATE_INVALID_AUTH, "certificate authentication failed");
+		return;
+	case HBA_METHOD_PEER:
+		if (is_unix && peer_os_user(c, who, sizeof(who)) && identity_allowed(rule, who, c->user_name))
+			client_auth_ok(c);
+		else
+			client_close_error(c, SQLSTATE_INVALID_AUTH, "peer authentication failed");
+		return;
+	}
+}
+
 void auth_begin(Client *c)
 {
 	const char *secret = stored_secret(c);
@@ -73,6 +159,9 @@ void auth_begin(Client *c)
 			return;
 	}
 	switch (rt.cfg->auth_type) {
+	case AUTH_TYPE_HBA:
+		auth_begin_hba(c);
+		return;
 	case AUTH_TYPE_TRUST:
 	case AUTH_TYPE_ANY:
 		c->auth_phase = AUTH_PHASE_DONE;
@@ -91,6 +180,21 @@ void auth_begin(Client *c)
 	case AUTH_TYPE_SCRAM:
 		begin_scram(c);
 		return;
+	case AUTH_TYPE_CERT:
+		if (c->conn.tls && tls_peer_cn(c->conn.tls) && strcmp(tls_peer_cn(c->conn.tls), c->user_name) == 0)
+			client_auth_ok(c);
+		else
+			client_close_error(c, SQLSTATE_INVALID_AUTH, "certificate authentication failed");
+		return;
+	case AUTH_TYPE_PEER: {
+		char who[256];
+		if (strcmp(c->conn.addr_text, "unix") == 0 && peer_os_user(c, who, sizeof(who)) &&
+		    strcmp(who, c->user_name) == 0)
+			client_auth_ok(c);
+		else
+			client_close_error(c, SQLSTATE_INVALID_AUTH, "peer authentication failed");
+		return;
+	}
 	default:
 		client_close_error(c, SQLSTATE_INVALID_AUTH, "authentication method not supported by pgsplit yet");
 		return;

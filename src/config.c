@@ -155,8 +155,8 @@ static const ConfigSetting settings[] = {
 	S_INT(scram_iterations, "4096", 1, 1000000, RI),
 	/* authentication */
 	S_ENUM(auth_type, "md5", auth_type_names, RI),
-	S_STR(auth_hba_file, "", RN),
-	S_STR(auth_ident_file, "", RN),
+	S_STR(auth_hba_file, "", RI),
+	S_STR(auth_ident_file, "", RI),
 	S_STR(auth_file, "", RI),
 	S_STR(auth_user, "", RI),
 	S_STR(auth_query, AUTH_QUERY_DEFAULT, RI),

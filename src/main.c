@@ -234,6 +234,10 @@ static int run(const Options *o)
 		return 1;
 	}
 	registry_apply_config();
+	if (!reload_hba(rt.cfg, err, sizeof(err))) {
+		log_fatal("%s", err);
+		return 1;
+	}
 	if (rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
 		rt.client_tls_ctx = tls_client_side_ctx(rt.cfg, err, sizeof(err));
 		if (!rt.client_tls_ctx) {

@@ -13,6 +13,7 @@
 #include "runtime.h"
 #include "sbuf.h"
 #include "tls.h"
+#include "hba.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -26,6 +27,35 @@ static AuthFile *load_authfile(const Config *cfg, char *err, size_t errlen)
 	if (!af)
 		log_warning("could not load auth_file: %s", err);
 	return af;
+}
+
+/*
+ * auth_hba_file and auth_ident_file, read at start and on every reload; a broken file
+ * keeps the rules in force (and at start, stops the pooler).
+ */
+bool reload_hba(const Config *cfg, char *err, size_t errlen)
+{
+	HbaRules *hba = NULL;
+	IdentMap *ident = NULL;
+	if (cfg->auth_type == AUTH_TYPE_HBA) {
+		if (!*cfg->auth_hba_file) {
+			snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+			return false;
+		}
+		if (!(hba = hba_load(cfg->auth_hba_file, err, errlen)))
+			return false;
+		if (*cfg->auth_ident_file && !(ident = ident_load(cfg->auth_ident_file, err, errlen))) {
+			hba_free(hba);
+			return false;
+		}
+	}
+	if (rt.hba)
+		hba_free(rt.hba);
+	if (rt.ident)
+		ident_free(rt.ident);
+	rt.hba = hba;
+	rt.ident = ident;
+	return true;
 }
 
 /* New certificates or TLS settings: new handshakes use them, running sessions keep theirs. */
@@ -58,6 +88,12 @@ bool reload_config(char *err, size_t errlen)
 	if (!ccfg) {
 		snprintf(err, errlen, "%s: key 'write_functions': expected a list of function names", cfg->config_file);
 		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(cfg);
+		return false;
+	}
+	if (!reload_hba(cfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		classify_config_free(ccfg);
 		config_free(cfg);
 		return false;
 	}
