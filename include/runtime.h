@@ -21,6 +21,7 @@ typedef struct Runtime {
 	DnsContext *dns;
 	struct ClassifyConfig *classify_cfg; /* write-function list from write_functions */
 	struct ssl_ctx_st *client_tls_ctx;   /* accepting TLS from clients; NULL: answer 'N' */
+	struct ssl_ctx_st *server_tls_ctx;   /* TLS to servers; NULL when server_tls_sslmode = disable */
 	struct HbaRules *hba;                /* auth_type = hba: the rules of auth_hba_file */
 	struct IdentMap *ident;              /* auth_ident_file, for map= of cert and peer rules */
 	List databases;       /* Database.node */

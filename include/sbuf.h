@@ -43,6 +43,8 @@ typedef struct SbufOps {
 	void (*on_eof)(Conn *conn, const char *reason);
 	/* conn's output queue became empty (its peer may read again) */
 	void (*on_drained)(Conn *conn);
+	/* the TLS handshake finished (NULL: nothing to do) */
+	void (*on_tls_ready)(Conn *conn);
 } SbufOps;
 
 typedef struct IoQueue {
@@ -108,6 +110,8 @@ void sbuf_suspend(Conn *conn, bool on);
  * SSLRequest). The handshake runs on socket events; messages flow again once it is done.
  */
 void sbuf_start_tls(Conn *conn, SSL_CTX *ctx);
+/* The same as the connecting side (to a PostgreSQL server); host for SNI and verify-full. */
+bool sbuf_start_tls_client(Conn *conn, SSL_CTX *ctx, const char *host) MUST_CHECK;
 /* Process what is buffered (after link changes). */
 void sbuf_kick(Conn *conn);
 /* Drop n bytes of unprocessed input (a handler that consumed its message and stops). */

@@ -245,6 +245,13 @@ static int run(const Options *o)
 			return 1;
 		}
 	}
+	if (rt.cfg->server_tls_sslmode != TLS_MODE_DISABLE) {
+		rt.server_tls_ctx = tls_server_side_ctx(rt.cfg, err, sizeof(err));
+		if (!rt.server_tls_ctx) {
+			log_fatal("server TLS: %s", err);
+			return 1;
+		}
+	}
 	if (!listener_start())
 		return 1;
 	if (o->daemon && !daemonize())

@@ -71,9 +71,24 @@ static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
 			return false;
 		}
 	}
+	SSL_CTX *sctx = NULL;
+	if (cfg->server_tls_sslmode != TLS_MODE_DISABLE) {
+		char why[512];
+		sctx = tls_server_side_ctx(cfg, why, sizeof(why));
+		if (!sctx) {
+			snprintf(err, errlen, "server TLS: %s", why);
+			log_error("reload failed, keeping the old configuration: %s", err);
+			if (ctx)
+				SSL_CTX_free(ctx);
+			return false;
+		}
+	}
 	if (rt.client_tls_ctx)
 		SSL_CTX_free(rt.client_tls_ctx);
 	rt.client_tls_ctx = ctx;
+	if (rt.server_tls_ctx)
+		SSL_CTX_free(rt.server_tls_ctx);
+	rt.server_tls_ctx = sctx;
 	return true;
 }
 

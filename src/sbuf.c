@@ -459,7 +459,9 @@ static void sbuf_tls_step(Conn *c)
 		c->tls_handshaking = false;
 		set_write_armed(c, ioq_len(&c->out) > 0);
 		update_read_event(c);
-		if (tls_pending(c->tls) > 0)
+		if (c->ops->on_tls_ready)
+			c->ops->on_tls_ready(c);
+		if (!c->closing && tls_pending(c->tls) > 0)
 			sbuf_on_read(c->fd, EV_READ, c);
 		return;
 	case TLS_IO_WANT_WRITE:
@@ -475,6 +477,16 @@ static void sbuf_tls_step(Conn *c)
 		return;
 	}
 	}
+}
+
+bool sbuf_start_tls_client(Conn *c, SSL_CTX *ctx, const char *host)
+{
+	c->tls = tls_conn_new(ctx, c->fd, false);
+	if (!c->tls || !tls_conn_set_server_hostname(c->tls, host ? host : ""))
+		return false;
+	c->tls_handshaking = true;
+	sbuf_tls_step(c);
+	return true;
 }
 
 void sbuf_start_tls(Conn *c, SSL_CTX *ctx)
@@ -493,9 +505,10 @@ void sbuf_close(Conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->read_armed)
+	/* also one-shot events used before sbuf took over the fd (connect, SSL answer) */
+	if (event_initialized(&c->ev_read))
 		event_del(&c->ev_read);
-	if (c->write_armed)
+	if (event_initialized(&c->ev_write))
 		event_del(&c->ev_write);
 	c->read_armed = c->write_armed = false;
 	if (c->tls) {

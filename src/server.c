@@ -35,13 +35,17 @@ static void server_on_eof(Conn *conn, const char *reason);
 static void server_on_drained(Conn *conn);
 static void server_become_ready(Server *s);
 static bool server_try_next_addr(Server *s);
+static void server_request_tls(Server *s, int fd);
 static void server_start_lsn_probe(Server *s);
 static void server_lsn_probe_done(Server *s, bool ok);
+
+static void server_on_tls_ready(Conn *conn);
 
 static const SbufOps server_ops = {
 	.on_message = server_on_message,
 	.on_eof = server_on_eof,
 	.on_drained = server_on_drained,
+	.on_tls_ready = server_on_tls_ready,
 };
 
 static const char *const server_state_names[] = { "connecting", "login", "idle", "active", "used", "closed" };
@@ -211,7 +215,9 @@ void server_login_failed(Server *s, const char *message)
 static void server_on_eof(Conn *conn, const char *reason)
 {
 	Server *s = (Server *)conn;
-	if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
+	if ((s->state == SV_CONNECTING || s->state == SV_LOGIN) && strncmp(reason, "TLS", 3) == 0)
+		server_login_failed(s, reason);
+	else if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
 		server_login_failed(s, "server closed the connection during login");
 	else
 		server_close(s, reason);
@@ -286,10 +292,65 @@ static void server_on_connected(evutil_socket_t fd, short what, void *arg)
 			server_login_failed(s, msg);
 		return;
 	}
-	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
 	server_set_state(s, SV_LOGIN);
+	if (rt.server_tls_ctx && s->conn.addr.ss_family != AF_UNIX) {
+		server_request_tls(s, fd);
+		return;
+	}
+	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
 	sbuf_start_reading(&s->conn);
 	server_send_startup(s);
+}
+
+static void server_on_tls_ready(Conn *conn)
+{
+	server_send_startup((Server *)conn);
+}
+
+/* The server's one-byte answer to our SSLRequest: 'S' starts TLS, 'N' goes on in plain. */
+static void server_on_ssl_answer(evutil_socket_t fd, short what, void *arg)
+{
+	Server *s = arg;
+	char answer = 0;
+	(void)what;
+	ssize_t n = recv(fd, &answer, 1, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		event_add(&s->conn.ev_read, NULL);
+		return;
+	}
+	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
+	if (n == 1 && answer == 'S') {
+		if (!sbuf_start_tls_client(&s->conn, rt.server_tls_ctx, pool_host(s->pool)))
+			server_login_failed(s, "could not start TLS to the server (server_tls_sslmode)");
+		else
+			sbuf_start_reading(&s->conn);
+		return;
+	}
+	if (n != 1 || answer != 'N' || rt.cfg->server_tls_sslmode >= TLS_MODE_REQUIRE) {
+		server_login_failed(s, n == 1 && answer == 'N' ? "server does not accept TLS (server_tls_sslmode)"
+							       : "bad answer to SSLRequest");
+		return;
+	}
+	sbuf_start_reading(&s->conn);
+	server_send_startup(s);
+}
+
+/* server_tls_sslmode: ask for TLS before the startup packet. */
+static void server_request_tls(Server *s, int fd)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 16, 0);
+	pktbuf_begin(&pb, 0);
+	pktbuf_put_u32(&pb, PG_SSL_REQUEST_CODE);
+	pktbuf_end(&pb);
+	ssize_t n = send(fd, pb.data, pb.len, MSG_NOSIGNAL);
+	pktbuf_free(&pb);
+	if (n != 8) {
+		server_login_failed(s, "could not send SSLRequest");
+		return;
+	}
+	event_assign(&s->conn.ev_read, rt.base, fd, EV_READ, server_on_ssl_answer, s);
+	event_add(&s->conn.ev_read, NULL);
 }
 
 static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_t addr_len)

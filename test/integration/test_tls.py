@@ -91,3 +91,78 @@ def test_reload_with_broken_certificate_keeps_tls_working(pooler, certs):
     p.reload()
     c = p.connect(sslmode="require")
     assert c.pgconn.ssl_in_use and query1(c, "SELECT 1") == 1
+
+
+# ---- pgsplit to PostgreSQL (server_tls_*) -------------------------------------------
+
+def make_cert(certs, name, san):
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=certs, check=True, capture_output=True)
+    with open(os.path.join(certs, name + ".cnf"), "w") as f:
+        f.write("subjectAltName=%s\n" % san)
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout", name + ".key",
+         "-out", name + ".csr")
+    ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "2", "-extfile", name + ".cnf", "-out", name + ".crt")
+
+
+def install_server_cert(cluster, certs, name):
+    """Give the primary this certificate and turn ssl on (a reload is enough)."""
+    import shutil
+    for ext in ("crt", "key"):
+        dst = os.path.join(cluster.primary.datadir, "pgsplit-test." + ext)
+        shutil.copy(os.path.join(certs, "%s.%s" % (name, ext)), dst)
+        os.chmod(dst, 0o600)
+        pgcluster.chown_pg(dst)
+    cluster.primary.psql("ALTER SYSTEM SET ssl = on")
+    cluster.primary.psql("ALTER SYSTEM SET ssl_cert_file = 'pgsplit-test.crt'")
+    cluster.primary.psql("ALTER SYSTEM SET ssl_key_file = 'pgsplit-test.key'")
+    cluster.primary.psql("SELECT pg_reload_conf()")
+
+
+@pytest.fixture
+def primary_with_tls(cluster, certs):
+    make_cert(certs, "pg-ip", "IP:127.0.0.1")
+    make_cert(certs, "pg-wrong", "DNS:wrong.example")
+    install_server_cert(cluster, certs, "pg-ip")
+    yield lambda name: install_server_cert(cluster, certs, name)
+    cluster.primary.psql("ALTER SYSTEM RESET ssl")
+    cluster.primary.psql("ALTER SYSTEM RESET ssl_cert_file")
+    cluster.primary.psql("ALTER SYSTEM RESET ssl_key_file")
+    cluster.primary.psql("SELECT pg_reload_conf()")
+
+
+SSL_IN_USE = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
+
+@harness.pgsplit_only("server TLS modes")
+def test_server_tls_require_and_verify_full(pooler, cluster, certs, primary_with_tls):
+    p = pooler(server_tls_sslmode="require")
+    assert query1(p.connect(), SSL_IN_USE) is True
+    q = pooler(server_tls_sslmode="verify-full", server_tls_ca_file=os.path.join(certs, "ca.crt"))
+    assert query1(q.connect(), SSL_IN_USE) is True
+    plain = pooler(server_tls_sslmode="disable")
+    assert query1(plain.connect(), SSL_IN_USE) is False
+
+
+@harness.pgsplit_only("server TLS modes")
+def test_server_tls_verify_full_refuses_a_wrong_name(pooler, cluster, certs, primary_with_tls):
+    primary_with_tls("pg-wrong")
+    p = pooler(server_tls_sslmode="verify-full", server_tls_ca_file=os.path.join(certs, "ca.crt"),
+               server_login_retry=1)
+    with pytest.raises(psycopg.Error):
+        c = p.connect()
+        c.execute("SELECT 1")
+    assert "TLS" in p.output() or "certificate" in p.output()
+    # verify-ca does not check the name
+    q = pooler(server_tls_sslmode="verify-ca", server_tls_ca_file=os.path.join(certs, "ca.crt"))
+    assert query1(q.connect(), SSL_IN_USE) is True
+
+
+@harness.pgsplit_only("server TLS modes")
+def test_server_tls_require_against_a_server_without_tls(pooler):
+    p = pooler(server_tls_sslmode="require", server_login_retry=1)
+    with pytest.raises(psycopg.Error):
+        c = p.connect()
+        c.execute("SELECT 1")
+    assert "does not accept TLS" in p.output()
