@@ -45,7 +45,7 @@ struct Client {
 	uint32_t cancel_key;
 	AuthPhase auth_phase;
 	uint8_t md5_salt[4];
-	ScramServer scram;
+	ScramServer *scram; /* owned, only while a SCRAM exchange runs */
 	char *password;     /* cleartext the client sent (cleartext auth), for server login */
 	usec_t login_start; /* monotonic */
 	usec_t wait_start;  /* monotonic, while waiting for a server */

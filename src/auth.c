@@ -299,14 +299,16 @@ static void scram_first(Client *c, const uint8_t *body, size_t len)
 	const char *secret = stored_secret(c);
 	ScramSecret stored;
 	bool ok;
+	if (!c->scram)
+		c->scram = xcalloc(1, sizeof(ScramServer));
 	if (secret && auth_secret_kind(secret) == SECRET_SCRAM && scram_parse_secret(secret, &stored))
-		ok = scram_server_start(&c->scram, &stored);
+		ok = scram_server_start(c->scram, &stored);
 	else if (secret && auth_secret_kind(secret) == SECRET_PLAIN &&
 		 scram_secret_from_password(secret, rt.cfg->scram_iterations, &stored))
-		ok = scram_server_start(&c->scram, &stored);
+		ok = scram_server_start(c->scram, &stored);
 	else
-		ok = scram_server_start_mock(&c->scram, c->user_name);
-	if (!ok || !scram_server_client_first(&c->scram, (const char *)p + 4, mlen, &reply, err, sizeof(err))) {
+		ok = scram_server_start_mock(c->scram, c->user_name);
+	if (!ok || !scram_server_client_first(c->scram, (const char *)p + 4, mlen, &reply, err, sizeof(err))) {
 		auth_fail(c, err[0] ? err : "SCRAM start failed");
 		return;
 	}
@@ -319,7 +321,7 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 {
 	char err[256] = "";
 	char *reply = NULL;
-	if (!scram_server_client_final(&c->scram, (const char *)body, len, &reply, err, sizeof(err))) {
+	if (!c->scram || !scram_server_client_final(c->scram, (const char *)body, len, &reply, err, sizeof(err))) {
 		auth_fail(c, err[0] ? err : "wrong password");
 		return;
 	}
@@ -328,9 +330,9 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 	/* Keep the keys for logging in to servers with this user's stored secret. */
 	const char *secret = stored_secret(c);
 	ScramSecret stored;
-	if (c->scram.have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
+	if (c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
 	    scram_parse_secret(secret, &stored)) {
-		memcpy(c->user->scram_client_key, c->scram.client_key, SCRAM_KEY_LEN);
+		memcpy(c->user->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
 		memcpy(c->user->scram_server_key, stored.server_key, SCRAM_KEY_LEN);
 		c->user->have_scram_keys = true;
 	}
@@ -338,7 +340,9 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 		free(c->password);
 		c->password = xstrdup(secret);
 	}
-	scram_server_free(&c->scram);
+	scram_server_free(c->scram);
+	free(c->scram);
+	c->scram = NULL;
 	client_auth_ok(c);
 }
 

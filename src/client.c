@@ -166,7 +166,10 @@ static void client_free(Conn *conn)
 {
 	Client *c = (Client *)conn;
 	varcache_clear(&c->vars);
-	scram_server_free(&c->scram);
+	if (c->scram) {
+		scram_server_free(c->scram);
+		free(c->scram);
+	}
 	client_route_disarm_retry(c);
 	prepared_client_free(c);
 	free(c->user_name);

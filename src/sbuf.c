@@ -71,6 +71,28 @@ static inline size_t ioq_len(const IoQueue *q)
 	return q->end - q->start;
 }
 
+static void ioq_release(IoQueue *q)
+{
+	free(q->data);
+	q->data = NULL;
+	q->start = q->end = q->cap = 0;
+}
+
+/*
+ * An idle client (no server linked, nothing buffered) gives its buffers back: thousands
+ * of idle clients then cost little more than their structs. They come back on the
+ * next read or send.
+ */
+static void sbuf_release_idle(Conn *c)
+{
+	if (c->kind != CONN_CLIENT || c->link || c->fwd_left || c->tls_handshaking)
+		return;
+	if (c->in.cap && ioq_len(&c->in) == 0)
+		ioq_release(&c->in);
+	if (c->out.cap && ioq_len(&c->out) == 0)
+		ioq_release(&c->out);
+}
+
 static void ioq_consume(IoQueue *q, size_t n)
 {
 	q->start += n;
@@ -176,6 +198,8 @@ void sbuf_flush(Conn *c)
 	if (ioq_len(&c->out) == 0 || (was_full && ioq_len(&c->out) < SBUF_HIGH_WATER(c)))
 		if (c->ops->on_drained)
 			c->ops->on_drained(c);
+	if (!c->closing && !c->processing)
+		sbuf_release_idle(c);
 }
 
 static void sbuf_tls_step(Conn *c);
@@ -395,6 +419,7 @@ static void sbuf_process_loop(Conn *c)
 		if (lifted && !c->suspended && ioq_len(&c->in) > 0)
 			continue;
 		update_read_event(c);
+		sbuf_release_idle(c);
 		return;
 	}
 }
