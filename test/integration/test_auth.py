@@ -2,6 +2,8 @@
 plain/md5/SCRAM secrets), server logins (cleartext, md5, SCRAM; password from the
 connection string or the auth_file; SCRAM pass-through), auth_user/auth_query."""
 
+import struct
+
 import psycopg
 import pytest
 
@@ -185,3 +187,65 @@ def test_server_login_failure_reported(pooler):
     with pytest.raises(psycopg.Error):
         c = p.connect("fdb", "cuser", CLIENT_PW)
         c.execute("SELECT 1")
+
+
+# ---- hostile and half-finished SCRAM exchanges ------------------------------------
+
+def _scram_start(p, user):
+    import pgwire
+    r = pgwire.Raw(p.host, p.port)
+    r.send(pgwire.startup_packet({"user": user, "database": "app"}))
+    k, b = r.read_msg()
+    assert k == b"R" and struct.unpack("!I", b[:4])[0] == 10  # AuthenticationSASL
+    return r
+
+
+def _sasl_initial(data, declared=None):
+    import pgwire
+    body = b"SCRAM-SHA-256\0" + struct.pack("!i", len(data) if declared is None else declared) + data
+    return pgwire.msg(b"p", body)
+
+
+@pgsplit_only("SCRAM error paths of pgsplit's own server role")
+@pytest.mark.parametrize("case", ["absurd_length", "negative_length", "garbage", "no_nonce", "huge"])
+def test_hostile_scram_messages_fail_cleanly(pooler, case):
+    p = pooler(auth_type="scram-sha-256")
+    r = _scram_start(p, "app")
+    first = b"n,,n=,r=abcdefghijklmnop"
+    msg = {"absurd_length": _sasl_initial(first, declared=0x7fffff00),
+           "negative_length": _sasl_initial(first, declared=-5),
+           "garbage": _sasl_initial(b"\xff\x00\x01garbage"),
+           "no_nonce": _sasl_initial(b"n,,n="),
+           "huge": _sasl_initial(b"n,,n=,r=" + b"A" * 7000)}[case]
+    r.send(msg)
+    fields = r.error_or_close()
+    assert fields == {} or fields.get("C") in ("28P01", "08P01"), fields
+    r.close()
+    # the pooler is fine and other clients log in
+    assert query1(p.connect(user="app"), "SELECT 1") == 1
+
+
+@pgsplit_only("SCRAM error paths of pgsplit's own server role")
+def test_client_aborting_scram_half_way(pooler):
+    p = pooler(auth_type="scram-sha-256", client_login_timeout=2)
+    r = _scram_start(p, "app")
+    r.send(_sasl_initial(b"n,,n=,r=abcdefghijklmnop"))
+    k, b = r.read_msg()
+    assert k == b"R" and struct.unpack("!I", b[:4])[0] == 11  # SASLContinue
+    r.close()  # gone before the final message
+    silent = _scram_start(p, "app")
+    silent.send(_sasl_initial(b"n,,n=,r=abcdefghijklmnop"))
+    silent.read_msg()
+    assert silent.is_closed(wait=6)  # stalled half-way: closed after client_login_timeout
+    assert query1(p.connect(user="app"), "SELECT 1") == 1
+
+
+@pgsplit_only("SCRAM error paths of pgsplit's own server role")
+def test_unknown_user_gets_the_same_answer_as_a_wrong_password(pooler):
+    p = pooler(auth_type="scram-sha-256")
+    errors = []
+    for user, pw in (("app", "wrong"), ("no_such_user", "wrong")):
+        with pytest.raises(psycopg.OperationalError) as ei:
+            p.connect(user=user, password=pw)
+        errors.append(str(ei.value).replace(user, "USER"))
+    assert errors[0] == errors[1]
