@@ -78,6 +78,7 @@ struct Client {
 	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
+	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

@@ -45,6 +45,8 @@ typedef struct SbufOps {
 	void (*on_drained)(Conn *conn);
 	/* the TLS handshake finished (NULL: nothing to do) */
 	void (*on_tls_ready)(Conn *conn);
+	/* a new connection opens with a TLS ClientHello (direct TLS); NULL: treat as bytes */
+	void (*on_tls_hello)(Conn *conn);
 } SbufOps;
 
 typedef struct IoQueue {

@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "server.h"
+#include "tls.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -34,12 +35,38 @@ void client_send_pkt(Client *client, PktBuf *pb);
 static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg);
 static void client_on_eof(Conn *conn, const char *reason);
 static void client_on_drained(Conn *conn);
+static void client_on_tls_hello(Conn *conn);
+static void client_on_tls_ready(Conn *conn);
 
 static const SbufOps client_ops = {
 	.on_message = client_on_message,
 	.on_eof = client_on_eof,
 	.on_drained = client_on_drained,
+	.on_tls_ready = client_on_tls_ready,
+	.on_tls_hello = client_on_tls_hello,
 };
+
+/* Direct TLS: the handshake starts without an SSLRequest (PostgreSQL 17 clients). */
+static void client_on_tls_hello(Conn *conn)
+{
+	Client *c = (Client *)conn;
+	if (!rt.client_tls_ctx) {
+		log_info("C-%llu: %s: direct TLS attempted but client TLS is not configured",
+			 (unsigned long long)conn->id, conn->addr_text);
+		client_close(c, "direct TLS without client_tls_sslmode");
+		return;
+	}
+	c->direct_tls = true;
+	sbuf_start_tls(conn, rt.client_tls_ctx);
+}
+
+/* Direct TLS must have negotiated ALPN "postgresql", as PostgreSQL requires. */
+static void client_on_tls_ready(Conn *conn)
+{
+	Client *c = (Client *)conn;
+	if (c->direct_tls && !tls_conn_alpn_postgresql(conn->tls))
+		client_close(c, "direct TLS without ALPN \"postgresql\"");
+}
 
 #define CANCEL_HASH_SIZE 4096
 static Client *cancel_hash[CANCEL_HASH_SIZE];

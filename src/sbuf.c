@@ -458,6 +458,14 @@ static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
 		sbuf_tls_step(c);
 		return;
 	}
+	/* direct TLS (PostgreSQL 17 sslnegotiation=direct): look at the first byte only */
+	if (c->startup && c->bytes_recv == 0 && !c->tls && c->ops->on_tls_hello) {
+		uint8_t first;
+		if (recv(c->fd, &first, 1, MSG_PEEK) == 1 && first == 0x16) {
+			c->ops->on_tls_hello(c);
+			return;
+		}
+	}
 	/* TLS may hold decrypted bytes the socket no longer signals: drain them too */
 	do {
 		if (c->in.cap - c->in.end < 1024)

@@ -166,3 +166,38 @@ def test_server_tls_require_against_a_server_without_tls(pooler):
         c = p.connect()
         c.execute("SELECT 1")
     assert "does not accept TLS" in p.output()
+
+
+def _direct_tls(p, certs, alpn):
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+    ctx.check_hostname = False
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    raw = socket.create_connection((p.host, p.port), timeout=5)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+@harness.pgsplit_only("direct TLS (PostgreSQL 17 sslnegotiation=direct)")
+def test_direct_tls_with_alpn(pooler, certs):
+    p = tls_pooler(pooler, certs, "require")
+    s = _direct_tls(p, certs, ["postgresql"])
+    assert s.selected_alpn_protocol() == "postgresql"
+    body = b"user\0app\0database\0app\0\0"
+    s.sendall(struct.pack("!II", 8 + len(body), 196608) + body)
+    kind = s.recv(1)
+    assert kind == b"R"  # the pooler asks for the password inside TLS
+    s.close()
+    assert query1(p.connect(sslmode="require"), "SELECT 1") == 1
+
+
+@harness.pgsplit_only("direct TLS (PostgreSQL 17 sslnegotiation=direct)")
+def test_direct_tls_without_alpn_is_refused(pooler, certs):
+    import ssl
+    p = tls_pooler(pooler, certs, "require")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        s = _direct_tls(p, certs, None)
+        body = b"user\0app\0database\0app\0\0"
+        s.sendall(struct.pack("!II", 8 + len(body), 196608) + body)
+        if not s.recv(1):
+            raise ConnectionError("closed")
