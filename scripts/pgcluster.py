@@ -37,8 +37,19 @@ SUPERUSER = "postgres"
 
 
 def free_port(host="127.0.0.1"):
-    """A port nobody listens on right now (bind to 0 and let the kernel choose)."""
+    """A port nobody listens on right now.  Chosen below the kernel's ephemeral range
+    (32768 and up on Linux), so an outgoing connection cannot take it while a server
+    that owns it is down for a restart."""
+    import random
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

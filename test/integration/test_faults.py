@@ -151,7 +151,11 @@ def _create_cluster():
     base = harness.make_pg_dir("pgsplit-kill-")
     c = pgcluster.Cluster(base, replicas=0)
     try:
-        return c.create()
+        c.create()
+        # the cluster runs with synchronous_commit = off: without a checkpoint a SIGKILL
+        # soon after set-up can lose the freshly created tables along with the load's rows
+        c.primary.psql("CHECKPOINT")
+        return c
     except Exception:
         c.destroy()
         raise
@@ -303,6 +307,8 @@ def test_primary_sigkill_under_load(kill_pooler, kill_cluster):
           "new client OK %.2f s after restart, %d transactions after restart" % (
               len(before), len(errors), sorted({type(e).__name__ for e in errors}),
               back_after if back_after is not None else -1, ok_after_restart))
+    for msg in sorted({str(e).strip().splitlines()[0][:160] for e in errors})[:6]:
+        print("  client error: %s" % msg)
     assert not stuck, "%d client threads stuck in a call" % len(stuck)
     assert errors, "no client noticed the primary being killed"
     assert not unclear, "errors that are not OperationalError: %r" % unclear[:5]
@@ -329,7 +335,10 @@ def test_half_startup_packet_closed_after_client_login_timeout(pooler):
     silent.close()
     print("\nhalf startup packet: closed after %.2f s (client_login_timeout=2)" % elapsed)
     assert closed, "client with half a startup packet still connected after 8 s"
-    assert 1.5 <= elapsed <= 6, "closed after %.2f s, expected about 2 s" % elapsed
+    assert elapsed <= 6, "closed after %.2f s, expected about 2 s" % elapsed
+    if not harness.is_pgbouncer():
+        # PgBouncer 1.18 drops such a client at once; pgsplit waits for the timeout.
+        assert elapsed >= 1.5, "closed after %.2f s, before client_login_timeout" % elapsed
     assert p.alive()
     with pgwire.Raw(p.host, p.port) as ok:
         ok.login("app", "app", "apppass")
@@ -435,8 +444,6 @@ def test_idle_clients_memory_per_client(any_pooler):
 
 @pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="no %s to compare with" % PGBOUNCER)
 @pytest.mark.skipif(harness.is_pgbouncer(), reason="the binary under test is PgBouncer")
-@pytest.mark.xfail(strict=True, reason="pgsplit 0.1.0 holds ~9.8 kB per idle logged-in "
-                   "client, PgBouncer 1.18 ~0.8-1.0 kB (measured 2,000 and 5,000 clients)")
 @pytest.mark.timeout(180)
 def test_idle_client_memory_not_above_pgbouncer(any_pooler):
     """The issue's target: an idle client costs pgsplit no more than PgBouncer, measured
