@@ -1,0 +1,642 @@
+#!/usr/bin/python3
+"""Benchmarks of pgsplit's own features: routing, read-your-writes, prepared statements.
+
+Owns: a throw-away primary with two streaming replicas (scripts/pgcluster.py), one
+pgsplit per configuration under test, four measurements (routing cost, read
+scaling capacity, read-your-writes cost, prepared vs extended protocol), the
+target verdicts and a Markdown report (stdout and --out).
+Shares process and CPU helpers with bench/run.py, read-only. Never measures while
+bench/run.py is running: each pgbench run first waits for it to finish.
+Run as root with /usr/bin/python3; servers and pgsplit run as `postgres`.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run as benchrun  # noqa: E402  (bench/run.py, used read-only)
+
+pgcluster = benchrun.pgcluster
+PGBENCH = benchrun.PGBENCH
+USER, PASSWORD, DBNAME = benchrun.USER, benchrun.PASSWORD, benchrun.DBNAME
+N_ACCOUNTS = 100000  # pgbench_accounts rows per scale unit
+
+READ_SQL = "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;"
+WRITE_SQL = "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;"
+
+
+def log(msg):
+    benchrun.log(msg)
+
+
+def wait_for_other_bench(limit=600):
+    """bench/run.py measures on the same two cores: never overlap with it."""
+    t0, said = time.time(), False
+    while time.time() - t0 < limit:
+        res = subprocess.run(["pgrep", "-f", r"bench/run\.py"], capture_output=True,
+                             text=True)
+        if res.returncode != 0:
+            if said:
+                log("bench/run.py gone after %.0f s" % (time.time() - t0))
+            return time.time() - t0
+        if not said:
+            log("bench/run.py is running (pid %s); waiting" % res.stdout.split())
+            said = True
+        time.sleep(5)
+    log("bench/run.py still running after %d s; measuring anyway" % limit)
+    return time.time() - t0
+
+
+class Split(benchrun.Pooler):
+    """A pgsplit with this benchmark's [databases] entry and extra settings."""
+
+    def __init__(self, binary, basedir, tag, cluster, db_opts, settings):
+        super().__init__("split-" + tag, binary, basedir, cluster.port,
+                         int(settings.get("default_pool_size", 20)))
+        self.cluster = cluster
+        self.db_opts = db_opts
+        self.extra = settings
+
+    def settings(self):
+        base = [kv for kv in super().settings() if kv[0] not in self.extra]
+        return base + [("admin_users", USER)] + sorted(self.extra.items())
+
+    def write_files(self):
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        pgcluster.chown_pg(self.dir)
+        entry = "%s = host=127.0.0.1 port=%d dbname=%s" % (DBNAME, self.cluster.port, DBNAME)
+        for k, v in self.db_opts.items():
+            entry += " %s=%s" % (k, v)
+        lines = ["[databases]", entry, "", "[pgbouncer]"]
+        lines += ["%s = %s" % kv for kv in self.settings()]
+        files = {self.ini: "\n".join(lines) + "\n",
+                 os.path.join(self.dir, "userlist.txt"): '"%s" "%s"\n' % (USER, PASSWORD)}
+        for path, text in files.items():
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+            pgcluster.chown_pg(path)
+
+    def db_line(self):
+        return " ".join("%s=%s" % kv for kv in self.db_opts.items())
+
+    def log_problems(self):
+        """Warning/error lines of the pooler log (and anything on stderr)."""
+        out = []
+        for path in (self.logfile, self.stderr):
+            try:
+                with open(path, errors="replace") as f:
+                    out += [ln.rstrip() for ln in f
+                            if re.search(r"WARNING|ERROR|FATAL|PANIC|sanitizer", ln)]
+            except OSError:
+                pass
+        return out
+
+
+class Result:
+    def __init__(self, label, cmd, proc, cpu_s, wall, foreign, died):
+        self.label, self.cmd, self.cpu_s, self.wall = label, cmd, cpu_s, wall
+        self.foreign, self.died, self.rc = foreign, died, proc.returncode
+        self.out = (proc.stdout or "") + (proc.stderr or "")
+        self.xacts = self._num(r"number of transactions actually processed: (\d+)", int)
+        self.failed = self._num(r"number of failed transactions: (\d+)", int) or 0
+        self.tps = self._num(r"tps = ([\d.]+) \(without initial connection time\)", float)
+        self.latency = self._num(r"latency average = ([\d.]+) ms", float)
+        self.errors = [ln for ln in self.out.splitlines()
+                       if re.search(r"error|abort|FATAL|fail", ln, re.I)
+                       and not ln.startswith("number of failed transactions: 0")]
+        self.stats = {}   # SHOW STATS deltas, when asked for
+        self.writes = None
+
+    def _num(self, pattern, conv):
+        m = re.search(pattern, self.out)
+        return conv(m.group(1)) if m else None
+
+    def ok(self):
+        return (not self.died and self.rc == 0 and self.xacts and self.tps is not None
+                and not self.failed)
+
+    def cpu_per_xact(self):
+        return self.cpu_s * 1e6 / self.xacts if self.xacts else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+fmt = benchrun.fmt
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.basedir = None
+        self.cluster = None
+        self.split_bin = None
+        self.results = {}
+        self.anomalies = []
+        self.waited = 0.0
+        self.versions = {}
+        self.quiet_waited = 0.0
+        self.routing_notes = []
+
+    # -- setup ------------------------------------------------------------
+    def setup(self):
+        self.waited += wait_for_other_bench()
+        self.basedir = tempfile.mkdtemp(prefix="pgsplit-routing-", dir="/tmp")
+        os.chmod(self.basedir, 0o755)
+        pgcluster.chown_pg(self.basedir)
+        log("primary + 2 replicas in %s" % self.basedir)
+        self.cluster = pgcluster.Cluster(os.path.join(self.basedir, "pg"), replicas=2)
+        self.cluster.create()
+        log("pgbench -i -s %d" % self.args.scale)
+        pgcluster.run_as_pg([PGBENCH, "-i", "-s", str(self.args.scale), "-q", "-h",
+                             self.cluster.sockdir, "-p", str(self.cluster.port), "-U",
+                             USER, DBNAME], timeout=600)
+        self.cluster.primary.psql("CHECKPOINT")
+        self.cluster.wait_replay(timeout=180)
+        bindir = os.path.join(self.basedir, "bin")
+        os.makedirs(bindir)
+        os.chmod(bindir, 0o755)
+        self.split_bin = shutil.copy2(self.args.pgsplit, os.path.join(bindir, "pgsplit"))
+        # pgbouncer's slot gets pgsplit again: only the machine and versions are used
+        self.versions = benchrun.versions(self.split_bin, self.split_bin)
+        self.write_scripts()
+
+    def write_scripts(self):
+        n = N_ACCOUNTS * self.args.scale
+        self.scripts = {
+            "sleep": "SELECT pg_sleep(0.005);\n",
+            "mix": ("\\set aid random(1, %d)\n\\set r random(1, 10)\n\\if :r = 1\n%s\n"
+                    "\\else\n%s\n\\endif\n" % (n, WRITE_SQL, READ_SQL)),
+        }
+        self.script_files = {}
+        for name, text in self.scripts.items():
+            path = os.path.join(self.basedir, name + ".sql")
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+            self.script_files[name] = path
+
+    def replicas_opt(self):
+        return ",".join("127.0.0.1:%d" % r.port for r in self.cluster.replicas)
+
+    # -- one pgsplit, one or more pgbench runs ------------------------------
+    def start_split(self, tag, db_opts, settings):
+        sp = Split(self.split_bin, self.basedir, tag, self.cluster, db_opts, settings)
+        sp.start()
+        log("pgsplit %s: %s (pid %d)" % (tag, sp.db_line(), sp.proc.pid))
+        # Fill the pools and let the replica monitor see every replica.
+        res = subprocess.run(self.pgbench_cmd(sp, ["-S"], "simple", 8, self.args.warmup),
+                             env=self.env(), capture_output=True, text=True,
+                             timeout=self.args.warmup + 120)
+        if res.returncode != 0:
+            self.anomaly("warm-up of %s failed: %s%s" % (tag, res.stdout, res.stderr), sp)
+        return sp
+
+    def env(self):
+        env = dict(os.environ)
+        env["PGPASSWORD"] = PASSWORD
+        env["PGCONNECT_TIMEOUT"] = "20"
+        return env
+
+    def pgbench_cmd(self, sp, script, protocol, clients, duration, rate=None):
+        extra = ["-R", str(rate)] if rate else []
+        return [PGBENCH, "-h", "127.0.0.1", "-p", str(sp.port), "-U", USER, "-n",
+                "-M", protocol, "-c", str(clients), "-j", str(self.args.jobs),
+                "-T", str(duration)] + extra + script + [DBNAME]
+
+    def pg_pids(self):
+        pids = []
+        for s in self.cluster.servers:
+            with open(os.path.join(s.datadir, "postmaster.pid")) as f:
+                pids.append(int(f.readline()))
+        return pids
+
+    def pg_tree(self):
+        out = {}
+        for pid in self.pg_pids():
+            out.update(benchrun.tree_cpu(pid))
+        return out
+
+    def wait_quiet(self):
+        """Wait (within --quiet-budget seconds over the whole run, at most 20 s each
+        time) for a 1-s window in which others use under 0.3 CPUs: our own
+        processes are idle between runs, so the load seen now is someone else's."""
+        t0 = time.time()
+        limit = min(20.0, self.args.quiet_budget - self.quiet_waited)
+        load = None
+        while True:
+            b0 = benchrun.system_busy_seconds()
+            time.sleep(1.0)
+            load = benchrun.system_busy_seconds() - b0
+            if load <= 0.3 or time.time() - t0 >= limit:
+                break
+        self.quiet_waited += max(0.0, time.time() - t0 - 1.0)
+        return load
+
+    def measure(self, key, sp, script, protocol, clients, duration, rate=None,
+                stats=False, count_writes=False):
+        self.waited += wait_for_other_bench()
+        load_before = self.wait_quiet()
+        cmd = self.pgbench_cmd(sp, script, protocol, clients, duration, rate)
+        st0 = self.show_stats(sp) if stats else None
+        w0 = self.sum_balance() if count_writes else None
+        pg0, kids0 = self.pg_tree(), benchrun.children_cpu_seconds()
+        sys0, cpu0, t0 = benchrun.system_busy_seconds(), sp.cpu(), time.time()
+        try:
+            proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True,
+                                  timeout=duration + 120)
+        except subprocess.TimeoutExpired as e:
+            proc = subprocess.CompletedProcess(cmd, -1, str(e.stdout or ""),
+                                               "pgbench timed out")
+        wall = time.time() - t0
+        cpu1 = sp.cpu()
+        cpu_s = cpu1 - cpu0 if None not in (cpu0, cpu1) else 0.0
+        ours = (benchrun.tree_delta(pg0, self.pg_tree()) + cpu_s
+                + benchrun.children_cpu_seconds() - kids0)
+        foreign = max(0.0, benchrun.system_busy_seconds() - sys0 - ours) / wall
+        r = Result(key, cmd, proc, cpu_s, wall, foreign, not sp.alive())
+        r.load_before = load_before
+        if stats and sp.alive():
+            st1 = self.show_stats(sp)
+            r.stats = {k: st1.get(k, 0) - st0.get(k, 0) for k in st1}
+        if count_writes:
+            r.writes = self.sum_balance() - w0
+        self.results[key] = r
+        log("%-34s tps=%s cpu/xact=%sus xacts=%s failed=%s foreign=%.2f CPUs%s" % (
+            key, fmt(r.tps, ".0f"), fmt(r.cpu_per_xact(), ".1f"), r.xacts, r.failed,
+            r.foreign, (" routed primary/replica=%s/%s writes=%s" % (
+                r.stats.get("total_routed_primary"), r.stats.get("total_routed_replica"),
+                r.writes)) if stats else ""))
+        if not r.ok() or r.errors:
+            text = "%s: exit %s, failed %s, pooler %s\n$ %s\n--- pgbench output ---\n%s" % (
+                key, r.rc, r.failed, "DIED" if r.died else "alive", " ".join(cmd), r.out)
+            self.anomaly(text, sp)
+        return r
+
+    def admin(self, sp, sql):
+        res = subprocess.run(["psql", "-X", "-A", "-F", "|", "-P", "footer=off", "-h",
+                              "127.0.0.1", "-p", str(sp.port), "-U", USER, "-d",
+                              "pgbouncer", "-c", sql], env=self.env(),
+                             capture_output=True, text=True, timeout=30)
+        return (res.stdout + res.stderr).strip()
+
+    def show_stats(self, sp):
+        """SHOW STATS row of our database on the admin console, numbers only."""
+        res = subprocess.run(["psql", "-X", "-A", "-F", "|", "-P", "footer=off", "-h",
+                              "127.0.0.1", "-p", str(sp.port), "-U", USER, "-d",
+                              "pgbouncer", "-c", "SHOW STATS"], env=self.env(),
+                             capture_output=True, text=True, timeout=30)
+        lines = res.stdout.strip().splitlines()
+        if res.returncode != 0 or len(lines) < 2:
+            self.anomaly("SHOW STATS failed (exit %d): %s%s" % (res.returncode, res.stdout,
+                                                              res.stderr), sp)
+            return {}
+        head = lines[0].split("|")
+        for ln in lines[1:]:
+            row = dict(zip(head, ln.split("|")))
+            if row.get("database") == DBNAME:
+                return {k: int(v) for k, v in row.items() if re.fullmatch(r"-?\d+", v)}
+        return {}
+
+    def sum_balance(self):
+        """Each write adds 1 to one abalance: the sum counts committed writes."""
+        return int(self.cluster.primary.psql("SELECT sum(abalance) FROM pgbench_accounts",
+                                             db=DBNAME))
+
+    def anomaly(self, text, sp=None):
+        if sp is not None:
+            text += "\n--- %s log tail ---\n%s" % (sp.name, benchrun.tail(sp.logfile, 20))
+            if not sp.alive():
+                text += "--- stderr tail ---\n%s" % benchrun.tail(sp.stderr, 20)
+        self.anomalies.append(text)
+        log("ANOMALY " + text)
+
+    def finish_split(self, sp):
+        problems = sp.log_problems()
+        if not sp.alive():
+            self.anomaly("%s died: %s" % (sp.name, sp.describe_death()))
+        sp.stop()
+        if problems:
+            self.anomalies.append("%s (%s) pooler log, %d warning/error lines, last 15:\n%s"
+                                  % (sp.name, sp.db_line(), len(problems),
+                                     "\n".join(problems[-15:])))
+            log("%s: %d warning/error lines in its log" % (sp.name, len(problems)))
+
+    # -- the four parts ---------------------------------------------------
+    def run(self):
+        parts = [self.part_routing, self.part_scaling, self.part_ryw, self.part_prepared]
+        for part in parts:
+            if self.args.only and part.__name__[5:] not in self.args.only:
+                continue
+            try:
+                part()
+            except benchrun.BenchError as e:
+                self.anomaly("%s aborted: %s" % (part.__name__, e))
+
+    def part_routing(self):
+        """Both pgsplits run side by side; their runs alternate (ABBA) so drift in
+        the machine's load hits both alike."""
+        a = self.args
+        confs = {"primary": {"routing": "primary"},
+                 "auto": {"replicas": self.replicas_opt(), "routing": "auto"}}
+        sps = {}
+        try:
+            for name in ("primary", "auto"):
+                sps[name] = self.start_split("r-" + name, confs[name], {})
+            for rnd in range(a.rounds):
+                order = ("primary", "auto") if rnd % 2 == 0 else ("auto", "primary")
+                for proto in ("simple", "extended"):
+                    for rate in (None, a.rate):
+                        for name in order:
+                            key = "routing/%s/%s/%s#%d" % (
+                                name, proto, "R%d" % rate if rate else "max", rnd)
+                            self.measure(key, sps[name], ["-S"], proto, 20, a.duration,
+                                         rate)
+        finally:
+            for sp in sps.values():
+                self.finish_split(sp)
+
+    def part_scaling(self):
+        pool = {"default_pool_size": "4", "read_your_writes": "off"}
+        reps = {"replicas": self.replicas_opt(), "routing": "auto",
+                "replica_pool_size": "4"}
+        confs = [("a", {"routing": "primary"}, {}),
+                 ("b", reps, {}),
+                 ("c", reps, {"primary_read_weight": "1", "replica_lb": "round_robin"})]
+        for name, db, extra in confs:
+            sp = self.start_split("s-" + name, db, dict(pool, **extra))
+            try:
+                self.measure("scaling/%s" % name, sp, ["-f", self.script_files["sleep"]],
+                             "simple", 24, self.args.long_duration, stats=True)
+            finally:
+                self.finish_split(sp)
+
+    def part_ryw(self):
+        reps = {"replicas": self.replicas_opt(), "routing": "auto"}
+        for mode in ("lsn", "window", "off"):
+            extra = {"read_your_writes": mode}
+            if mode == "window":
+                extra["write_window"] = "2"
+            sp = self.start_split("w-" + mode, reps, extra)
+            try:
+                self.measure("ryw/%s" % mode, sp, ["-f", self.script_files["mix"]],
+                             "simple", 20, self.args.long_duration, stats=True,
+                             count_writes=True)
+                self.routing_notes.append((mode, self.admin(sp, "SHOW ROUTING")))
+            finally:
+                self.finish_split(sp)
+
+    def part_prepared(self):
+        for rnd in range(self.args.rounds):
+            sp = self.start_split("p%d" % rnd, {"routing": "primary"}, {})
+            order = ("extended", "prepared") if rnd % 2 == 0 else ("prepared", "extended")
+            try:
+                for proto in order:
+                    self.measure("prepared/%s#%d" % (proto, rnd), sp, ["-S"], proto, 20,
+                                 self.args.duration)
+            finally:
+                self.finish_split(sp)
+
+    # -- teardown ---------------------------------------------------------
+    def teardown(self, failed):
+        if self.cluster is not None:
+            self.cluster.stop()
+        if self.basedir and (self.args.keep or failed or self.anomalies):
+            log("kept %s (logs)" % self.basedir)
+        elif self.basedir:
+            shutil.rmtree(self.basedir, ignore_errors=True)
+
+    # -- aggregation ------------------------------------------------------
+    def agg(self, prefix):
+        """Mean tps and pooled CPU/xact of the clean runs whose key starts with prefix#."""
+        rs = [r for k, r in self.results.items() if k.split("#")[0] == prefix and r.ok()]
+        if not rs:
+            return None, None, 0
+        xacts = sum(r.xacts for r in rs)
+        return (sum(r.tps for r in rs) / len(rs), sum(r.cpu_s for r in rs) * 1e6 / xacts,
+                len(rs))
+
+
+# -- report ------------------------------------------------------------------
+
+def verdict(ok, text):
+    if ok is None:
+        return "- **n/a**: " + text
+    return "- **%s**: %s" % ("met" if ok else "missed", text)
+
+
+def cmp_le(v, limit):
+    return None if v is None else v <= limit
+
+
+def cmp_ge(v, limit):
+    return None if v is None else v >= limit
+
+
+def report(b, started, elapsed):
+    a = b.args
+    v = b.versions
+    out = ["Run of %s, %.1f min total (%.0f s of it waiting for bench/run.py). "
+           "Machine: %s. %s; %s. `bench/routing.py`: PostgreSQL 15 primary + 2 streaming "
+           "replicas on one host, pgbench scale %d, `-j %d`, pgsplit with "
+           "pool_mode=transaction, auth_type=md5, default_pool_size=20 unless stated, "
+           "pgbench over TCP to pgsplit, pgsplit over TCP to the servers."
+           % (started.strftime("%Y-%m-%d %H:%M %Z"), elapsed / 60, b.waited,
+              v.get("machine", "?"), v.get("pgsplit", "?"), v.get("pgbench", "?"),
+              a.scale, a.jobs), ""]
+    targets = []
+
+    # 1. routing cost
+    out += ["### Routing cost (`pgbench -S`, 20 clients, %d s per run, %d round(s))"
+            % (a.duration, a.rounds), "",
+            "`primary`: `routing=primary` (no replicas); `auto`: `routing=auto "
+            "replicas=<both>` (reads go to the replicas).", "",
+            "| protocol | load | tps primary | tps auto | CPU us/xact primary | "
+            "CPU us/xact auto | CPU/xact ratio auto/primary |", "|---|---|---:|---:|---:|---:|---:|"]
+    worst_fixed = None
+    for proto in ("simple", "extended"):
+        for load in ("max", "R%d" % a.rate):
+            tp, cp, _ = b.agg("routing/primary/%s/%s" % (proto, load))
+            ta, ca, _ = b.agg("routing/auto/%s/%s" % (proto, load))
+            rr = ratio(ca, cp)
+            if load != "max" and rr is not None:
+                worst_fixed = max(worst_fixed or 0, rr)
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                proto, "flat out" if load == "max" else "-R %d" % a.rate, fmt(tp, ".0f"),
+                fmt(ta, ".0f"), fmt(cp, ".1f"), fmt(ca, ".1f"), fmt(rr, ".3f")))
+    ratios = {load: [ratio(b.agg("routing/auto/%s/%s" % (p, load))[1],
+                           b.agg("routing/primary/%s/%s" % (p, load))[1])
+                     for p in ("simple", "extended")] for load in ("max", "R%d" % a.rate)}
+    targets.append(verdict(cmp_le(worst_fixed, 1.05),
+                           "routing CPU/xact auto/primary <= 1.05 at fixed rate -R %d: "
+                           "simple %s, extended %s (flat out: simple %s, extended %s)"
+                           % (a.rate, *[fmt(x, ".3f") for x in ratios["R%d" % a.rate]],
+                              *[fmt(x, ".3f") for x in ratios["max"]])))
+    out.append("")
+
+    # 2. read scaling
+    out += ["### Read scaling capacity (`SELECT pg_sleep(0.005)`, 24 clients, %d s, "
+            "pool size 4 per server, read_your_writes=off)" % a.long_duration, "",
+            "(routing=primary does not count routed transactions, hence 0 / 0 for (a).)", "",
+            "| setup | tps | vs (a) | routed primary / replica | CPU us/xact |",
+            "|---|---:|---:|---|---:|"]
+    desc = {"a": "(a) routing=primary, primary alone",
+            "b": "(b) routing=auto, 2 replicas",
+            "c": "(c) auto, 2 replicas + primary_read_weight=1, round_robin"}
+    tps = {}
+    for k in "abc":
+        r = b.results.get("scaling/%s" % k)
+        tps[k] = r.tps if r and r.ok() else None
+        out.append("| %s | %s | %s | %s / %s | %s |" % (
+            desc[k], fmt(tps[k], ".0f"), fmt(ratio(tps[k], tps["a"]), ".2f"),
+            r.stats.get("total_routed_primary", "?") if r else "?",
+            r.stats.get("total_routed_replica", "?") if r else "?",
+            fmt(r.cpu_per_xact() if r else None, ".1f")))
+    targets.append(verdict(cmp_ge(ratio(tps["b"], tps["a"]), 1.9),
+                           "read scaling b/a >= 1.9: %s (%s vs %s tps)" % (
+                               fmt(ratio(tps["b"], tps["a"]), ".2f"), fmt(tps["b"], ".0f"),
+                               fmt(tps["a"], ".0f"))))
+    targets.append(verdict(cmp_ge(ratio(tps["c"], tps["a"]), 2.7),
+                           "read scaling c/a >= 2.7: %s (%s vs %s tps)" % (
+                               fmt(ratio(tps["c"], tps["a"]), ".2f"), fmt(tps["c"], ".0f"),
+                               fmt(tps["a"], ".0f"))))
+    out.append("")
+
+    # 3. read-your-writes
+    out += ["### Read-your-writes cost (90%% reads / 10%% writes, 20 clients, %d s, "
+            "routing=auto, 2 replicas)" % a.long_duration, "",
+            "| read_your_writes | tps | CPU us/xact | xacts | writes | routed primary "
+            "| routed replica | reads on replicas |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rtps = {}
+    for mode in ("lsn", "window", "off"):
+        r = b.results.get("ryw/%s" % mode)
+        if r is None:
+            out.append("| %s | not run |||||||" % mode)
+            continue
+        rtps[mode] = r.tps if r.ok() else None
+        rep = r.stats.get("total_routed_replica")
+        reads = r.xacts - r.writes if r.xacts is not None and r.writes is not None else None
+        share = ratio(rep, reads)
+        out.append("| %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
+            mode, " (write_window=2)" if mode == "window" else "", fmt(rtps[mode], ".0f"),
+            fmt(r.cpu_per_xact(), ".1f"), r.xacts, r.writes,
+            r.stats.get("total_routed_primary", "?"), rep if rep is not None else "?",
+            fmt(share * 100 if share is not None else None, ".1f") + "%"))
+    for mode, text in b.routing_notes:
+        out += ["", "`SHOW ROUTING` after the %s run (counts since that pgsplit started, "
+                "warm-up included):" % mode, "", "```", text, "```"]
+    out += ["", "Writes are counted exactly (every write adds 1 to one `abalance`; the "
+            "sum before/after); reads = transactions - writes; routed counts are "
+            "`SHOW STATS` deltas (total_routed_primary / total_routed_replica)."]
+    rl = ratio(rtps.get("lsn"), rtps.get("off"))
+    targets.append(verdict(cmp_ge(rl, 0.95), "read_your_writes tps(lsn) >= 0.95 x "
+                           "tps(off): %s (%s vs %s tps)" % (fmt(rl, ".3f"),
+                                                           fmt(rtps.get("lsn"), ".0f"),
+                                                           fmt(rtps.get("off"), ".0f"))))
+    out.append("")
+
+    # 4. prepared
+    out += ["### Prepared statements (`pgbench -S`, 20 clients, %d s, routing=primary, "
+            "max_prepared_statements=200 default, %d round(s))" % (a.duration, a.rounds), "",
+            "| protocol | tps | CPU us/xact |", "|---|---:|---:|"]
+    pt = {}
+    for proto in ("extended", "prepared"):
+        t, c, _ = b.agg("prepared/%s" % proto)
+        pt[proto] = (t, c)
+        out.append("| %s | %s | %s |" % (proto, fmt(t, ".0f"), fmt(c, ".1f")))
+    pr = ratio(pt["prepared"][0], pt["extended"][0])
+    targets.append(verdict(cmp_ge(pr, 1.0), "prepared tps >= extended tps: x%s (%s vs %s "
+                           "tps; CPU/xact %s vs %s us)" % (
+                               fmt(pr, ".3f"), fmt(pt["prepared"][0], ".0f"),
+                               fmt(pt["extended"][0], ".0f"), fmt(pt["prepared"][1], ".1f"),
+                               fmt(pt["extended"][1], ".1f"))))
+    out += ["", "### Targets", ""] + targets + [""]
+
+    out.append("CPU us/xact: pgsplit's utime+stime (/proc/<pid>/stat) over the run / "
+               "transactions pgbench reports. Highest foreign load (CPUs used by processes "
+               "outside this benchmark) during any run: %s." % fmt(
+                   max([r.foreign for r in b.results.values()], default=None), ".2f"))
+    failed = sum(r.failed for r in b.results.values())
+    out.append("Failed transactions in total: %d. Waited %.0f s in all for an idle "
+               "machine (under 0.3 CPUs of others' load, at most 20 s per run)."
+               % (failed, b.quiet_waited))
+    out += ["", "<details><summary>Every run</summary>", "",
+            "| run | tps | CPU us/xact | xacts | failed | others' load before / during (CPUs) |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for k, r in b.results.items():
+        out.append("| %s | %s | %s | %s | %d | %s / %.2f |" % (
+            k, fmt(r.tps, ".0f"), fmt(r.cpu_per_xact(), ".1f"), r.xacts, r.failed,
+            fmt(getattr(r, "load_before", None), ".2f"), r.foreign))
+    out += ["", "</details>"]
+    if b.anomalies:
+        out += ["", "Anomalies (%d):" % len(b.anomalies), ""]
+        for text in b.anomalies:
+            out += ["```", text.rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pgsplit", default=benchrun.default_pgsplit())
+    ap.add_argument("--duration", type=int, default=5, help="seconds per -S run")
+    ap.add_argument("--long-duration", type=int, default=10,
+                    help="seconds per scaling / read-your-writes run")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of the routing-cost and prepared runs")
+    ap.add_argument("--rate", type=int, default=2000, help="pgbench -R of the fixed-rate runs")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--quiet-budget", type=float, default=240,
+                    help="seconds the whole run may spend waiting for an idle machine")
+    ap.add_argument("--only", type=lambda s: s.split(","), default=None,
+                    help="subset of routing,scaling,ryw,prepared")
+    ap.add_argument("--out", help="Markdown file to write the report to")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args(argv)
+    if not os.access(args.pgsplit, os.X_OK):
+        ap.error("not an executable: %s" % args.pgsplit)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    b = Bench(args)
+    started = datetime.datetime.now().astimezone()
+    t0, rc = time.time(), 0
+    try:
+        b.setup()
+        b.run()
+    except KeyboardInterrupt:
+        rc = 130
+    except Exception:  # still tear down and report what was measured
+        traceback.print_exc()
+        b.anomalies.append("script error:\n" + traceback.format_exc())
+        rc = 1
+    finally:
+        b.teardown(rc != 0)
+    text = report(b, started, time.time() - t0)
+    print()
+    print(text, end="")
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+        log("report written to %s" % args.out)
+    return rc or (2 if b.anomalies else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
