@@ -12,12 +12,14 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "server.h"
 #include "tls.h"
 #include "hba.h"
 
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static AuthFile *load_authfile(const Config *cfg, char *err, size_t errlen)
 {
@@ -92,6 +94,23 @@ static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
 	return true;
 }
 
+/* Server connections made under other TLS settings are closed when released. */
+static void retire_servers_for_tls(const Config *old, const Config *cfg)
+{
+	const char *const a[] = { old->server_tls_ca_file, old->server_tls_key_file, old->server_tls_cert_file,
+				  old->server_tls_protocols, old->server_tls_ciphers, old->server_tls13_ciphers };
+	const char *const b[] = { cfg->server_tls_ca_file, cfg->server_tls_key_file, cfg->server_tls_cert_file,
+				  cfg->server_tls_protocols, cfg->server_tls_ciphers, cfg->server_tls13_ciphers };
+	bool changed = old->server_tls_sslmode != cfg->server_tls_sslmode;
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]) && !changed; i++)
+		changed = strcmp(a[i], b[i]) != 0;
+	if (!changed)
+		return;
+	List *it;
+	list_for_each(it, &rt.servers) container_of(it, Server, all_node)->dirty = true;
+	log_info("TLS settings changed: server connections are replaced as they are released");
+}
+
 bool reload_config(char *err, size_t errlen)
 {
 	Config *cfg = config_load(rt.cfg->config_file, err, errlen);
@@ -112,7 +131,8 @@ bool reload_config(char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
-	if (tls_config_changed(rt.cfg, cfg) && !reload_client_tls(cfg, err, errlen)) {
+	bool tls_changed = tls_config_changed(rt.cfg, cfg);
+	if (tls_changed && !reload_client_tls(cfg, err, errlen)) {
 		classify_config_free(ccfg);
 		config_free(cfg);
 		return false;
@@ -122,6 +142,8 @@ bool reload_config(char *err, size_t errlen)
 	char aferr[512] = "";
 	AuthFile *af = load_authfile(cfg, aferr, sizeof(aferr));
 	Config *old = rt.cfg;
+	if (tls_changed)
+		retire_servers_for_tls(old, cfg);
 	rt.cfg = cfg;
 	if (af || !*cfg->auth_file) {
 		if (rt.authfile)

@@ -249,3 +249,21 @@ def test_unknown_user_gets_the_same_answer_as_a_wrong_password(pooler):
             p.connect(user=user, password=pw)
         errors.append(str(ei.value).replace(user, "USER"))
     assert errors[0] == errors[1]
+
+
+@pgsplit_only("the schema-qualified default auth_query that honours VALID UNTIL")
+def test_default_auth_query_refuses_an_expired_password(pooler, cluster):
+    cluster.primary.psql("ALTER ROLE postgres PASSWORD 'pgsplit-super'")
+    cluster.primary.psql("DROP ROLE IF EXISTS expuser; "
+                         "CREATE ROLE expuser LOGIN PASSWORD 'exppass' VALID UNTIL '2000-01-01'")
+    cluster.primary.psql("DROP ROLE IF EXISTS liveuser; CREATE ROLE liveuser LOGIN PASSWORD 'livepass'")
+    try:
+        p = pooler(auth_type="md5", auth_user="postgres", userlist={"postgres": "pgsplit-super"})
+        # a user absent from auth_file is looked up with the default auth_query
+        assert query1(p.connect(user="liveuser", password="livepass"), "SELECT current_user") == "liveuser"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            p.connect(user="expuser", password="exppass")
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            p.connect(user="liveuser", password="wrong")
+    finally:
+        cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")

@@ -201,3 +201,17 @@ def test_direct_tls_without_alpn_is_refused(pooler, certs):
         s.sendall(struct.pack("!II", 8 + len(body), 196608) + body)
         if not s.recv(1):
             raise ConnectionError("closed")
+
+
+@harness.pgsplit_only("server TLS modes")
+def test_reload_recycles_servers_only_when_server_tls_changed(pooler, cluster, certs, primary_with_tls):
+    p = pooler(server_tls_sslmode="disable", pool_mode="transaction", default_pool_size=1)
+    c = p.connect()
+    pid = query1(c, "SELECT pg_backend_pid()")
+    p.settings["log_connections"] = "0"  # an unrelated change keeps the server connection
+    p.reload()
+    assert query1(c, "SELECT pg_backend_pid()") == pid
+    p.settings["server_tls_sslmode"] = "require"
+    p.reload()
+    assert query1(c, "SELECT pg_backend_pid()") != pid  # replaced at release
+    assert query1(c, SSL_IN_USE) is True
