@@ -210,7 +210,7 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 	list_for_each(it, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		if (p->db == db && p->user == user && p->replica == replica)
+		if (p->db == db && p->user == user && p->replica == replica && !p->is_monitor)
 			return p;
 	}
 	Pool *p = pool_create(db, user, replica);

@@ -98,6 +98,20 @@ def is_pgbouncer():
     return flavor() == "pgbouncer"
 
 
+def is_sanitizer_build():
+    """The binary under test is built with AddressSanitizer: its memory figures (redzones,
+    the quarantine of freed blocks) say nothing about the real pooler's."""
+    try:
+        out = subprocess.run(["ldd", pooler_bin()], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out
+
+
+def not_under_sanitizer(reason="memory figures are meaningless under ASan"):
+    return pytest.mark.skipif(is_sanitizer_build(), reason=reason)
+
+
 def pgsplit_only(reason="feature missing from PgBouncer 1.18"):
     """Skip marker for behaviour PgBouncer 1.18 lacks (1.19+ options, pgsplit extras)."""
     return pytest.mark.skipif(is_pgbouncer(), reason="pgbouncer binary: " + reason)

@@ -429,6 +429,7 @@ IDLE_SETTINGS = dict(pool_mode="transaction", max_client_conn=str(IDLE_CLIENTS +
 
 
 @pytest.mark.timeout(180)
+@harness.not_under_sanitizer()
 def test_idle_clients_memory_per_client(any_pooler):
     n = IDLE_CLIENTS
     raise_fd_limit(n + 1000)
@@ -445,6 +446,7 @@ def test_idle_clients_memory_per_client(any_pooler):
 @pytest.mark.skipif(not os.path.exists(PGBOUNCER), reason="no %s to compare with" % PGBOUNCER)
 @pytest.mark.skipif(harness.is_pgbouncer(), reason="the binary under test is PgBouncer")
 @pytest.mark.timeout(180)
+@harness.not_under_sanitizer()
 def test_idle_client_memory_not_above_pgbouncer(any_pooler):
     """The issue's target: an idle client costs pgsplit no more than PgBouncer, measured
     in the same run (a little slack for page granularity)."""

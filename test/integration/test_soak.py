@@ -290,7 +290,8 @@ def test_soak_routing_ryw_disconnects_replica_restart(soak_pooler, soak_cluster)
     assert not unclear, "errors that are not OperationalError: %r" % unclear[:5]
     assert not outside, "%d client errors outside the replica restart, e.g. %s" % (
         len(outside), [(round(t - t0, 2), w, str(e)[:120]) for t, w, e in outside[:5]])
-    assert rss_end - rss_start < 32 * 1024, "pooler RSS grew from %d kB to %d kB" % (
+    if not harness.is_sanitizer_build():  # ASan's quarantine grows on purpose
+        assert rss_end - rss_start < 32 * 1024, "pooler RSS grew from %d kB to %d kB" % (
         rss_start, rss_end)
     assert totals == {"cl_active": 0, "cl_waiting": 0, "sv_active": 0}, \
         "SHOW POOLS not idle after the clients left: %s" % totals
