@@ -299,8 +299,12 @@ class Cluster:
         """Block until every replica has replayed the primary's current WAL position."""
         if not self.replicas:
             return
-        # The write position, not the insert position: after a page boundary the
-        # insert LSN points past a page header no replica will ever "replay".
+        # The servers run with synchronous_commit = off, so a commit that just returned
+        # may still sit in WAL buffers, past the write position. A synchronous commit
+        # of a transaction with an xid flushes everything before it; then the write
+        # position covers every earlier commit. (Not the insert position: after a page
+        # boundary it points past a page header no replica will ever "replay".)
+        self.primary.psql("SET synchronous_commit = on; SELECT txid_current()")
         target = self.primary.psql("SELECT pg_current_wal_lsn()")
         deadline = time.time() + timeout
         for rep in self.replicas:
