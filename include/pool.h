@@ -25,6 +25,7 @@ typedef enum {
 	REPLICA_DOWN,     /* cannot connect or query: out of rotation until retried */
 	REPLICA_PROMOTED, /* no longer in recovery: out of rotation */
 	REPLICA_DISABLED, /* DISABLE REPLICA: drained, out of rotation */
+	REPLICA_DIVERGED, /* replayed WAL the primary does not have (another timeline) */
 } ReplicaState;
 
 /* One hot standby of a database (design.md §3, §5). */
@@ -35,6 +36,8 @@ typedef struct Replica {
 	usec_t down_until;     /* monotonic: retry after this when DOWN */
 	int down_count;        /* consecutive failures, for backoff */
 	uint64_t replay_lsn;   /* last observed pg_last_wal_replay_lsn() */
+	usec_t replay_seen_at; /* monotonic: when replay_lsn was observed */
+	uint64_t diverged_lsn; /* replay_lsn when it was found DIVERGED */
 	usec_t lag;            /* usec behind the primary, as last measured */
 	uint64_t lag_bytes;
 	usec_t last_check;     /* wall clock of the last successful check */

@@ -21,9 +21,16 @@
 
 #define LSN_HISTORY 2048 /* samples of the primary's position: minutes at 100 ms */
 
+/*
+ * Recovery state, WAL position and, on a primary, the WAL file name of that position:
+ * its first 8 hex digits are the timeline, so a promoted standby standing in for the
+ * old primary is recognised even when its position is ahead of the old one's.
+ */
 static const char CHECK_SQL[] =
 	"SELECT pg_catalog.pg_is_in_recovery(), CASE WHEN pg_catalog.pg_is_in_recovery() "
-	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END";
+	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END, "
+	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
+	"ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()) END";
 
 typedef struct LsnSample {
 	usec_t at; /* monotonic */
@@ -35,6 +42,7 @@ typedef struct MonitorState {
 	int n_history;
 	int head; /* index of the newest sample */
 	uint64_t primary_lsn;
+	uint32_t primary_timeline; /* 0 until the first check */
 	bool primary_in_recovery;
 } MonitorState;
 
@@ -45,6 +53,7 @@ typedef struct CheckRow {
 	bool have;
 	bool in_recovery;
 	uint64_t lsn;
+	uint32_t timeline; /* 0: not reported (a server in recovery) */
 } CheckRow;
 static CheckRow last_row;
 
@@ -81,7 +90,7 @@ void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 	(void)s;
 	last_row.have = false;
 	proto_reader_init(&r, body, len);
-	if (!proto_get_u16(&r, &ncols) || ncols != 2)
+	if (!proto_get_u16(&r, &ncols) || ncols != 3)
 		return;
 	if (!proto_get_u32(&r, &flen) || flen != 1 || !proto_get_bytes(&r, 1, &v))
 		return;
@@ -92,6 +101,12 @@ void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 	memcpy(text, v, flen);
 	text[flen] = 0;
 	last_row.have = lsn_parse(text, &last_row.lsn);
+	last_row.timeline = 0;
+	if (proto_get_u32(&r, &flen) && flen == 24 && proto_get_bytes(&r, flen, &v)) {
+		memcpy(text, v, 8);
+		text[8] = 0;
+		last_row.timeline = (uint32_t)strtoul(text, NULL, 16);
+	}
 }
 
 static void history_add(MonitorState *m, uint64_t lsn, usec_t now)
@@ -135,6 +150,21 @@ static void replica_set_state(Replica *r, ReplicaState st, const char *why)
 	r->state = st;
 }
 
+/*
+ * A DIVERGED replica replayed WAL of another timeline; it comes back only once its
+ * replay position has gone back (rewound or cloned again, then restarted). Until then
+ * it keeps answering from a history the primary does not share.
+ */
+static bool diverged_replica_restarted(Replica *r)
+{
+	if (r->replay_lsn >= r->diverged_lsn)
+		return false;
+	log_info("replica %s:%d replays from %" PRIX64 " now, below where it diverged: checking it again",
+		 r->host, r->port, r->replay_lsn);
+	r->state = REPLICA_DOWN; /* replica_checked moves it on from here */
+	return true;
+}
+
 static void replica_checked(Database *db, Replica *r)
 {
 	usec_t now = time_now_mono();
@@ -146,6 +176,9 @@ static void replica_checked(Database *db, Replica *r)
 		return;
 	}
 	r->replay_lsn = last_row.lsn;
+	r->replay_seen_at = now;
+	if (r->state == REPLICA_DIVERGED && !diverged_replica_restarted(r))
+		return;
 	uint64_t primary = monitor_primary_lsn(db);
 	r->lag_bytes = primary > r->replay_lsn ? primary - r->replay_lsn : 0;
 	r->lag = db->monitor ? lag_from_history(db->monitor, r->replay_lsn, now) : 0;
@@ -155,7 +188,45 @@ static void replica_checked(Database *db, Replica *r)
 		replica_set_state(r, REPLICA_UP, "check passed");
 }
 
-static void primary_checked(Database *db)
+/*
+ * A replica whose position, observed before this primary check was sent, is beyond
+ * what the primary has written holds WAL the primary never wrote: it followed another
+ * timeline (a failover it was not re-pointed for). Its position proves nothing about a
+ * client's writes, so it leaves rotation however fresh it looks.
+ */
+static void find_diverged_replicas(Database *db, usec_t primary_asked_at)
+{
+	for (int i = 0; i < db->n_replicas; i++) {
+		Replica *r = db->replicas[i];
+		if (r->removed || r->state == REPLICA_DIVERGED || r->state == REPLICA_DISABLED ||
+		    r->state == REPLICA_PROMOTED || !r->in_recovery || r->replay_seen_at == 0 ||
+		    r->replay_seen_at >= primary_asked_at || r->replay_lsn <= last_row.lsn)
+			continue;
+		log_error("replica %s:%d has replayed up to %" PRIX64 ", beyond the primary's %" PRIX64
+			  ": another timeline, out of rotation",
+			  r->host, r->port, r->replay_lsn, last_row.lsn);
+		r->state = REPLICA_DIVERGED;
+		r->diverged_lsn = r->replay_lsn;
+		client_route_evacuate_replica(db, r);
+	}
+}
+
+static bool primary_changed(const Database *db, const MonitorState *m)
+{
+	if (m->primary_timeline && last_row.timeline && last_row.timeline != m->primary_timeline) {
+		log_warning("the primary of database %s is on timeline %u now (was %u): a new primary, "
+			    "forgetting floors", db->name, last_row.timeline, m->primary_timeline);
+		return true;
+	}
+	if (last_row.lsn < m->primary_lsn) {
+		log_warning("the primary of database %s went back in WAL: a new primary? forgetting floors",
+			    db->name);
+		return true;
+	}
+	return false;
+}
+
+static void primary_checked(Database *db, usec_t asked_at)
 {
 	if (!db->monitor)
 		db->monitor = xcalloc(1, sizeof(MonitorState));
@@ -163,14 +234,17 @@ static void primary_checked(Database *db)
 	if (last_row.in_recovery && !m->primary_in_recovery)
 		log_error("the primary of database %s is in recovery", db->name);
 	m->primary_in_recovery = last_row.in_recovery;
-	if (last_row.lsn < m->primary_lsn) {
-		log_warning("the primary of database %s went back in WAL: a new primary? forgetting floors",
-			    db->name);
+	if (primary_changed(db, m)) {
+		/* LSNs belong to a timeline: floors and lag samples of the old one mean nothing */
 		m->n_history = 0;
 		db->primary_epoch++;
 	}
+	if (last_row.timeline)
+		m->primary_timeline = last_row.timeline;
 	m->primary_lsn = last_row.lsn;
 	history_add(m, last_row.lsn, time_now_mono());
+	if (!last_row.in_recovery)
+		find_diverged_replicas(db, asked_at);
 }
 
 void monitor_on_done(Server *s, bool failed)
@@ -180,7 +254,7 @@ void monitor_on_done(Server *s, bool failed)
 	last_row.have = false;
 	if (!p->replica) {
 		if (ok)
-			primary_checked(p->db);
+			primary_checked(p->db, s->last_checked);
 		return;
 	}
 	if (ok) {

@@ -23,7 +23,7 @@ const char *router_reason_name(RouteReason reason)
 
 const char *router_replica_state_name(ReplicaState state)
 {
-	static const char *const names[] = { "up", "lagging", "down", "promoted", "disabled" };
+	static const char *const names[] = { "up", "lagging", "down", "promoted", "disabled", "diverged" };
 	return names[state];
 }
 

@@ -677,3 +677,96 @@ def test_ryw_when_a_replica_is_promoted_mid_run(fresh_cluster, make_pooler):
     assert not late, "reads reached the promoted server: %s" % late[:10]
     assert run.served_by(victim.port, 0, promote_at - 1), "replica B never served a read"
     assert seen_stale, "control failed: the paused replica never answered a fresh client: %s" % control
+
+
+# ---- 4. the primary itself changes (failover) ----------------------------------------
+
+def wait_replayed_to(server, lsn_text, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % lsn_text) == "t":
+            return
+        time.sleep(0.05)
+    raise AssertionError("%s never replayed %s" % (server.name, lsn_text))
+
+
+def clone_replica(cluster, source, name):
+    """A new streaming replica of `source` (pg_basebackup -R -c fast), started."""
+    rep = pgcluster.Server(name, os.path.join(cluster.basedir, name), pgcluster.free_port(),
+                           cluster.sockdir)
+    pgcluster.run_as_pg([os.path.join(pgcluster.PG_BIN, "pg_basebackup"), "-D", rep.datadir,
+                         "-R", "-c", "fast", "-X", "stream", "-h", cluster.sockdir,
+                         "-p", str(source.port), "-U", pgcluster.SUPERUSER, "--no-sync"])
+    with open(os.path.join(rep.datadir, "postgresql.conf"), "a") as f:
+        f.write("\nport = %d\n" % rep.port)
+    rep.start()
+    cluster.replicas.append(rep)  # stopped and removed with the cluster
+    return rep
+
+
+@pytest.mark.timeout(150)
+def test_failover_clears_floors_and_drops_a_replica_of_the_old_timeline(fresh_cluster, make_pooler):
+    """A real failover: replica A (stopped early, so behind) is promoted after the primary
+    dies; replica B had replayed the old primary further than A ever will, so it is on a
+    history the new primary does not share.  After the pooler is re-pointed at A:
+    - B never serves a read (its position would satisfy any new floor, and every row
+      written on A would be missing there);
+    - a client's floor from the old primary no longer holds its reads on the primary
+      once a clean replica of A is in rotation (floors belong to a timeline);
+    - a write on A is always visible to the same client's next read."""
+    cl = fresh_cluster
+    old_primary = cl.primary
+    new_primary, diverged = cl.replicas
+    cl.primary.psql("CREATE TABLE fo_t(k text); GRANT ALL ON fo_t TO app", db="app")
+    cl.wait_replay()
+    p = make_pooler(cl, read_your_writes="lsn", replica_check_period=0.05,
+                    replica_lb="round_robin", replica_max_lag=0)
+    new_primary.stop("fast")
+
+    # an old-timeline writer: its floor is far beyond where A stopped
+    old_writer = p.connect(prepare_threshold=None)
+    old_writer.execute("INSERT INTO fo_t SELECT 'bulk' FROM generate_series(1, 20000)")
+    old_floor = cl.primary.psql("SELECT pg_current_wal_lsn()")
+    wait_replayed_to(diverged, old_floor)
+
+    old_primary.stop("immediate")
+    new_primary.start()
+    promote(new_primary)
+    assert new_primary.psql("SELECT pg_is_in_recovery()") == "f"
+    p.databases["app"] = p.connstr("app", port=new_primary.port,
+                                   replicas="127.0.0.1:%d" % diverged.port)
+    p.reload()
+    assert p.wait_log(r"the primary of database app (is on timeline|went back)", 10), \
+        "the pooler never noticed the new primary"
+    assert p.wait_log(r"replica 127\.0\.0\.1:%d has replayed .* another timeline" % diverged.port, 10), \
+        "the replica of the old timeline stayed in rotation"
+
+    writer = p.connect(prepare_threshold=None)
+    for i in range(20):
+        writer.execute("INSERT INTO fo_t VALUES (%s)", ("new-%d" % i,))
+        n, in_recovery, port = writer.execute(
+            "SELECT count(*), pg_is_in_recovery(), inet_server_port() FROM fo_t WHERE k = %s",
+            ("new-%d" % i,)).fetchone()
+        assert n == 1, "read after own write on the new primary was stale (served by %d)" % port
+        assert port != diverged.port
+    fresh = p.connect(prepare_threshold=None)
+    ports = {tuple(fresh.execute(WHERE).fetchone())[1] for _ in range(10)}
+    assert diverged.port not in ports, "a read reached the replica of the old timeline"
+
+    # a clean replica of the new primary joins: the old writer's floor (old timeline,
+    # beyond anything the new primary has written) must not keep its reads on the primary
+    clean = clone_replica(cl, new_primary, "replica3")
+    p.databases["app"] = p.connstr("app", port=new_primary.port,
+                                   replicas="127.0.0.1:%d,127.0.0.1:%d" % (diverged.port, clean.port))
+    p.reload()
+    deadline = time.time() + 15
+    served = set()
+    while time.time() < deadline and clean.port not in served:
+        served.add(tuple(old_writer.execute(WHERE).fetchone())[1])
+        time.sleep(0.05)
+    assert clean.port in served, \
+        "a floor from the old primary kept the client's reads on the new primary: %s" % served
+    assert diverged.port not in served
+    # and a new write by that client is still read back (from A or the caught-up clone)
+    old_writer.execute("INSERT INTO fo_t VALUES ('old-writer-again')")
+    assert old_writer.execute("SELECT count(*) FROM fo_t WHERE k = 'old-writer-again'").fetchone()[0] == 1
