@@ -46,7 +46,6 @@ struct Client {
 	AuthPhase auth_phase;
 	uint8_t md5_salt[4];
 	ScramServer *scram; /* owned, only while a SCRAM exchange runs */
-	char *password;     /* cleartext the client sent (cleartext auth), for server login */
 	usec_t login_start; /* monotonic */
 	usec_t wait_start;  /* monotonic, while waiting for a server */
 	usec_t xact_start;  /* monotonic, start of the current transaction */
@@ -56,16 +55,18 @@ struct Client {
 	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
 	bool refuse_pending; /* answer the pending batch with "no replica" (replica_fallback) */
 	bool xact_is_write;  /* the current transaction went to the primary as a write */
+	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
+	bool auth_waiting;   /* on auth_node */
+	bool auth_looked_up; /* auth_query already ran for this login */
+	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
+	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
+	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
-	uint32_t token_epoch;
 	struct Server *lsn_probe; /* server fetching the WAL position of this client's write */
-	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	usec_t causal_deadline;
 	List causal_node;    /* Database.causal_waiters */
 	List auth_node;      /* Pool.auth_waiters while an auth_query lookup is pending */
-	bool auth_waiting;   /* on auth_node */
-	bool auth_looked_up; /* auth_query already ran for this login */
 	struct Server *auth_server; /* running this client's lookup */
 	/*
 	 * 25006 re-run (design.md §3): a classified autocommit read sent to a replica keeps
@@ -74,11 +75,9 @@ struct Client {
 	 */
 	uint8_t *retry_msg;  /* owned copy of the Query, NULL when no re-run is possible */
 	uint32_t retry_len;
+	uint32_t token_epoch; /* primary epoch of token_floor */
 	PktBuf *held;        /* replies held back while a re-run is possible (owned) */
-	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
-	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
-	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */
 	struct Client *cancel_next; /* cancel-key hash chain */

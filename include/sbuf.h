@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 typedef struct Conn Conn;
@@ -49,22 +50,41 @@ typedef struct SbufOps {
 	void (*on_tls_hello)(Conn *conn);
 } SbufOps;
 
+/* 32-bit offsets keep the struct small; the buffer and message limits stay far below. */
+#define IOQ_MAX ((size_t)1 << 31)
+
 typedef struct IoQueue {
-	uint8_t *data; /* owned */
-	size_t start;  /* first unconsumed byte */
-	size_t end;    /* one past the last byte */
-	size_t cap;
+	uint8_t *data;  /* owned */
+	uint32_t start; /* first unconsumed byte */
+	uint32_t end;   /* one past the last byte */
+	uint32_t cap;
 } IoQueue;
 
 typedef enum { CONN_CLIENT, CONN_SERVER, CONN_CANCEL } ConnKind;
+
+/*
+ * The remote address, TCP v4 or v6 in place. A unix socket peer keeps only its family
+ * (AF_UNIX): its path is not needed per client, and a server keeps its own copy of the
+ * address it connects to (server.h).
+ */
+typedef union ConnAddr {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+} ConnAddr;
 
 struct Conn {
 	int fd;
 	ConnKind kind;
 	uint64_t id;
 	const SbufOps *ops;
+	/* also the one-shot connect / SSL-answer event of a server before sbuf_attach */
 	struct event ev_read;
-	struct event ev_write;
+	/*
+	 * Made on the first write the socket does not take whole (rare for a client), so an
+	 * idle client does not carry a second event inline.
+	 */
+	struct event *ev_write;
 	bool read_armed;   /* ev_read is added */
 	bool write_armed;  /* ev_write is added */
 	bool startup;      /* messages have no type byte yet */
@@ -74,17 +94,17 @@ struct Conn {
 	bool processing;   /* inside sbuf_process: a resume must not re-enter it */
 	bool suspended;    /* SUSPEND: not read until RESUME (independent of paused) */
 	bool tls_handshaking; /* TLS handshake in progress: events drive it, not messages */
+	bool fwd_drop;     /* the current message is being dropped */
 	struct TlsConn *tls;  /* owned; NULL for plain connections */
 	IoQueue in;
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
 	uint32_t drop_prefix; /* SB_FORWARD: first drop this many bytes (the handler sent a rewrite) */
-	bool fwd_drop;     /* the current message is being dropped */
 	Conn *link;        /* the linked peer, or NULL */
-	struct sockaddr_storage addr; /* remote address */
+	ConnAddr addr;       /* remote address (see ConnAddr) */
 	socklen_t addr_len;
-	char addr_text[64];  /* remote address as text, for logs and SHOW */
 	int port;
+	char addr_text[64];  /* remote address as text, for logs and SHOW */
 	usec_t connect_time; /* wall clock */
 	usec_t request_time; /* monotonic: last message seen */
 	uint64_t bytes_recv;
@@ -98,6 +118,8 @@ void sbuf_set_limits(size_t buf_size, size_t max_full_msg);
 
 /* Take over an fd (already non-blocking) and start reading. */
 void sbuf_attach(Conn *conn, int fd, ConnKind kind, const SbufOps *ops);
+/* Remember the peer's address (a unix socket's as its family only). */
+void sbuf_set_addr(Conn *conn, const struct sockaddr *sa, socklen_t len);
 void sbuf_start_reading(Conn *conn);
 /* Queue bytes for sending; sbuf_flush writes what the socket takes now. */
 void sbuf_queue(Conn *conn, const void *data, size_t len);

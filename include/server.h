@@ -51,6 +51,8 @@ struct Server {
 	ScramClient scram;
 	bool scram_started;
 	struct DnsRequest *dns;
+	struct sockaddr_storage target; /* the address connected to (cancels go there too) */
+	socklen_t target_len;
 	struct sockaddr_storage *addrs; /* resolved addresses, tried in order */
 	int n_addrs;
 	int addr_next;

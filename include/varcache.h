@@ -11,8 +11,14 @@
 
 #define VARCACHE_MAX 24
 
+/*
+ * Values are interned: every client and server holding "ISO, MDY" points at one shared,
+ * reference-counted copy, so an idle client costs a few pointers, not a string each,
+ * and equal values compare by pointer. The slot array is allocated on the first set.
+ */
 typedef struct VarCache {
-	char *values[VARCACHE_MAX]; /* owned; NULL = unknown */
+	const char **values; /* `size` slots of interned strings; NULL = unknown */
+	int size;
 } VarCache;
 
 /* Set the tracked names: built-ins plus a comma/space separated extra list. */
@@ -25,6 +31,8 @@ int varcache_lookup(const char *name);
 void varcache_set(VarCache *vc, int idx, const char *value);
 const char *varcache_get(const VarCache *vc, int idx);
 void varcache_clear(VarCache *vc);
+/* Distinct values interned now (for SHOW MEM and tests). */
+int varcache_interned_count(void);
 /* Fill each unknown value of dst from src. */
 void varcache_fill_missing(VarCache *dst, const VarCache *src);
 /*

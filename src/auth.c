@@ -238,8 +238,6 @@ static void check_cleartext(Client *c, const uint8_t *body, size_t len)
 		auth_fail(c, "wrong password");
 		return;
 	}
-	free(c->password);
-	c->password = xstrdup(pw);
 	client_auth_ok(c);
 }
 
@@ -335,10 +333,6 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 		memcpy(c->user->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
 		memcpy(c->user->scram_server_key, stored.server_key, SCRAM_KEY_LEN);
 		c->user->have_scram_keys = true;
-	}
-	if (secret && auth_secret_kind(secret) == SECRET_PLAIN) {
-		free(c->password);
-		c->password = xstrdup(secret);
 	}
 	scram_server_free(c->scram);
 	free(c->scram);

@@ -201,7 +201,6 @@ static void client_free(Conn *conn)
 	prepared_client_free(c);
 	free(c->user_name);
 	free(c->db_name);
-	free(c->password);
 	free(c);
 }
 
@@ -289,8 +288,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool
 	c->conn.id = ++rt.next_conn_id;
 	c->conn.free_fn = client_free;
 	c->conn.startup = true;
-	memcpy(&c->conn.addr, addr, addr_len);
-	c->conn.addr_len = addr_len;
+	sbuf_set_addr(&c->conn, addr, addr_len);
 	if (unix_socket) {
 		snprintf(c->conn.addr_text, sizeof(c->conn.addr_text), "unix");
 	} else {

@@ -62,8 +62,13 @@ static void ioq_reserve(IoQueue *q, size_t more)
 	size_t cap = q->cap ? q->cap : 4096;
 	while (cap < q->end + more)
 		cap *= 2;
+	if (cap > IOQ_MAX) {
+		/* the limits keep queues far below this; reaching it is a bug, not load */
+		log_fatal("I/O queue would grow to %zu bytes", cap);
+		abort();
+	}
 	q->data = xrealloc(q->data, cap);
-	q->cap = cap;
+	q->cap = (uint32_t)cap;
 }
 
 static inline size_t ioq_len(const IoQueue *q)
@@ -95,7 +100,7 @@ static void sbuf_release_idle(Conn *c)
 
 static void ioq_consume(IoQueue *q, size_t n)
 {
-	q->start += n;
+	q->start += (uint32_t)n;
 	if (q->start == q->end)
 		q->start = q->end = 0;
 }
@@ -107,7 +112,22 @@ void sbuf_attach(Conn *c, int fd, ConnKind kind, const SbufOps *ops)
 	c->ops = ops;
 	list_init(&c->sweep_node);
 	event_assign(&c->ev_read, sbuf_base, fd, EV_READ | EV_PERSIST, sbuf_on_read, c);
-	event_assign(&c->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_on_write, c);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	c->ev_write = NULL;
+	c->write_armed = false;
+}
+
+void sbuf_set_addr(Conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	memset(&c->addr, 0, sizeof(c->addr));
+	if (len > 0 && (size_t)len <= sizeof(c->addr) && sa->sa_family != AF_UNIX) {
+		memcpy(&c->addr, sa, len);
+		c->addr_len = len;
+		return;
+	}
+	c->addr.sa.sa_family = len > 0 ? sa->sa_family : AF_UNSPEC;
+	c->addr_len = len > 0 ? (socklen_t)sizeof(sa_family_t) : 0;
 }
 
 static void update_read_event(Conn *c)
@@ -134,7 +154,7 @@ void sbuf_queue(Conn *c, const void *data, size_t len)
 		return;
 	ioq_reserve(&c->out, len);
 	memcpy(c->out.data + c->out.end, data, len);
-	c->out.end += len;
+	c->out.end += (uint32_t)len;
 }
 
 bool sbuf_output_empty(const Conn *c)
@@ -146,10 +166,17 @@ static void set_write_armed(Conn *c, bool want)
 {
 	if (want == c->write_armed)
 		return;
+	if (want && !c->ev_write) {
+		c->ev_write = event_new(sbuf_base, c->fd, EV_WRITE | EV_PERSIST, sbuf_on_write, c);
+		if (!c->ev_write) {
+			log_fatal("out of memory for a write event");
+			abort();
+		}
+	}
 	if (want)
-		event_add(&c->ev_write, NULL);
+		event_add(c->ev_write, NULL);
 	else
-		event_del(&c->ev_write);
+		event_del(c->ev_write);
 	c->write_armed = want;
 }
 
@@ -478,7 +505,7 @@ static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n == 0)
 			return;
-		c->in.end += (size_t)n;
+		c->in.end += (uint32_t)n;
 		c->bytes_recv += (uint64_t)n;
 		sbuf_process(c);
 	} while (c->tls && !c->closing && c->read_armed && tls_pending(c->tls) > 0);
@@ -541,8 +568,10 @@ void sbuf_close(Conn *c)
 	/* also one-shot events used before sbuf took over the fd (connect, SSL answer) */
 	if (event_initialized(&c->ev_read))
 		event_del(&c->ev_read);
-	if (event_initialized(&c->ev_write))
-		event_del(&c->ev_write);
+	if (c->ev_write) {
+		event_free(c->ev_write);
+		c->ev_write = NULL;
+	}
 	c->read_armed = c->write_armed = false;
 	if (c->tls) {
 		tls_conn_free(c->tls);

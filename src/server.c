@@ -280,7 +280,7 @@ static void server_on_connected(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	int err = 0;
 	socklen_t len = sizeof(err);
-	event_del(&s->conn.ev_write);
+	event_del(&s->conn.ev_read);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
@@ -293,7 +293,7 @@ static void server_on_connected(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	server_set_state(s, SV_LOGIN);
-	if (rt.server_tls_ctx && s->conn.addr.ss_family != AF_UNIX) {
+	if (rt.server_tls_ctx && s->conn.addr.sa.sa_family != AF_UNIX) {
 		server_request_tls(s, fd);
 		return;
 	}
@@ -362,8 +362,9 @@ static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_
 	}
 	if (addr->sa_family != AF_UNIX)
 		server_set_tcp_options(fd);
-	memcpy(&s->conn.addr, addr, addr_len);
-	s->conn.addr_len = addr_len;
+	memcpy(&s->target, addr, addr_len);
+	s->target_len = addr_len;
+	sbuf_set_addr(&s->conn, addr, addr_len);
 	s->conn.fd = fd;
 	if (connect(fd, addr, addr_len) < 0 && errno != EINPROGRESS) {
 		char msg[256];
@@ -374,8 +375,9 @@ static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_
 			server_login_failed(s, msg);
 		return;
 	}
-	event_assign(&s->conn.ev_write, rt.base, fd, EV_WRITE, server_on_connected, s);
-	event_add(&s->conn.ev_write, NULL);
+	/* ev_read is free until sbuf_attach: it waits for writability once here */
+	event_assign(&s->conn.ev_read, rt.base, fd, EV_WRITE, server_on_connected, s);
+	event_add(&s->conn.ev_read, NULL);
 }
 
 /* Try the next resolved address; false when none is left. */
@@ -1208,9 +1210,9 @@ void server_send_cancel(Server *s)
 	pktbuf_put_cancel_request(&pb, s->backend_pid, s->backend_key);
 	memcpy(cc->packet, pb.data, sizeof(cc->packet));
 	pktbuf_free(&pb);
-	cc->fd = socket(s->conn.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	cc->fd = socket(s->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (cc->fd < 0 ||
-	    (connect(cc->fd, (struct sockaddr *)&s->conn.addr, s->conn.addr_len) < 0 && errno != EINPROGRESS)) {
+	    (connect(cc->fd, (struct sockaddr *)&s->target, s->target_len) < 0 && errno != EINPROGRESS)) {
 		if (cc->fd >= 0)
 			close(cc->fd);
 		free(cc);

@@ -4,6 +4,8 @@
  */
 #include "varcache.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,32 +61,122 @@ int varcache_lookup(const char *name)
 	return -1;
 }
 
+/* ---- interned values ---- */
+
+typedef struct Interned {
+	struct Interned *next; /* hash chain */
+	uint32_t refs;
+	uint32_t hash;
+	char text[]; /* what VarCache slots point at */
+} Interned;
+
+#define INTERN_BUCKETS 256 /* few distinct values in practice; chains stay short */
+
+static Interned *intern_table[INTERN_BUCKETS];
+static int intern_count;
+
+static uint32_t intern_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static Interned *interned_of(const char *text)
+{
+	return (Interned *)(void *)(text - offsetof(Interned, text));
+}
+
+static const char *intern_get(const char *value)
+{
+	uint32_t h = intern_hash(value);
+	Interned **head = &intern_table[h % INTERN_BUCKETS];
+	for (Interned *it = *head; it; it = it->next) {
+		if (it->hash == h && strcmp(it->text, value) == 0) {
+			it->refs++;
+			return it->text;
+		}
+	}
+	size_t len = strlen(value);
+	Interned *it = xmalloc(sizeof(Interned) + len + 1);
+	memcpy(it->text, value, len + 1);
+	it->hash = h;
+	it->refs = 1;
+	it->next = *head;
+	*head = it;
+	intern_count++;
+	return it->text;
+}
+
+static void intern_put(const char *text)
+{
+	if (!text)
+		return;
+	Interned *it = interned_of(text);
+	if (--it->refs > 0)
+		return;
+	Interned **pp = &intern_table[it->hash % INTERN_BUCKETS];
+	while (*pp != it)
+		pp = &(*pp)->next;
+	*pp = it->next;
+	intern_count--;
+	free(it);
+}
+
+int varcache_interned_count(void)
+{
+	return intern_count;
+}
+
+/* ---- one cache ---- */
+
+static void varcache_grow(VarCache *vc, int idx)
+{
+	int size = tracked_count > idx ? tracked_count : idx + 1;
+	vc->values = xrealloc(vc->values, sizeof(*vc->values) * (size_t)size);
+	for (int i = vc->size; i < size; i++)
+		vc->values[i] = NULL;
+	vc->size = size;
+}
+
 void varcache_set(VarCache *vc, int idx, const char *value)
 {
-	if (vc->values[idx] && value && strcmp(vc->values[idx], value) == 0)
+	const char *old = varcache_get(vc, idx);
+	if (old && value && strcmp(old, value) == 0)
 		return;
-	free(vc->values[idx]);
-	vc->values[idx] = value ? xstrdup(value) : NULL;
+	if (!old && !value)
+		return;
+	if (idx >= vc->size)
+		varcache_grow(vc, idx);
+	vc->values[idx] = value ? intern_get(value) : NULL;
+	intern_put(old);
 }
 
 const char *varcache_get(const VarCache *vc, int idx)
 {
-	return vc->values[idx];
+	return idx < vc->size ? vc->values[idx] : NULL;
 }
 
 void varcache_clear(VarCache *vc)
 {
-	for (int i = 0; i < VARCACHE_MAX; i++) {
-		free(vc->values[i]);
-		vc->values[i] = NULL;
-	}
+	for (int i = 0; i < vc->size; i++)
+		intern_put(vc->values[i]);
+	free(vc->values);
+	vc->values = NULL;
+	vc->size = 0;
 }
 
 void varcache_fill_missing(VarCache *dst, const VarCache *src)
 {
-	for (int i = 0; i < tracked_count; i++)
-		if (!dst->values[i] && src->values[i])
-			dst->values[i] = xstrdup(src->values[i]);
+	for (int i = 0; i < src->size; i++) {
+		if (!varcache_get(dst, i) && src->values[i]) {
+			if (i >= dst->size)
+				varcache_grow(dst, i);
+			interned_of(src->values[i])->refs++;
+			dst->values[i] = src->values[i];
+		}
+	}
 }
 
 /* Append value as a single-quoted SQL literal. */
@@ -108,9 +200,9 @@ int varcache_sync_sql(const VarCache *client, const VarCache *server, char *buf,
 {
 	size_t pos = 0;
 	for (int i = 0; i < tracked_count; i++) {
-		const char *want = client->values[i];
-		const char *have = server->values[i];
-		if (!want || (have && strcmp(want, have) == 0))
+		const char *want = varcache_get(client, i);
+		/* interned: equal values are the same pointer */
+		if (!want || want == varcache_get(server, i))
 			continue;
 		int n = snprintf(buf + pos, len - pos, "SET %s=", tracked_names[i]);
 		if (n < 0 || (size_t)n >= len - pos)

@@ -53,7 +53,7 @@ static void test_pktbuf_overflow_is_sticky(void)
 
 static void test_varcache_sync(void)
 {
-	VarCache client = { { 0 } }, server = { { 0 } };
+	VarCache client = { 0 }, server = { 0 };
 	char sql[256];
 	varcache_configure("search_path");
 	int tz = varcache_lookup("timezone");
@@ -67,9 +67,24 @@ static void test_varcache_sync(void)
 	varcache_set(&server, tz, "Europe/Paris");
 	varcache_set(&server, sp, "it's");
 	CHECK(varcache_sync_sql(&client, &server, sql, sizeof(sql)) == 0);
-	CHECK(varcache_sync_sql(&client, &(VarCache){ { 0 } }, sql, 10) == -1);
+	CHECK(varcache_sync_sql(&client, &(VarCache){ 0 }, sql, 10) == -1);
+	/* equal values are shared: one copy of each, freed with its last holder */
+	CHECK(varcache_get(&client, tz) == varcache_get(&server, tz));
+	CHECK(varcache_interned_count() == 2);
+	VarCache third = { 0 };
+	varcache_fill_missing(&third, &client);
+	CHECK(varcache_get(&third, sp) == varcache_get(&client, sp));
+	varcache_set(&third, tz, "UTC");
+	CHECK_STR(varcache_get(&third, tz), "UTC");
+	CHECK(varcache_interned_count() == 3);
+	varcache_set(&third, tz, NULL);
+	CHECK(varcache_get(&third, tz) == NULL && varcache_interned_count() == 2);
 	varcache_clear(&client);
 	varcache_clear(&server);
+	CHECK(varcache_interned_count() == 1); /* "it's", still held by third */
+	varcache_clear(&third);
+	CHECK(varcache_interned_count() == 0);
+	CHECK(varcache_get(&third, 100) == NULL);
 }
 
 static void test_lsn_text(void)
