@@ -17,6 +17,7 @@
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "varcache.h"
 
 #include <inttypes.h>
@@ -739,7 +740,10 @@ static void sock_row(AdminReply *r, const SockRow *s, bool debug, bool with_targ
 	row_text(&w, ptr);
 	row_text(&w, s->link ? link : "");
 	row_i64(&w, s->remote_pid);
-	row_text(&w, "");
+	char tls_text[128] = "";
+	if (s->conn->tls && !s->conn->tls_handshaking)
+		tls_conn_describe(s->conn->tls, tls_text, sizeof(tls_text));
+	row_text(&w, tls_text);
 	row_text(&w, s->application_name ? s->application_name : "");
 	row_i64(&w, s->prepared);
 	row_u64(&w, s->conn->id);

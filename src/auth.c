@@ -96,6 +96,38 @@ static bool identity_allowed(const HbaRule *rule, const char *system_user, const
 	return system_user && ident_user_allowed(rt.ident, hba_rule_map(rule), system_user, db_user);
 }
 
+/* PostgreSQL's refusal for a method: named for cert and peer, a password failure else. */
+static void auth_fail_method(Client *c, HbaMethod method)
+{
+	char msg[300];
+	const char *what = method == HBA_METHOD_CERT ? "certificate" : method == HBA_METHOD_PEER ? "peer" : NULL;
+	if (!what) {
+		auth_fail(c, "client certificate is not for this user (clientcert=verify-full)");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s authentication failed for user \"%s\"", what, c->user_name);
+	client_close_error(c, SQLSTATE_INVALID_AUTH, msg);
+}
+
+/*
+ * cert authentication and clientcert=: a certificate verified against client_tls_ca_file
+ * is required (an unverified one is never trusted), and with check_name its CN must be
+ * the user (through the rule's map=, if any; rule NULL is auth_type = cert). Closes the
+ * client with PostgreSQL's message when not.
+ */
+static bool client_cert_ok(Client *c, const HbaRule *rule, bool check_name)
+{
+	if (!c->conn.tls || !tls_peer_cert_verified(c->conn.tls)) {
+		client_close_error(c, SQLSTATE_INVALID_AUTH, "connection requires a valid client certificate");
+		return false;
+	}
+	const char *cn = tls_peer_cn(c->conn.tls);
+	if (!check_name || (rule ? identity_allowed(rule, cn, c->user_name) : cn && strcmp(cn, c->user_name) == 0))
+		return true;
+	auth_fail_method(c, rule ? hba_rule_method(rule) : HBA_METHOD_CERT);
+	return false;
+}
+
 /*
  * auth_type = hba: the first rule matching (connection type, address, database, user)
  * decides the method; no rule means rejection, as in PostgreSQL.
@@ -112,6 +144,11 @@ static void auth_begin_hba(Client *c)
 		auth_fail_hba(c);
 		return;
 	}
+	/* clientcert= is checked before the method runs (cert rules imply verify-full) */
+	HbaClientCert cc = hba_rule_clientcert(rule);
+	if (cc != HBA_CLIENTCERT_NONE && hba_rule_method(rule) != HBA_METHOD_REJECT &&
+	    !client_cert_ok(c, rule, cc == HBA_CLIENTCERT_VERIFY_FULL))
+		return;
 	switch (hba_rule_method(rule)) {
 	case HBA_METHOD_TRUST:
 		client_auth_ok(c);
@@ -135,16 +172,14 @@ static void auth_begin_hba(Client *c)
 		begin_scram(c);
 		return;
 	case HBA_METHOD_CERT:
-		if (c->conn.tls && identity_allowed(rule, tls_peer_cn(c->conn.tls), c->user_name))
+		if (client_cert_ok(c, rule, true))
 			client_auth_ok(c);
-		else
-			client_close_error(c, SQLSTATE_INVALID_AUTH, "certificate authentication failed");
 		return;
 	case HBA_METHOD_PEER:
 		if (is_unix && peer_os_user(c, who, sizeof(who)) && identity_allowed(rule, who, c->user_name))
 			client_auth_ok(c);
 		else
-			client_close_error(c, SQLSTATE_INVALID_AUTH, "peer authentication failed");
+			auth_fail_method(c, HBA_METHOD_PEER);
 		return;
 	}
 }
@@ -181,10 +216,8 @@ void auth_begin(Client *c)
 		begin_scram(c);
 		return;
 	case AUTH_TYPE_CERT:
-		if (c->conn.tls && tls_peer_cn(c->conn.tls) && strcmp(tls_peer_cn(c->conn.tls), c->user_name) == 0)
+		if (client_cert_ok(c, NULL, true))
 			client_auth_ok(c);
-		else
-			client_close_error(c, SQLSTATE_INVALID_AUTH, "certificate authentication failed");
 		return;
 	case AUTH_TYPE_PEER: {
 		char who[256];

@@ -532,7 +532,8 @@ static void sbuf_tls_step(Conn *c)
 		return;
 	default: {
 		char why[256];
-		snprintf(why, sizeof(why), "TLS handshake failed: %s", tls_conn_error(c->tls));
+		/* tls_conn_error() already says it was the handshake */
+		snprintf(why, sizeof(why), "%s", tls_conn_error(c->tls));
 		c->ops->on_eof(c, why);
 		return;
 	}

@@ -445,3 +445,61 @@ def finish_poolers(poolers, test_failed, keep_log_dir=None, tail=6000):
             print("\n---- pooler output (%s) tail ----\n%s" % (p.dir, p.output()[-tail:]))
         p.cleanup()
     return problems
+
+
+# ---- fixtures' building blocks (conftest.py and the fault/soak modules) ---------------
+
+def create_cluster(prefix, replicas=2, after_create=None):
+    """A new primary with `replicas` streaming replicas under a fresh directory.  Ports are
+    picked by bind-and-close, so another process may take one first: one retry with new
+    ports.  A failed attempt prints the servers' log tails and removes what it made."""
+    def attempt():
+        c = pgcluster.Cluster(make_pg_dir(prefix), replicas=replicas)
+        try:
+            c.create()
+            if after_create:
+                after_create(c)
+            return c
+        except Exception:
+            for s in c.servers:
+                try:
+                    with open(s.logfile) as f:
+                        print("---- %s log ----\n%s" % (s.name, f.read()[-3000:]))
+                except OSError:
+                    pass
+            c.destroy()
+            raise
+    try:
+        return attempt()
+    except Exception as e:
+        print("cluster creation failed, retrying once: %s" % e)
+        return attempt()
+
+
+def start_pooler(made, build, start=True, args=()):
+    """build() -> a Pooler; start it, retrying with a new port (a new build()) when the
+    one it picked was taken meanwhile.  Every pooler made is appended to `made`."""
+    last = None
+    for _attempt in range(3):
+        p = build()
+        made.append(p)
+        if not start:
+            p.write_files()
+            return p
+        try:
+            return p.start(args=args)
+        except PoolerStartError as e:
+            p.expect_exit = True
+            last = e
+            if "in use" not in str(e):
+                raise
+    raise last
+
+
+def finish_test_poolers(request, made, keep_log_dir=None, tail=6000):
+    """Fixture teardown: stop the poolers; a crash or a sanitizer report fails the test."""
+    failed = getattr(request.node, "rep_call", None)
+    failed = failed is not None and failed.failed
+    problems = finish_poolers(made, failed, keep_log_dir, tail)
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)

@@ -24,7 +24,7 @@ import pytest
 
 import harness
 import pgwire
-from harness import pgcluster, query1
+from harness import query1
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 
@@ -121,54 +121,26 @@ def any_pooler(cluster, request):
     made = []
 
     def factory(binary=None, **settings):
-        last = None
-        for _attempt in range(3):
-            if binary is None:
-                p = harness.Pooler(cluster, settings)
-            else:
-                p = BinPooler(binary, cluster, settings)
-            made.append(p)
-            try:
-                return p.start()
-            except harness.PoolerStartError as e:
-                p.expect_exit = True
-                last = e
-                if "in use" not in str(e):
-                    raise
-        raise last
+        return harness.start_pooler(
+            made, lambda: harness.Pooler(cluster, settings) if binary is None
+            else BinPooler(binary, cluster, settings))
 
     yield factory
-    failed = getattr(request.node, "rep_call", None)
-    failed = failed is not None and failed.failed
-    problems = harness.finish_poolers(made, failed)
-    if problems:
-        pytest.fail("; ".join(problems), pytrace=False)
+    harness.finish_test_poolers(request, made)
 
 
 # ---- primary killed with SIGKILL ----------------------------------------------------
 
-def _create_cluster():
-    base = harness.make_pg_dir("pgsplit-kill-")
-    c = pgcluster.Cluster(base, replicas=0)
-    try:
-        c.create()
-        # the cluster runs with synchronous_commit = off: without a checkpoint a SIGKILL
-        # soon after set-up can lose the freshly created tables along with the load's rows
-        c.primary.psql("CHECKPOINT")
-        return c
-    except Exception:
-        c.destroy()
-        raise
+def _checkpoint(c):
+    # the cluster runs with synchronous_commit = off: without a checkpoint a SIGKILL
+    # soon after set-up can lose the freshly created tables along with the load's rows
+    c.primary.psql("CHECKPOINT")
 
 
 @pytest.fixture(scope="module")
 def kill_cluster():
     """A primary of its own: killing the shared session cluster's would break other tests."""
-    try:
-        c = _create_cluster()
-    except Exception as e:
-        print("cluster creation failed, retrying once: %s" % e)
-        c = _create_cluster()
+    c = harness.create_cluster("pgsplit-kill-", replicas=0, after_create=_checkpoint)
     yield c
     c.destroy()
 
@@ -178,25 +150,10 @@ def kill_pooler(kill_cluster, request):
     made = []
 
     def factory(**settings):
-        last = None
-        for _attempt in range(3):
-            p = harness.Pooler(kill_cluster, settings)
-            made.append(p)
-            try:
-                return p.start()
-            except harness.PoolerStartError as e:
-                p.expect_exit = True
-                last = e
-                if "in use" not in str(e):
-                    raise
-        raise last
+        return harness.start_pooler(made, lambda: harness.Pooler(kill_cluster, settings))
 
     yield factory
-    failed = getattr(request.node, "rep_call", None)
-    failed = failed is not None and failed.failed
-    problems = harness.finish_poolers(made, failed)
-    if problems:
-        pytest.fail("; ".join(problems), pytrace=False)
+    harness.finish_test_poolers(request, made)
 
 
 class MixedLoad:

@@ -36,29 +36,8 @@ _frozen = set()
 
 # ---- clusters ---------------------------------------------------------------------
 
-def _create_cluster():
-    base = harness.make_pg_dir("pgsplit-faults-")
-    c = pgcluster.Cluster(base, replicas=2)
-    try:
-        return c.create()
-    except Exception:
-        for s in c.servers:
-            try:
-                with open(s.logfile) as f:
-                    print("---- %s log ----\n%s" % (s.name, f.read()[-3000:]))
-            except OSError:
-                pass
-        c.destroy()
-        raise
-
-
 def new_cluster():
-    # Ports are chosen by bind-and-close; another process may take one first.
-    try:
-        return _create_cluster()
-    except Exception as e:
-        print("cluster creation failed, retrying once: %s" % e)
-        return _create_cluster()
+    return harness.create_cluster("pgsplit-faults-")
 
 
 def server_running(server):
@@ -119,27 +98,15 @@ def make_pooler(request):
         settings.setdefault("pool_mode", "transaction")
         reps = replicas if replicas is not None else cluster.replicas
         reps = ",".join("127.0.0.1:%d" % r.port for r in reps)
-        last = None
-        for _attempt in range(3):
+
+        def build():
             p = harness.Pooler(cluster, settings)
-            made.append(p)
             p.databases["app"] = p.connstr("app", replicas=reps)
-            try:
-                return p.start()
-            except harness.PoolerStartError as e:
-                p.expect_exit = True
-                last = e
-                if "in use" not in str(e):
-                    raise
-        raise last
+            return p
+        return harness.start_pooler(made, build)
 
     yield factory
-
-    failed = getattr(request.node, "rep_call", None)
-    failed = failed is not None and failed.failed
-    problems = harness.finish_poolers(made, failed, os.environ.get("FAULTS_KEEP_LOG"), tail=8000)
-    if problems:
-        pytest.fail("; ".join(problems), pytrace=False)
+    harness.finish_test_poolers(request, made, os.environ.get("FAULTS_KEEP_LOG"), tail=8000)
 
 
 # ---- faults -----------------------------------------------------------------------

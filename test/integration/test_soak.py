@@ -20,7 +20,6 @@ import psycopg
 import pytest
 
 import harness
-from harness import pgcluster
 
 pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
 
@@ -29,23 +28,9 @@ WRITERS, READERS = 6, 3
 DISCONNECT_P = 0.03          # per operation
 
 
-def _create_cluster():
-    base = harness.make_pg_dir("pgsplit-soak-")
-    c = pgcluster.Cluster(base, replicas=2)
-    try:
-        return c.create()
-    except Exception:
-        c.destroy()
-        raise
-
-
 @pytest.fixture(scope="module")
 def soak_cluster():
-    try:
-        c = _create_cluster()
-    except Exception as e:
-        print("cluster creation failed, retrying once: %s" % e)
-        c = _create_cluster()
+    c = harness.create_cluster("pgsplit-soak-")
     yield c
     c.destroy()
 
@@ -53,29 +38,18 @@ def soak_cluster():
 @pytest.fixture
 def soak_pooler(soak_cluster, request):
     made = []
+    reps = ",".join("127.0.0.1:%d" % r.port for r in soak_cluster.replicas)
+
+    def build(settings):
+        p = harness.Pooler(soak_cluster, settings)
+        p.databases["app"] = p.connstr("app", replicas=reps)
+        return p
 
     def factory(**settings):
-        reps = ",".join("127.0.0.1:%d" % r.port for r in soak_cluster.replicas)
-        last = None
-        for _attempt in range(3):
-            p = harness.Pooler(soak_cluster, settings)
-            p.databases["app"] = p.connstr("app", replicas=reps)
-            made.append(p)
-            try:
-                return p.start()
-            except harness.PoolerStartError as e:
-                p.expect_exit = True
-                last = e
-                if "in use" not in str(e):
-                    raise
-        raise last
+        return harness.start_pooler(made, lambda: build(settings))
 
     yield factory
-    failed = getattr(request.node, "rep_call", None)
-    failed = failed is not None and failed.failed
-    problems = harness.finish_poolers(made, failed, tail=8000)
-    if problems:
-        pytest.fail("; ".join(problems), pytrace=False)
+    harness.finish_test_poolers(request, made, tail=8000)
 
 
 def rss_kb(pid):

@@ -4,35 +4,18 @@ the openssl command."""
 import os
 import socket
 import struct
-import subprocess
 
 import psycopg
 import pytest
 
+import certs as certgen
 import harness
 from harness import query1
-from harness import pgcluster
 
 
 @pytest.fixture(scope="module")
 def certs():
-    d = harness.make_pg_dir("pgsplit-tls-")
-
-    def ossl(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
-
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgsplit test CA",
-         "-keyout", "ca.key", "-out", "ca.crt")
-    with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
-         "-out", "server.csr")
-    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-         "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
-    for name in os.listdir(d):
-        os.chmod(os.path.join(d, name), 0o600 if name.endswith(".key") else 0o644)
-        pgcluster.chown_pg(os.path.join(d, name))
-    return d
+    return certgen.new_dir()
 
 
 def tls_pooler(pooler, certs, mode):
@@ -54,8 +37,13 @@ def test_require_accepts_tls_and_refuses_plain(pooler, certs):
 
 def test_prefer_serves_both(pooler, certs):
     p = tls_pooler(pooler, certs, "prefer")
-    assert p.connect(sslmode="prefer").pgconn.ssl_in_use
-    assert not p.connect(sslmode="disable").pgconn.ssl_in_use
+    tls = p.connect(sslmode="prefer", application_name="over-tls")
+    plain = p.connect(sslmode="disable", application_name="in-clear")
+    assert tls.pgconn.ssl_in_use and not plain.pgconn.ssl_in_use
+    # SHOW CLIENTS says which is which: the protocol/cipher, or empty for a plain link
+    rows = {r["application_name"]: r["tls"] for r in p.admin("SHOW CLIENTS")}
+    assert rows["over-tls"].startswith("TLSv1.") and "/" in rows["over-tls"], rows
+    assert rows["in-clear"] == "", rows
 
 
 def test_verify_full_client_checks_the_pooler_certificate(pooler, certs):
@@ -95,41 +83,13 @@ def test_reload_with_broken_certificate_keeps_tls_working(pooler, certs):
 
 # ---- pgsplit to PostgreSQL (server_tls_*) -------------------------------------------
 
-def make_cert(certs, name, san):
-    def ossl(*args):
-        subprocess.run(["openssl"] + list(args), cwd=certs, check=True, capture_output=True)
-    with open(os.path.join(certs, name + ".cnf"), "w") as f:
-        f.write("subjectAltName=%s\n" % san)
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + name, "-keyout", name + ".key",
-         "-out", name + ".csr")
-    ossl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-         "-days", "2", "-extfile", name + ".cnf", "-out", name + ".crt")
-
-
-def install_server_cert(cluster, certs, name):
-    """Give the primary this certificate and turn ssl on (a reload is enough)."""
-    import shutil
-    for ext in ("crt", "key"):
-        dst = os.path.join(cluster.primary.datadir, "pgsplit-test." + ext)
-        shutil.copy(os.path.join(certs, "%s.%s" % (name, ext)), dst)
-        os.chmod(dst, 0o600)
-        pgcluster.chown_pg(dst)
-    cluster.primary.psql("ALTER SYSTEM SET ssl = on")
-    cluster.primary.psql("ALTER SYSTEM SET ssl_cert_file = 'pgsplit-test.crt'")
-    cluster.primary.psql("ALTER SYSTEM SET ssl_key_file = 'pgsplit-test.key'")
-    cluster.primary.psql("SELECT pg_reload_conf()")
-
-
 @pytest.fixture
 def primary_with_tls(cluster, certs):
-    make_cert(certs, "pg-ip", "IP:127.0.0.1")
-    make_cert(certs, "pg-wrong", "DNS:wrong.example")
-    install_server_cert(cluster, certs, "pg-ip")
-    yield lambda name: install_server_cert(cluster, certs, name)
-    cluster.primary.psql("ALTER SYSTEM RESET ssl")
-    cluster.primary.psql("ALTER SYSTEM RESET ssl_cert_file")
-    cluster.primary.psql("ALTER SYSTEM RESET ssl_key_file")
-    cluster.primary.psql("SELECT pg_reload_conf()")
+    certgen.make_cert(certs, "pg-ip", san="IP:127.0.0.1")
+    certgen.make_cert(certs, "pg-wrong", san="DNS:wrong.example")
+    certgen.install_server_cert(cluster.primary, certs, "pg-ip")
+    yield lambda name: certgen.install_server_cert(cluster.primary, certs, name)
+    certgen.remove_server_cert(cluster.primary)
 
 
 SSL_IN_USE = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
