@@ -8,6 +8,7 @@
  * their owners' close functions.
  */
 #include "admin.h"
+#include "admin_parse.h"
 #include "client.h"
 #include "listener.h"
 #include "log.h"
@@ -52,9 +53,6 @@ void client_auth_ok(Client *client);
 #ifndef SQLSTATE_PROGRAM_LIMIT
 #define SQLSTATE_PROGRAM_LIMIT "54000"
 #endif
-
-#define ADMIN_STMT_MAX 1024
-#define ADMIN_TOKEN_MAX 512
 
 static uint64_t admin_queries;
 
@@ -186,146 +184,6 @@ static void admin_reply_send(Client *c, AdminReply *r, bool ready)
 	pktbuf_free(&r->pb);
 	if (!c->conn.closing)
 		sbuf_flush(&c->conn);
-}
-
-/* ---- lexer: one statement into words, "identifiers", 'strings' and '=' ---- */
-
-typedef enum { TOK_END, TOK_WORD, TOK_IDENT, TOK_STRING, TOK_EQUALS, TOK_BAD } TokKind;
-
-/* Quoted text with the quote char doubled inside; *pp is on the opening quote. */
-static TokKind lex_quoted(const char **pp, char *out, size_t outlen, char q, TokKind kind)
-{
-	const char *p = *pp + 1;
-	size_t n = 0;
-	for (;;) {
-		if (!*p)
-			return TOK_BAD;
-		if (*p == q && p[1] != q)
-			break;
-		if (*p == q)
-			p++;
-		if (n + 1 >= outlen)
-			return TOK_BAD;
-		out[n++] = *p++;
-	}
-	out[n] = 0;
-	*pp = p + 1;
-	return kind;
-}
-
-static TokKind lex_next(const char **pp, char *out, size_t outlen)
-{
-	const char *p = *pp;
-	while (isspace((unsigned char)*p))
-		p++;
-	*pp = p;
-	if (!*p)
-		return TOK_END;
-	if (*p == '=') {
-		*pp = p + 1;
-		return TOK_EQUALS;
-	}
-	if (*p == '"' || *p == '\'')
-		return lex_quoted(pp, out, outlen, *p, *p == '"' ? TOK_IDENT : TOK_STRING);
-	size_t n = 0;
-	while (*p && !isspace((unsigned char)*p) && *p != '=' && *p != '"' && *p != '\'') {
-		if (n + 1 >= outlen)
-			return TOK_BAD;
-		out[n++] = *p++;
-	}
-	out[n] = 0;
-	*pp = p;
-	return TOK_WORD;
-}
-
-/* One parsed statement: VERB [arg], or SET key = value. */
-typedef struct AdminStmt {
-	const char *text; /* the statement as typed, for error messages */
-	char verb[64];
-	char arg[ADMIN_TOKEN_MAX];
-	char value[ADMIN_TOKEN_MAX];
-	bool has_arg;
-} AdminStmt;
-
-static bool stmt_parse_set(const char *p, AdminStmt *st)
-{
-	char tmp[ADMIN_TOKEN_MAX];
-	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
-	if (k != TOK_WORD && k != TOK_IDENT)
-		return false;
-	st->has_arg = true;
-	k = lex_next(&p, tmp, sizeof(tmp));
-	if (k != TOK_EQUALS && !(k == TOK_WORD && strcasecmp(tmp, "to") == 0))
-		return false;
-	k = lex_next(&p, st->value, sizeof(st->value));
-	if (k != TOK_WORD && k != TOK_IDENT && k != TOK_STRING)
-		return false;
-	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
-}
-
-/* DISABLE/ENABLE REPLICA host[:port]: the address goes to st->value as typed. */
-static bool stmt_parse_replica(const char *p, AdminStmt *st)
-{
-	size_t n = 0;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '\'')
-		p++;
-	while (*p && !isspace((unsigned char)*p) && *p != '\'' && *p != ';' && n + 1 < sizeof(st->value))
-		st->value[n++] = *p++;
-	st->value[n] = 0;
-	if (*p == '\'')
-		p++;
-	while (isspace((unsigned char)*p))
-		p++;
-	return n > 0 && *p == 0;
-}
-
-static bool stmt_parse(const char *text, AdminStmt *st)
-{
-	const char *p = text;
-	char tmp[ADMIN_TOKEN_MAX];
-	memset(st, 0, sizeof(*st));
-	st->text = text;
-	if (lex_next(&p, st->verb, sizeof(st->verb)) != TOK_WORD)
-		return false;
-	if (strcasecmp(st->verb, "SET") == 0)
-		return stmt_parse_set(p, st);
-	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
-	if (k == TOK_END)
-		return true;
-	if (k != TOK_WORD && k != TOK_IDENT)
-		return false;
-	st->has_arg = true;
-	if ((strcasecmp(st->verb, "DISABLE") == 0 || strcasecmp(st->verb, "ENABLE") == 0) &&
-	    strcasecmp(st->arg, "REPLICA") == 0)
-		return stmt_parse_replica(p, st);
-	return lex_next(&p, tmp, sizeof(tmp)) == TOK_END;
-}
-
-/*
- * Copy the next statement (up to a ';' outside quotes) into out, trimmed. Returns where
- * the one after it starts, or NULL when the statement does not fit.
- */
-static const char *next_statement(const char *p, char *out, size_t outlen)
-{
-	char quote = 0;
-	size_t n = 0;
-	while (isspace((unsigned char)*p))
-		p++;
-	for (; *p && (quote || *p != ';'); p++) {
-		if (quote && *p == quote)
-			quote = 0;
-		else if (!quote && (*p == '\'' || *p == '"'))
-			quote = *p;
-		if (n + 1 >= outlen)
-			return NULL;
-		out[n++] = *p;
-	}
-	while (n > 0 && isspace((unsigned char)out[n - 1]))
-		n--;
-	out[n] = 0;
-	return *p == ';' ? p + 1 : p;
 }
 
 /* ---- command execution ---- */
@@ -949,51 +807,41 @@ static AdminResult cmd_show(AdminCtx *x)
 	return ADMIN_DONE;
 }
 
-typedef enum { ARG_NONE, ARG_ALLOWED } ArgRule;
-
+/* What runs each command of admin_parse.h's list, and who may run it. */
 typedef struct AdminCommand {
-	const char *verb;
 	AdminHandler run;
-	ArgRule arg;
 	bool admin_only; /* refused to stats_users */
 } AdminCommand;
 
-static const AdminCommand admin_commands[] = {
-	{ "SHOW", cmd_show, ARG_ALLOWED, false },
-	{ "SELECT", cmd_show, ARG_ALLOWED, false }, /* PgBouncer's alias */
-	{ "SET", cmd_set, ARG_ALLOWED, false },
-	{ "PAUSE", cmd_pause, ARG_ALLOWED, true },
-	{ "RESUME", cmd_resume, ARG_ALLOWED, true },
-	{ "RECONNECT", cmd_reconnect, ARG_ALLOWED, true },
-	{ "DISABLE", cmd_disable, ARG_ALLOWED, true },
-	{ "ENABLE", cmd_enable, ARG_ALLOWED, true },
-	{ "KILL", cmd_kill, ARG_ALLOWED, true },
-	{ "KILL_CLIENT", cmd_kill_client, ARG_ALLOWED, true },
-	{ "SUSPEND", cmd_suspend, ARG_NONE, true },
-	{ "SHUTDOWN", cmd_shutdown, ARG_ALLOWED, true },
-	{ "WAIT_CLOSE", cmd_wait_close, ARG_ALLOWED, true },
-	{ "RELOAD", cmd_reload, ARG_NONE, true },
+static const AdminCommand admin_commands[ADMIN_CMD_COUNT] = {
+	[ADMIN_CMD_SHOW] = { cmd_show, false },
+	[ADMIN_CMD_SELECT] = { cmd_show, false }, /* PgBouncer's alias */
+	[ADMIN_CMD_SET] = { cmd_set, false },
+	[ADMIN_CMD_PAUSE] = { cmd_pause, true },
+	[ADMIN_CMD_RESUME] = { cmd_resume, true },
+	[ADMIN_CMD_RECONNECT] = { cmd_reconnect, true },
+	[ADMIN_CMD_DISABLE] = { cmd_disable, true },
+	[ADMIN_CMD_ENABLE] = { cmd_enable, true },
+	[ADMIN_CMD_KILL] = { cmd_kill, true },
+	[ADMIN_CMD_KILL_CLIENT] = { cmd_kill_client, true },
+	[ADMIN_CMD_SUSPEND] = { cmd_suspend, true },
+	[ADMIN_CMD_SHUTDOWN] = { cmd_shutdown, true },
+	[ADMIN_CMD_WAIT_CLOSE] = { cmd_wait_close, true },
+	[ADMIN_CMD_RELOAD] = { cmd_reload, true },
 };
 
 static AdminResult admin_run_statement(AdminCtx *x, const char *text)
 {
 	AdminStmt st;
 	x->st = &st;
-	if (!stmt_parse(text, &st))
+	if (!admin_parse_statement(text, &st))
 		return syntax_error(x);
-	for (size_t i = 0; i < ARRAY_SIZE(admin_commands); i++) {
-		const AdminCommand *cmd = &admin_commands[i];
-		if (strcasecmp(cmd->verb, st.verb) != 0)
-			continue;
-		if (cmd->arg == ARG_NONE && st.has_arg)
-			return syntax_error(x);
-		if (cmd->admin_only && !x->c->admin_may_change) {
-			admin_reply_error(x->r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
-			return ADMIN_DONE;
-		}
-		return cmd->run(x);
+	const AdminCommand *cmd = &admin_commands[st.cmd];
+	if (cmd->admin_only && !x->c->admin_may_change) {
+		admin_reply_error(x->r, SQLSTATE_INSUFFICIENT_PRIVILEGE, "admin access needed");
+		return ADMIN_DONE;
 	}
-	return syntax_error(x);
+	return cmd->run(x);
 }
 
 static void admin_park(Client *c, const AdminWait *tmpl, const char *rest)
@@ -1016,7 +864,7 @@ static AdminResult admin_run_script(Client *c, AdminReply *r, const char *script
 	char text[ADMIN_STMT_MAX];
 	const char *p = script;
 	while (*p && !r->failed) {
-		const char *next = next_statement(p, text, sizeof(text));
+		const char *next = admin_parse_next_statement(p, text, sizeof(text));
 		if (!next) {
 			admin_reply_error(r, SQLSTATE_PROGRAM_LIMIT, "admin command too long");
 			break;

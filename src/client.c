@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "server.h"
+#include "startup.h"
 #include "tls.h"
 
 #include <openssl/rand.h>
@@ -321,43 +322,29 @@ static bool store_startup_param(Client *c, const char *name, const char *value);
 /* Apply "-c name=value" / "--name=value" settings from the options parameter. */
 static bool apply_options(Client *c, const char *options)
 {
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", options);
-	char *save = NULL;
-	bool expect_value = false;
-	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (strcmp(tok, "-c") == 0) {
-			expect_value = true;
-			continue;
-		}
-		if (!expect_value && strncmp(tok, "--", 2) == 0)
-			tok += 2;
-		else if (!expect_value) {
-			char msg[256];
-			snprintf(msg, sizeof(msg), "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
-			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
-			return false;
-		}
-		expect_value = false;
-		char *eq = strchr(tok, '=');
-		if (!eq)
-			continue;
-		*eq = 0;
-		for (char *p = tok; *p; p++)
-			if (*p == '-')
-				*p = '_';
-		int idx = varcache_lookup(tok);
+	StartupOptions it;
+	const char *name, *value;
+	StartupOptResult res;
+	startup_options_init(&it, options);
+	while ((res = startup_options_next(&it, &name, &value)) == STARTUP_OPT_SETTING) {
+		int idx = varcache_lookup(name);
 		if (idx >= 0) {
-			varcache_set(&c->vars, idx, eq + 1);
-		} else if (strcmp(tok, "pgsplit.min_lsn") == 0) {
-			if (!store_startup_param(c, tok, eq + 1))
+			varcache_set(&c->vars, idx, value);
+		} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
+			if (!store_startup_param(c, name, value))
 				return false;
-		} else if (!startup_param_ignored(tok)) {
+		} else if (!startup_param_ignored(name)) {
 			char msg[256];
-			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", tok);
+			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", name);
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
 			return false;
 		}
+	}
+	if (res == STARTUP_OPT_BAD) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+		return false;
 	}
 	return true;
 }
@@ -383,8 +370,7 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 		varcache_set(&c->vars, varcache_lookup(name), value);
 	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name) ||
 		   strcmp(name, "replication") == 0) {
-		if (strcmp(name, "replication") == 0 && strcasecmp(value, "false") != 0 &&
-		    strcasecmp(value, "off") != 0 && strcmp(value, "0") != 0) {
+		if (strcmp(name, "replication") == 0 && startup_replication_requested(value)) {
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "replication connections are not supported");
 			return false;
 		}
@@ -402,16 +388,13 @@ static bool parse_startup_params(Client *c, PktReader *r, const char **pq_opts, 
 {
 	for (;;) {
 		const char *name, *value;
-		if (!proto_get_cstring(r, &name)) {
+		StartupParamResult res = startup_next_param(r, &name, &value);
+		if (res == STARTUP_PARAM_BAD) {
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid startup packet");
 			return false;
 		}
-		if (!*name)
+		if (res == STARTUP_PARAM_END)
 			return true;
-		if (!proto_get_cstring(r, &value)) {
-			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid startup packet");
-			return false;
-		}
 		if (strncmp(name, "_pq_.", 5) == 0 && *n_pq < 16)
 			pq_opts[(*n_pq)++] = name;
 		if (!store_startup_param(c, name, value))
@@ -544,30 +527,32 @@ static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
 	if (msg->avail < msg->len)
 		return SB_NEED_FULL;
 	PktReader r;
-	uint32_t len, code;
+	uint32_t code;
 	proto_reader_init(&r, msg->data, msg->len);
-	if (!proto_get_u32(&r, &len) || !proto_get_u32(&r, &code))
+	switch (startup_classify(&r, &code)) {
+	case STARTUP_KIND_TRUNCATED:
 		return SB_CONSUMED;
-	switch (code) {
-	case PG_SSL_REQUEST_CODE:
+	case STARTUP_KIND_SSL:
 		return client_ssl_request(c, msg);
-	case PG_GSSENC_REQUEST_CODE:
+	case STARTUP_KIND_GSSENC:
 		if (msg->len != 8) {
 			client_close(c, "bad SSLRequest length");
 			return SB_STOP;
 		}
 		answer_no(c);
 		return c->conn.closing ? SB_STOP : SB_CONSUMED;
-	case PG_CANCEL_REQUEST_CODE:
+	case STARTUP_KIND_CANCEL:
 		cancel_handle_request(c, &r);
 		return SB_STOP;
-	}
-	if (PG_PROTO_MAJOR(code) != 3) {
+	case STARTUP_KIND_BAD_PROTOCOL: {
 		char m[128];
 		snprintf(m, sizeof(m), "unsupported frontend protocol %u.%u: server supports 3.0",
 			 PG_PROTO_MAJOR(code), PG_PROTO_MINOR(code));
 		client_close_error(c, SQLSTATE_FEATURE_NOT_SUPPORTED, m);
 		return SB_STOP;
+	}
+	case STARTUP_KIND_MESSAGE:
+		break;
 	}
 	handle_startup_message(c, &r, code);
 	return c->conn.closing ? SB_STOP : SB_CONSUMED;

@@ -466,9 +466,12 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 
 static SbufVerdict client_bind(Client *c, Server *s, const SbufMsg *msg)
 {
-	const uint8_t *nul = memchr(msg->data + 5, 0, msg->len - 5);
-	if (!nul)
+	/* a Bind too large to buffer arrives in parts: look only at what is here */
+	const uint8_t *nul = msg->avail > 5 ? memchr(msg->data + 5, 0, msg->avail - 5) : NULL;
+	if (!nul) {
+		queue_push(s, SLOT_BIND, NULL);
 		return SB_FORWARD;
+	}
 	c->pool->stats.total.bind_count++;
 	return client_uses_stmt(c, s, msg, (size_t)(nul + 1 - msg->data), SLOT_BIND);
 }
@@ -476,7 +479,11 @@ static SbufVerdict client_bind(Client *c, Server *s, const SbufMsg *msg)
 static SbufVerdict client_describe_or_close(Client *c, Server *s, const SbufMsg *msg)
 {
 	bool is_close = msg->type == PG_MSG_CLOSE;
-	if (msg->len < 7 || msg->data[5] != 'S') {
+	/*
+	 * A real Describe or Close is a name; one too long to buffer is not, so it goes to
+	 * the server as it is, which refuses it, rather than being read past its end here.
+	 */
+	if (msg->len < 7 || msg->avail < msg->len || msg->data[5] != 'S') {
 		queue_push(s, is_close ? SLOT_CLOSE : SLOT_DESCRIBE_PORTAL, NULL);
 		return SB_FORWARD;
 	}

@@ -301,18 +301,16 @@ bool sbuf_can_hold(const Conn *c, uint32_t len)
 /* Parse the header at the front of the input. False when more bytes are needed. */
 static bool read_header(Conn *c, SbufMsg *m, const char **bad)
 {
-	const uint8_t *p = c->in.data + c->in.start;
 	size_t avail = ioq_len(&c->in);
+	if (avail < (c->startup ? 4u : 5u))
+		return false; /* also: an idle client's released buffer is NULL */
+	const uint8_t *p = c->in.data + c->in.start;
 	if (c->startup) {
-		if (avail < 4)
-			return false;
 		m->type = 0;
 		m->len = proto_read_be32(p);
 		if (m->len < 8 || m->len > 10000)
 			*bad = "bad startup packet length";
 	} else {
-		if (avail < 5)
-			return false;
 		m->type = p[0];
 		uint32_t body = proto_read_be32(p + 1);
 		if (body < 4 || body > 0x7ffffff0u)

@@ -19,7 +19,8 @@ BUILD=${FUZZ_BUILD:-/tmp/pgsplit-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=${FUZZ_CC:-clang}
 
-# target name -> the src/*.c files it links (src/util.c and src/log.c always)
+# target name -> the src/*.c files it links (src/util.c and src/log.c always); ALL: every
+# src/*.c but main.c (the target then defines the Runtime itself)
 declare -A SOURCES=(
 	[classify]="classify.c"
 	[config]="config.c connstr.c"
@@ -28,8 +29,12 @@ declare -A SOURCES=(
 	[scram]="scram.c"
 	[proto]="proto.c pktbuf.c"
 	[router]="router.c classify.c"
+	[hba]="hba.c"
+	[admin]="admin_parse.c"
+	[startup]="startup.c proto.c sbuf.c tls.c"
+	[session]="ALL"
 )
-ALL_TARGETS="classify config connstr authfile scram proto router"
+ALL_TARGETS="classify config connstr authfile scram proto router hba admin startup session"
 declare -A MAX_LEN=([config]=16384)
 
 log() { printf '%s\n' "$*"; }
@@ -70,16 +75,24 @@ ensure_toolchain() {
 }
 
 build_target() {
-	local name=$1 files=""
-	for f in util.c log.c ${SOURCES[$name]}; do
+	local name=$1 files="" f
+	local list=${SOURCES[$name]}
+	if [ "$list" = ALL ]; then
+		list=""
+		for f in "$ROOT"/src/*.c; do
+			f=${f##*/}
+			case $f in main.c | util.c | log.c) ;; *) list="$list $f" ;; esac
+		done
+	fi
+	for f in util.c log.c $list; do
 		files="$files $ROOT/src/$f"
 	done
 	# no -Werror: a clang-only warning in pooler code must not hide a crash
 	# shellcheck disable=SC2086,SC2046 # word splitting of the flag lists is wanted
 	"$CC" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -std=c11 \
-		-D_GNU_SOURCE -Wall -Wextra -I"$ROOT/include" ${FUZZ_CFLAGS:-} $files \
-		"$FUZZ_DIR/fuzz_$name.c" -o "$BUILD/fuzz_$name" \
-		$(pkg-config --cflags --libs libevent libcares openssl)
+		-D_GNU_SOURCE -DPGSPLIT_VERSION='"fuzz"' -Wall -Wextra -I"$ROOT/include" \
+		${FUZZ_CFLAGS:-} $files "$FUZZ_DIR/fuzz_$name.c" -o "$BUILD/fuzz_$name" \
+		$(pkg-config --cflags --libs libevent libcares openssl) -lm
 }
 
 # "cov: N ft: N corp: N/Nb ... exec/s: N" from the last status line of a run log.

@@ -1,0 +1,67 @@
+/*
+ * The startup-family packets a client sends before its first typed message: which one
+ * it is (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest), the name/value
+ * parameters of a StartupMessage, and the "-c name=value" / "--name=value" settings of
+ * its options parameter. Pure: reads a bounded PktReader or a string and decides nothing
+ * about users, databases or limits; client.c acts on what this finds.
+ */
+#ifndef PGSPLIT_STARTUP_H
+#define PGSPLIT_STARTUP_H
+
+#include "common.h"
+#include "proto.h"
+
+typedef enum {
+	STARTUP_KIND_MESSAGE,	    /* StartupMessage of protocol 3.x: parameters follow */
+	STARTUP_KIND_SSL,	    /* SSLRequest */
+	STARTUP_KIND_GSSENC,	    /* GSSENCRequest */
+	STARTUP_KIND_CANCEL,	    /* CancelRequest: backend pid and key follow */
+	STARTUP_KIND_BAD_PROTOCOL,  /* a version whose major is not 3 */
+	STARTUP_KIND_TRUNCATED,	    /* shorter than the length and code words */
+} StartupKind;
+
+/*
+ * Read the length word and the code of a whole startup-family packet at r's start and
+ * classify it. *code gets the code (the protocol version of a StartupMessage); r is left
+ * after the code, where the parameters or the cancel key begin.
+ */
+StartupKind startup_classify(PktReader *r, uint32_t *code);
+
+typedef enum {
+	STARTUP_PARAM_OK,  /* *name and *value point into the packet */
+	STARTUP_PARAM_END, /* the empty name that ends the list */
+	STARTUP_PARAM_BAD, /* a string runs past the packet, or a name has no value */
+} StartupParamResult;
+
+/* The next name/value pair of a StartupMessage's parameter list. */
+StartupParamResult startup_next_param(PktReader *r, const char **name, const char **value);
+
+/*
+ * Whether a replication startup parameter asks for replication: anything but false,
+ * off or 0 (case-insensitive) does, as PostgreSQL reads it.
+ */
+bool startup_replication_requested(const char *value);
+
+#define STARTUP_OPTIONS_MAX 1024 /* the options parameter is read up to this many bytes - 1 */
+
+/*
+ * Walks the options parameter: words separated by blanks, each setting either "-c" then
+ * "name=value" or "--name=value". A word without '=' is skipped; '-' in a name becomes
+ * '_' (as PostgreSQL does). Only the first STARTUP_OPTIONS_MAX - 1 bytes are read.
+ */
+typedef struct StartupOptions {
+	char buf[STARTUP_OPTIONS_MAX]; /* a copy cut in place into names and values */
+	char *save;		       /* strtok_r position */
+	bool started;
+} StartupOptions;
+
+typedef enum {
+	STARTUP_OPT_SETTING, /* *name and *value point into it->buf */
+	STARTUP_OPT_END,
+	STARTUP_OPT_BAD, /* a word that is neither -c nor --name=value nor after -c */
+} StartupOptResult;
+
+void startup_options_init(StartupOptions *it, const char *options);
+StartupOptResult startup_options_next(StartupOptions *it, const char **name, const char **value);
+
+#endif
