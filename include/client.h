@@ -36,8 +36,8 @@ struct Client {
 	PoolUser *user;     /* credentials of the client's user name */
 	Pool *pool;         /* home pool: the primary pool of (database, user) */
 	Pool *wait_pool;    /* the pool whose queue it waits in (primary or a replica's) */
-	char *user_name;    /* from the startup packet */
-	char *db_name;
+	const char *user_name; /* from the startup packet (interned) */
+	const char *db_name;   /* interned */
 	VarCache vars;      /* what the client believes its session parameters are */
 	bool is_admin;      /* connected to the admin console */
 	bool admin_may_change; /* admin_users (not only stats_users) */

@@ -31,8 +31,7 @@ int varcache_lookup(const char *name);
 void varcache_set(VarCache *vc, int idx, const char *value);
 const char *varcache_get(const VarCache *vc, int idx);
 void varcache_clear(VarCache *vc);
-/* Distinct values interned now (for SHOW MEM and tests). */
-int varcache_interned_count(void);
+
 /* Fill each unknown value of dst from src. */
 void varcache_fill_missing(VarCache *dst, const VarCache *src);
 /*

@@ -5,6 +5,7 @@
  * hand their queries to admin.c.
  */
 #include "client.h"
+#include "intern.h"
 #include "client_route.h"
 #include "admin.h"
 #include "auth.h"
@@ -200,8 +201,8 @@ static void client_free(Conn *conn)
 	}
 	client_route_disarm_retry(c);
 	prepared_client_free(c);
-	free(c->user_name);
-	free(c->db_name);
+	intern_put(c->user_name);
+	intern_put(c->db_name);
 	free(c);
 }
 
@@ -352,11 +353,11 @@ static bool apply_options(Client *c, const char *options)
 static bool store_startup_param(Client *c, const char *name, const char *value)
 {
 	if (strcmp(name, "user") == 0) {
-		free(c->user_name);
-		c->user_name = xstrdup(value);
+		intern_put(c->user_name);
+		c->user_name = intern_get(value);
 	} else if (strcmp(name, "database") == 0) {
-		free(c->db_name);
-		c->db_name = xstrdup(value);
+		intern_put(c->db_name);
+		c->db_name = intern_get(value);
 	} else if (strcmp(name, "options") == 0) {
 		return apply_options(c, value);
 	} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
@@ -427,7 +428,7 @@ static bool client_check_limits(Client *c)
 static bool client_pick_database(Client *c)
 {
 	if (!c->db_name)
-		c->db_name = xstrdup(c->user_name);
+		c->db_name = intern_get(c->user_name);
 	if (strcmp(c->db_name, "pgbouncer") == 0 || strcmp(c->db_name, "pgsplit") == 0) {
 		c->is_admin = true;
 		return admin_client_login(c);

@@ -59,6 +59,7 @@
 #include "sbuf.h"
 #include "server.h"
 #include "varcache.h"
+#include "intern.h"
 
 #define FUZZ_SESSION_PORT 5999
 #define FUZZ_SESSION_MAX_SERVERS 16
@@ -180,7 +181,7 @@ static void fuzz_session_runtime(void)
 	FUZZ_CHECK(reload_hba(rt.cfg, err, sizeof(err)));
 	/* every input starts from an empty registry: databases come back on first use */
 	registry_free_all();
-	fuzz_session_baseline_interned = varcache_interned_count();
+	fuzz_session_baseline_interned = intern_count_now();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -492,7 +493,7 @@ static void fuzz_session_finish(FuzzSession *fs)
 		FUZZ_CHECK(p->n_login + p->n_idle + p->n_active + p->n_used == 0);
 	}
 	registry_free_all();
-	FUZZ_CHECK(varcache_interned_count() == fuzz_session_baseline_interned);
+	FUZZ_CHECK(intern_count_now() == fuzz_session_baseline_interned);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,6 +7,7 @@
 #include "proto.h"
 #include "tap.h"
 #include "varcache.h"
+#include "intern.h"
 
 #include <stdlib.h>
 
@@ -70,20 +71,20 @@ static void test_varcache_sync(void)
 	CHECK(varcache_sync_sql(&client, &(VarCache){ 0 }, sql, 10) == -1);
 	/* equal values are shared: one copy of each, freed with its last holder */
 	CHECK(varcache_get(&client, tz) == varcache_get(&server, tz));
-	CHECK(varcache_interned_count() == 2);
+	CHECK(intern_count_now() == 2);
 	VarCache third = { 0 };
 	varcache_fill_missing(&third, &client);
 	CHECK(varcache_get(&third, sp) == varcache_get(&client, sp));
 	varcache_set(&third, tz, "UTC");
 	CHECK_STR(varcache_get(&third, tz), "UTC");
-	CHECK(varcache_interned_count() == 3);
+	CHECK(intern_count_now() == 3);
 	varcache_set(&third, tz, NULL);
-	CHECK(varcache_get(&third, tz) == NULL && varcache_interned_count() == 2);
+	CHECK(varcache_get(&third, tz) == NULL && intern_count_now() == 2);
 	varcache_clear(&client);
 	varcache_clear(&server);
-	CHECK(varcache_interned_count() == 1); /* "it's", still held by third */
+	CHECK(intern_count_now() == 1); /* "it's", still held by third */
 	varcache_clear(&third);
-	CHECK(varcache_interned_count() == 0);
+	CHECK(intern_count_now() == 0);
 	CHECK(varcache_get(&third, 100) == NULL);
 }
 
