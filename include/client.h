@@ -31,7 +31,6 @@ typedef enum {
 
 struct Client {
 	Conn conn; /* first member: a Conn * is a Client * when conn.kind == CONN_CLIENT */
-	ClientState state;
 	Database *db;
 	PoolUser *user;     /* credentials of the client's user name */
 	Pool *pool;         /* home pool: the primary pool of (database, user) */
@@ -45,6 +44,7 @@ struct Client {
 	uint32_t cancel_key;
 	AuthPhase auth_phase;
 	uint8_t md5_salt[4];
+	ClientState state;   /* here, not first: fills what would be padding */
 	ScramServer *scram; /* owned, only while a SCRAM exchange runs */
 	usec_t login_start; /* monotonic */
 	usec_t wait_start;  /* monotonic, while waiting for a server */
@@ -56,7 +56,7 @@ struct Client {
 	bool refuse_pending; /* answer the pending batch with "no replica" (replica_fallback) */
 	bool xact_is_write;  /* the current transaction went to the primary as a write */
 	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
-	bool auth_waiting;   /* on auth_node */
+	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
 	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
@@ -65,8 +65,11 @@ struct Client {
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
 	struct Server *lsn_probe; /* server fetching the WAL position of this client's write */
 	usec_t causal_deadline;
-	List causal_node;    /* Database.causal_waiters */
-	List auth_node;      /* Pool.auth_waiters while an auth_query lookup is pending */
+	/*
+	 * Pool.auth_waiters while its auth_query lookup waits (login), or
+	 * Database.causal_waiters while a read waits for a replica (after login): never both.
+	 */
+	List park_node;
 	struct Server *auth_server; /* running this client's lookup */
 	/*
 	 * 25006 re-run (design.md §3): a classified autocommit read sent to a replica keeps

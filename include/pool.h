@@ -84,7 +84,7 @@ typedef struct Database {
 	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */
 	struct MonitorState *monitor; /* owned by monitor.c; NULL until monitored */
 	uint32_t primary_epoch;       /* bumped when the primary changes; floors are per epoch */
-	List causal_waiters;          /* Client.causal_node: reads waiting for a replica to catch up */
+	List causal_waiters;          /* Client.park_node: reads waiting for a replica to catch up */
 	uint64_t ryw_kept_on_primary; /* reads kept on the primary by read-your-writes */
 	uint64_t ryw_waited;          /* reads that waited (causal_wait) */
 	int client_count;      /* clients connected to this database */
@@ -120,7 +120,7 @@ struct Pool {
 	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
 	bool is_monitor;  /* holds the replica monitor's connection, not clients' */
 	RywState ryw;     /* read-your-writes state of (database, user), scope user */
-	List auth_waiters; /* Client.auth_node: clients waiting for an auth_query lookup */
+	List auth_waiters; /* Client.park_node: clients waiting for an auth_query lookup */
 	List waiting_clients; /* Client.pool_node, FIFO */
 	List active_clients;  /* logged-in clients not waiting */
 	List login_servers;   /* connecting or logging in */

@@ -104,7 +104,7 @@ struct Conn {
 	ConnAddr addr;       /* remote address (see ConnAddr) */
 	socklen_t addr_len;
 	int port;
-	char addr_text[64];  /* remote address as text, for logs and SHOW */
+	char addr_text[56];  /* remote address (or a server's host name, cut) for logs and SHOW */
 	usec_t connect_time; /* wall clock */
 	usec_t request_time; /* monotonic: last message seen */
 	uint64_t bytes_recv;

@@ -135,6 +135,16 @@ class Server:
                          "-d", db, "-c", sql], check=check)
         return res.stdout.strip()
 
+    def pause_replay(self, timeout=3.0):
+        """pg_wal_replay_pause() only asks: wait (bounded) until replay has stopped, so a
+        write made next cannot still be replayed here."""
+        self.psql("SELECT pg_wal_replay_pause()")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.psql("SELECT pg_get_wal_replay_pause_state()", check=False) == "paused":
+                return
+            time.sleep(0.02)
+
     def dsn(self, db="postgres", user=SUPERUSER):
         return "host=%s port=%d dbname=%s user=%s" % (self.sockdir, self.port, db, user)
 

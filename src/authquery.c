@@ -86,7 +86,7 @@ bool authquery_start(Client *c)
 		send_lookup(s, c);
 		return true;
 	}
-	list_append(&p->auth_waiters, &c->auth_node);
+	list_append(&p->auth_waiters, &c->park_node);
 	c->auth_waiting = true;
 	if (p->n_login == 0)
 		server_launch(p);
@@ -98,8 +98,8 @@ bool authquery_take_server(Pool *p, Server *s)
 	List *first = list_first(&p->auth_waiters);
 	if (!first)
 		return false;
-	Client *c = container_of(first, Client, auth_node);
-	list_del(&c->auth_node);
+	Client *c = container_of(first, Client, park_node);
+	list_del(&c->park_node);
 	c->auth_waiting = false;
 	server_set_state(s, SV_IDLE);
 	send_lookup(s, c);
@@ -157,7 +157,7 @@ void authquery_fail_pool(Pool *p, const char *message)
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &p->auth_waiters)
 	{
-		Client *c = container_of(it, Client, auth_node);
+		Client *c = container_of(it, Client, park_node);
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, message);
 	}
 }
@@ -165,7 +165,7 @@ void authquery_fail_pool(Pool *p, const char *message)
 void authquery_forget_client(Client *c)
 {
 	if (c->auth_waiting) {
-		list_del(&c->auth_node);
+		list_del(&c->park_node);
 		c->auth_waiting = false;
 	}
 	if (c->auth_server) {

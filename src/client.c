@@ -226,7 +226,7 @@ void client_close(Client *c, const char *reason)
 		c->lsn_probe->probe_client = NULL;
 	authquery_forget_client(c);
 	if (c->causal_waiting) {
-		list_del(&c->causal_node);
+		list_del(&c->park_node);
 		c->causal_waiting = false;
 	}
 	cancel_key_unregister(c);

@@ -242,7 +242,7 @@ static bool causal_wait_begin(Client *c)
 		db->ryw_waited++;
 	}
 	c->causal_waiting = true;
-	list_append(&db->causal_waiters, &c->causal_node);
+	list_append(&db->causal_waiters, &c->park_node);
 	return true;
 }
 
@@ -298,10 +298,10 @@ void client_route_wake_causal(Database *db, bool deadline_only)
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &db->causal_waiters)
 	{
-		Client *c = container_of(it, Client, causal_node);
+		Client *c = container_of(it, Client, park_node);
 		if (deadline_only && now < c->causal_deadline)
 			continue;
-		list_del(&c->causal_node);
+		list_del(&c->park_node);
 		c->causal_waiting = false;
 		sbuf_resume(&c->conn);
 	}

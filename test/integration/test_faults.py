@@ -380,7 +380,7 @@ def _idle_cost(p, n):
     return (after - before) / float(n), opened_s, before, after
 
 
-IDLE_CLIENTS = int(os.environ.get("PGSPLIT_IDLE_CLIENTS", "2000"))
+IDLE_CLIENTS = int(os.environ.get("PGSPLIT_IDLE_CLIENTS", "10000"))
 IDLE_SETTINGS = dict(pool_mode="transaction", max_client_conn=str(IDLE_CLIENTS + 500),
                      default_pool_size="5")
 

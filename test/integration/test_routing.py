@@ -256,7 +256,7 @@ def test_least_lag_prefers_the_fresher_replica(pooler, cluster):
     p = routed_db(pooler, cluster, replica_lb="least_lag", replica_max_lag="1000",
                   read_your_writes="off")
     c = p.connect()
-    stale.psql("SELECT pg_wal_replay_pause()")
+    stale.pause_replay()
     try:
         cluster.primary.psql("CREATE TABLE IF NOT EXISTS lag_t(x int)", db="app")
         for _ in range(5):

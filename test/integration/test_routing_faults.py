@@ -407,7 +407,7 @@ def test_lagging_replica_leaves_and_rejoins(fcluster, make_pooler):
     c = p.connect()
     assert {port for _ri, port in reads_on(c, 10)} == {victim.port, other.port}
     with PrimaryWriter(fcluster) as writer:
-        victim.psql("SELECT pg_wal_replay_pause()")
+        victim.pause_replay()
         try:
             lagging = p.wait_log(r"replica 127\.0\.0\.1:%d: \w+ -> lagging" % victim.port, 10)
             assert lagging, "replica %d with replay paused not marked lagging in 10 s" % victim.port
@@ -577,7 +577,7 @@ def test_ryw_when_a_replica_goes_down_with_a_pending_write(fcluster, make_pooler
         pm = crash(victim)
         time.sleep(0.05)  # its backends are gone, the pooler's idle links see EOF
 
-    stale_rep.psql("SELECT pg_wal_replay_pause()")
+    stale_rep.pause_replay()
     try:
         for i in range(200):
             if i == crash_at:
@@ -624,7 +624,7 @@ def test_ryw_when_a_replica_is_promoted_mid_run(fresh_cluster, make_pooler):
         victim_caught_up()
         promote(victim)
 
-    stale_rep.psql("SELECT pg_wal_replay_pause()")
+    stale_rep.pause_replay()
     try:
         for i in range(200):
             if i == promote_at:

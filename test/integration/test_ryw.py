@@ -17,7 +17,7 @@ pytestmark = harness.pgsplit_only("read-your-writes is pgsplit's own feature")
 @contextlib.contextmanager
 def replay_paused(cluster):
     for r in cluster.replicas:
-        r.psql("SELECT pg_wal_replay_pause()")
+        r.pause_replay()
     try:
         yield
     finally:
