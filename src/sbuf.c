@@ -3,6 +3,8 @@
  * a handler waits for a whole message (SB_NEED_FULL), when it may grow to max_full_msg.
  * Forwarded bytes are appended to the peer's output queue and written at once; a peer
  * whose queue passes the high-water mark blocks its source until it drains.
+ * Buffers that idle connections give back are kept on a short spare list, so a busy
+ * pool does not pay malloc and free for every transaction of every client.
  */
 #include "sbuf.h"
 #include "log.h"
@@ -23,6 +25,28 @@ static struct event *sweep_event;
 
 #define SBUF_HIGH_WATER(c) (sbuf_buf_size * 4)
 
+/* The first size of an output queue; input queues start at sbuf_buf_size. */
+#define IOQ_FIRST_CAP 4096
+/* Spares kept per size: enough for the connections that turn over between two trims. */
+#define SPARE_MAX 64
+#define SPARE_TRIM_USEC (USEC_PER_SEC)
+
+/*
+ * A stack of released buffers of one size. `low` is the fewest it held since the last
+ * trim: that many were never needed in the interval, and the trim frees them, so an
+ * idle pooler holds no spares while a busy one keeps what it turns over.
+ */
+typedef struct SpareStack {
+	uint8_t *buf[SPARE_MAX];
+	int count;
+	int low;
+	size_t cap;
+} SpareStack;
+
+static SpareStack spare_small = { .cap = IOQ_FIRST_CAP };
+static SpareStack spare_input;
+static struct event *spare_trim_event;
+
 static void sbuf_on_read(evutil_socket_t fd, short what, void *arg);
 static void sbuf_on_write(evutil_socket_t fd, short what, void *arg);
 static void sbuf_process(Conn *c);
@@ -35,10 +59,63 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 	sbuf_sweep();
 }
 
+static SpareStack *spare_stack_for(size_t cap)
+{
+	if (cap == spare_input.cap)
+		return &spare_input;
+	if (cap == spare_small.cap)
+		return &spare_small;
+	return NULL;
+}
+
+static uint8_t *spare_take(size_t cap)
+{
+	SpareStack *st = spare_stack_for(cap);
+	if (!st || st->count == 0)
+		return NULL;
+	uint8_t *buf = st->buf[--st->count];
+	if (st->count < st->low)
+		st->low = st->count;
+	return buf;
+}
+
+/* Keeps the buffer as a spare, or frees it when its size is not kept or the stack is full. */
+static void spare_give(uint8_t *buf, size_t cap)
+{
+	SpareStack *st = spare_stack_for(cap);
+	if (st && st->count < SPARE_MAX)
+		st->buf[st->count++] = buf;
+	else
+		free(buf);
+}
+
+static void spare_trim_stack(SpareStack *st, int keep)
+{
+	int drop = st->count - keep < st->low ? st->count - keep : st->low;
+	for (int i = 0; i < drop; i++)
+		free(st->buf[--st->count]);
+	st->low = st->count;
+}
+
+static void spare_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	spare_trim_stack(&spare_small, 0);
+	spare_trim_stack(&spare_input, 0);
+}
+
 void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_msg)
 {
 	sbuf_base = base;
 	sweep_event = evtimer_new(base, sweep_cb, NULL);
+	spare_trim_event = event_new(base, -1, EV_PERSIST, spare_trim_cb, NULL);
+	struct timeval tv = { SPARE_TRIM_USEC / USEC_PER_SEC, 0 };
+	if (!sweep_event || !spare_trim_event || event_add(spare_trim_event, &tv) != 0) {
+		log_fatal("cannot set up the buffer timers");
+		abort();
+	}
 	sbuf_set_limits(buf_size, max_full_msg);
 }
 
@@ -46,6 +123,15 @@ void sbuf_set_limits(size_t buf_size, size_t max_full_msg)
 {
 	sbuf_buf_size = buf_size < 4096 ? 4096 : buf_size;
 	sbuf_max_full = max_full_msg < sbuf_buf_size ? sbuf_buf_size : max_full_msg;
+	size_t input_cap = IOQ_FIRST_CAP;
+	while (input_cap < sbuf_buf_size)
+		input_cap *= 2; /* what ioq_reserve allocates for a fresh input queue */
+	if (spare_input.cap != input_cap) {
+		/* spares of the old input size would never be taken again */
+		spare_input.low = spare_input.count;
+		spare_trim_stack(&spare_input, 0);
+		spare_input.cap = input_cap;
+	}
 }
 
 static void ioq_reserve(IoQueue *q, size_t more)
@@ -59,7 +145,7 @@ static void ioq_reserve(IoQueue *q, size_t more)
 		if (q->end + more <= q->cap)
 			return;
 	}
-	size_t cap = q->cap ? q->cap : 4096;
+	size_t cap = q->cap ? q->cap : IOQ_FIRST_CAP;
 	while (cap < q->end + more)
 		cap *= 2;
 	if (cap > IOQ_MAX) {
@@ -67,7 +153,8 @@ static void ioq_reserve(IoQueue *q, size_t more)
 		log_fatal("I/O queue would grow to %zu bytes", cap);
 		abort();
 	}
-	q->data = xrealloc(q->data, cap);
+	uint8_t *spare = q->cap == 0 ? spare_take(cap) : NULL;
+	q->data = spare ? spare : xrealloc(q->data, cap);
 	q->cap = (uint32_t)cap;
 }
 
@@ -78,7 +165,7 @@ static inline size_t ioq_len(const IoQueue *q)
 
 static void ioq_release(IoQueue *q)
 {
-	free(q->data);
+	spare_give(q->data, q->cap);
 	q->data = NULL;
 	q->start = q->end = q->cap = 0;
 }
@@ -589,9 +676,8 @@ void sbuf_sweep(void)
 	List *item;
 	while ((item = list_pop(&sweep_list)) != NULL) {
 		Conn *c = container_of(item, Conn, sweep_node);
-		free(c->in.data);
-		free(c->out.data);
-		c->in.data = c->out.data = NULL;
+		ioq_release(&c->in);
+		ioq_release(&c->out);
 		if (c->free_fn)
 			c->free_fn(c);
 	}
