@@ -10,6 +10,8 @@
 #include "common.h"
 
 #define VARCACHE_MAX 24
+/* Built-in names come first, in the order listed above, whatever the extra list says. */
+#define VARCACHE_DEFAULT_TRANSACTION_READ_ONLY 6
 
 /*
  * Values are interned: every client and server holding "ISO, MDY" points at one shared,

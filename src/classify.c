@@ -524,8 +524,11 @@ static bool cur_skip_parens(Cursor *c, size_t *close)
 
 static bool tok_kw(const Scan *sc, Tok t, const char *kw)
 {
+	/* keywords are letters: the first one, case-folded, rejects most words before strlen */
+	if (t.kind != TK_WORD || (sc->s[t.pos] | 0x20) != (kw[0] | 0x20))
+		return false;
 	size_t n = strlen(kw);
-	return t.kind == TK_WORD && t.len == n && ci_equal(sc->s + t.pos, kw, n);
+	return t.len == n && ci_equal(sc->s + t.pos, kw, n);
 }
 
 /* Takes the next token if it is the keyword kw. */

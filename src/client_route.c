@@ -131,8 +131,7 @@ static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool
 
 static bool client_default_read_only(const Client *c)
 {
-	int idx = varcache_lookup("default_transaction_read_only");
-	const char *v = idx >= 0 ? varcache_get(&c->vars, idx) : NULL;
+	const char *v = varcache_get(&c->vars, VARCACHE_DEFAULT_TRANSACTION_READ_ONLY);
 	return v && strcmp(v, "on") == 0;
 }
 
@@ -412,7 +411,9 @@ bool client_route_intercept(Client *c, const SbufMsg *msg)
 		return false;
 	const char *sql = (const char *)msg->data + 5;
 	const char *end = memchr(sql, 0, msg->len - 5);
-	if (!end || !memmem(sql, (size_t)(end - sql), "min_lsn", 7))
+	/* every Query passes here: reject anything not starting with SET before searching it */
+	if (!end || !match_word(skip_space(sql, end), end, "SET") ||
+	    !memmem(sql, (size_t)(end - sql), "min_lsn", 7))
 		return false;
 	if (!parse_min_lsn_set(sql, end, &lsn))
 		return false;

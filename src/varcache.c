@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* Order matters: varcache.h names fixed indexes into this list. */
 static const char *const builtin_names[] = {
 	"client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
 	"standard_conforming_strings", "application_name", "default_transaction_read_only",

@@ -60,6 +60,8 @@ static void test_varcache_sync(void)
 	int tz = varcache_lookup("timezone");
 	int sp = varcache_lookup("SEARCH_PATH");
 	CHECK(tz >= 0 && sp >= 0);
+	/* the router reads this one by its fixed index on every transaction */
+	CHECK(varcache_lookup("default_transaction_read_only") == VARCACHE_DEFAULT_TRANSACTION_READ_ONLY);
 	varcache_set(&client, tz, "Europe/Paris");
 	varcache_set(&server, tz, "UTC");
 	varcache_set(&client, sp, "it's");
