@@ -1,11 +1,14 @@
 /*
- * Per-pool counters as SHOW STATS reports them: totals since start, plus the previous
- * stats_period's snapshot for averages.
+ * Per-pool counters as SHOW STATS reports them: totals since start, plus the snapshots
+ * taken at the last two stats_period boundaries, from which the averages of the last
+ * finished period are computed (the same figures for SHOW STATS_AVERAGES and log_stats).
  */
 #ifndef PGSPLIT_STATS_H
 #define PGSPLIT_STATS_H
 
 #include "common.h"
+
+#include <stddef.h>
 
 typedef struct StatCounters {
 	uint64_t server_assignments;
@@ -28,7 +31,17 @@ typedef struct PoolStats {
 } PoolStats;
 
 void stats_rollover(PoolStats *s);
-/* Average per second (or per transaction/query for times) over the last period. */
+/* sum += add, field by field. */
+void stats_add(StatCounters *sum, const StatCounters *add);
+/*
+ * Averages between two snapshots `period` apart: counts and bytes per second;
+ * transaction, query and wait time per transaction, query and server assignment.
+ */
+void stats_period_average(const StatCounters *last, const StatCounters *prev, usec_t period,
+			  StatCounters *avg);
+/* stats_period_average over the last finished period of one pool. */
 void stats_averages(const PoolStats *s, usec_t period, StatCounters *avg);
+/* The log_stats line for the averages in avg, in PgBouncer's wording. */
+void stats_format_log(const StatCounters *avg, char *buf, size_t len);
 
 #endif

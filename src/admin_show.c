@@ -128,7 +128,7 @@ static const char admin_help_text[] =
 	"\n\tRECONNECT [<db>]"
 	"\n\tKILL [<db>]"
 	"\n\tKILL_CLIENT <client_id>"
-	"\n\tSUSPEND  (not supported by pgsplit)"
+	"\n\tSUSPEND"
 	"\n\tSHUTDOWN"
 	"\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"
 	"\n\tWAIT_CLOSE [<db>]";
@@ -210,55 +210,6 @@ static void counters_list(const StatCounters *s, uint64_t out[N_COUNTERS])
 	memcpy(out, v, sizeof(v));
 }
 
-static void counters_add(StatCounters *a, const StatCounters *b)
-{
-	uint64_t x[N_COUNTERS], y[N_COUNTERS];
-	counters_list(a, x);
-	counters_list(b, y);
-	a->server_assignments = x[0] + y[0];
-	a->xact_count = x[1] + y[1];
-	a->query_count = x[2] + y[2];
-	a->bytes_received = x[3] + y[3];
-	a->bytes_sent = x[4] + y[4];
-	a->xact_time = x[5] + y[5];
-	a->query_time = x[6] + y[6];
-	a->wait_time = x[7] + y[7];
-	a->client_parse_count = x[8] + y[8];
-	a->server_parse_count = x[9] + y[9];
-	a->bind_count = x[10] + y[10];
-}
-
-static uint64_t ratio(uint64_t num, uint64_t den)
-{
-	return den ? num / den : 0;
-}
-
-/*
- * Averages over the last finished stats_period, as PgBouncer defines them: counts and
- * bytes per second; transaction and query time per transaction and query; wait time
- * per server assignment.
- */
-static void counters_average(const StatCounters *last, const StatCounters *prev, StatCounters *avg)
-{
-	uint64_t secs = rt.cfg->stats_period >= USEC_PER_SEC ? (uint64_t)(rt.cfg->stats_period / USEC_PER_SEC) : 1;
-	uint64_t a[N_COUNTERS], b[N_COUNTERS], d[N_COUNTERS];
-	counters_list(last, a);
-	counters_list(prev, b);
-	for (int i = 0; i < N_COUNTERS; i++)
-		d[i] = a[i] >= b[i] ? a[i] - b[i] : 0;
-	avg->server_assignments = d[0] / secs;
-	avg->xact_count = d[1] / secs;
-	avg->query_count = d[2] / secs;
-	avg->bytes_received = d[3] / secs;
-	avg->bytes_sent = d[4] / secs;
-	avg->xact_time = ratio(d[5], d[1]);
-	avg->query_time = ratio(d[6], d[2]);
-	avg->wait_time = ratio(d[7], d[0]);
-	avg->client_parse_count = d[8] / secs;
-	avg->server_parse_count = d[9] / secs;
-	avg->bind_count = d[10] / secs;
-}
-
 typedef struct DbStats {
 	const char *name;
 	const Database *db; /* NULL for the console's own row */
@@ -281,11 +232,11 @@ static bool db_stats(const Database *db, DbStats *out)
 		if (p->db != db)
 			continue;
 		any = true;
-		counters_add(&out->total, &p->stats.total);
-		counters_add(&last, &p->stats.last_period);
-		counters_add(&prev, &p->stats.prev_period);
+		stats_add(&out->total, &p->stats.total);
+		stats_add(&last, &p->stats.last_period);
+		stats_add(&prev, &p->stats.prev_period);
 	}
-	counters_average(&last, &prev, &out->avg);
+	stats_period_average(&last, &prev, rt.cfg->stats_period, &out->avg);
 	return any;
 }
 
@@ -443,13 +394,13 @@ static void show_totals(AdminReply *r)
 	list_for_each(it, &rt.pools)
 	{
 		const Pool *p = container_of(it, Pool, node);
-		counters_add(&total, &p->stats.total);
-		counters_add(&last, &p->stats.last_period);
-		counters_add(&prev, &p->stats.prev_period);
+		stats_add(&total, &p->stats.total);
+		stats_add(&last, &p->stats.last_period);
+		stats_add(&prev, &p->stats.prev_period);
 	}
 	total.xact_count += admin_query_count();
 	total.query_count += admin_query_count();
-	counters_average(&last, &prev, &avg);
+	stats_period_average(&last, &prev, rt.cfg->stats_period, &avg);
 	uint64_t t[N_COUNTERS], a[N_COUNTERS];
 	counters_list(&total, t);
 	counters_list(&avg, a);

@@ -14,7 +14,6 @@
 #include "server.h"
 
 #include <event2/event.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,24 +125,24 @@ static void expire_autodbs(usec_t now)
 	}
 }
 
+/* Roll every pool's period over; log_stats prints the averages of all pools together. */
 static void log_pool_stats(void)
 {
-	uint64_t xacts = 0, queries = 0, in = 0, out = 0;
+	StatCounters last = { 0 }, prev = { 0 }, avg;
+	char line[512];
 	List *it;
 	list_for_each(it, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
 		stats_rollover(&p->stats);
-		StatCounters avg;
-		stats_averages(&p->stats, rt.cfg->stats_period, &avg);
-		xacts += avg.xact_count;
-		queries += avg.query_count;
-		in += avg.bytes_received;
-		out += avg.bytes_sent;
+		stats_add(&last, &p->stats.last_period);
+		stats_add(&prev, &p->stats.prev_period);
 	}
-	if (rt.cfg->log_stats)
-		log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, in %" PRIu64 " B/s, out %" PRIu64 " B/s",
-			 xacts, queries, in, out);
+	if (!rt.cfg->log_stats)
+		return;
+	stats_period_average(&last, &prev, rt.cfg->stats_period, &avg);
+	stats_format_log(&avg, line, sizeof(line));
+	log_info("%s", line);
 }
 
 static bool shutdown_done(void)
