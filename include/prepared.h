@@ -7,7 +7,9 @@
  * max_prepared_statements. Because replies must reach the client in order, every
  * message sent to a server while tracking is on is recorded in the server's reply queue,
  * and pooler-made replies (ParseComplete, CloseComplete) are emitted when they reach its
- * head. SQL-level PREPARE/EXECUTE is not tracked and stays session-bound.
+ * head; each entry also notes what its message changed in the pooler's view (names,
+ * server caches), undone when the server skips the message after an error. DEALLOCATE
+ * name is rewritten; SQL-level PREPARE/EXECUTE is not tracked and stays session-bound.
  */
 #ifndef PGSPLIT_PREPARED_H
 #define PGSPLIT_PREPARED_H
@@ -26,7 +28,6 @@ bool prepared_enabled(const Client *client);
 SbufVerdict prepared_client_message(Client *client, Server *server, const SbufMsg *msg);
 /* A server's reply while tracking: true when handled (verdict in *v). */
 bool prepared_server_message(Server *server, Client *client, const SbufMsg *msg, SbufVerdict *v);
-/* Read-only verdict of a client's named statement for the router: 1 read, 0 not, -1 unknown name. */
 /* Emit the pooler's replies that are due (after a ReadyForQuery went out). */
 void prepared_flush_due(Server *server, Client *client);
 /* The server still owes replies to tracked messages (the transaction is not over). */
@@ -36,6 +37,7 @@ void prepared_server_forget_all(Server *server);
 /* 25006 re-run: the replica's Query slot is dropped; the primary's re-run gets one. */
 void prepared_drop_query_slot(Server *server);
 void prepared_note_query(Server *server);
+/* Read-only verdict of a client's named statement for the router: 1 read, 0 not, -1 unknown name. */
 int prepared_statement_is_read(const Client *client, const char *name);
 int prepared_client_count(const Client *client);
 int prepared_server_count(const Server *server);

@@ -294,8 +294,10 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool
 	if (unix_socket) {
 		snprintf(c->conn.addr_text, sizeof(c->conn.addr_text), "unix");
 	} else {
-		char host[64] = "?";
-		getnameinfo(addr, addr_len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+		/* addr_text fits any numeric IPv6 address; a longer scope id makes it "?" */
+		char host[sizeof(c->conn.addr_text)];
+		if (getnameinfo(addr, addr_len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+			snprintf(host, sizeof(host), "?");
 		snprintf(c->conn.addr_text, sizeof(c->conn.addr_text), "%s", host);
 		c->conn.port = addr->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)addr)->sin6_port)
 							   : ntohs(((const struct sockaddr_in *)addr)->sin_port);
@@ -441,7 +443,9 @@ static bool client_pick_database(Client *c)
 		return false;
 	}
 	if (db->disabled) {
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "database does not allow connections");
+		char msg[300];
+		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->db_name); /* PgBouncer's text */
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
 		return false;
 	}
 	c->db = db;
@@ -754,8 +758,9 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 	bool tracked = prepared_enabled(c);
 	if (tracked && msg->avail < msg->len && sbuf_can_hold(&c->conn, msg->len) &&
 	    (msg->type == PG_MSG_PARSE || msg->type == PG_MSG_BIND || msg->type == PG_MSG_DESCRIBE ||
-	     msg->type == PG_MSG_CLOSE))
-		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c) */
+	     msg->type == PG_MSG_CLOSE || (msg->type == PG_MSG_QUERY && msg->len <= 512)))
+		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
+				      * Query is read whole to see a DEALLOCATE */
 	c->conn.request_time = time_now_mono();
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;

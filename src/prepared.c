@@ -13,9 +13,14 @@
 
 #include <ctype.h>
 #include <stdio.h>
-#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SQLSTATE_DUPLICATE_PSTATEMENT "42P05"
+/* DEALLOCATE of a client's statement runs on this throwaway server statement */
+#define DEALLOC_TARGET "pgsplit_dealloc"
+#define DEALLOC_SQL_MAX 512 /* a longer Query or Parse is not looked at for DEALLOCATE */
+#define DEALLOC_NAME_MAX 128
 
 /* ---- shared statements, deduplicated by the text of their Parse ---- */
 
@@ -206,7 +211,7 @@ static void map_free(StmtMap *m)
 typedef enum {
 	SLOT_PARSE,         /* forwarded or injected Parse: ParseComplete confirms the cache */
 	SLOT_PARSE_HIDDEN,  /* injected Parse: its ParseComplete is not the client's */
-	SLOT_CLOSE_HIDDEN,  /* injected Close (cache eviction) */
+	SLOT_CLOSE_HIDDEN,  /* injected Close (cache eviction, DEALLOCATE's target) */
 	SLOT_BIND,
 	SLOT_DESCRIBE_STMT, /* ParameterDescription, then RowDescription or NoData */
 	SLOT_DESCRIBE_PORTAL,
@@ -219,10 +224,24 @@ typedef enum {
 	SLOT_FAKE_DUPLICATE, /* answer "prepared statement already exists" ourselves */
 } SlotKind;
 
+/*
+ * What sending a message changed in the pooler's view. The view is what the server and
+ * the client's names will be once every message sent so far has run. A server that
+ * refuses a message skips the rest of the batch up to Sync, so the effects of the
+ * refused and skipped messages are taken back, newest first.
+ */
+enum {
+	EFFECT_SERVER_ADD = 1,  /* stmt entered the server's cache (a Parse) */
+	EFFECT_SERVER_DROP = 2, /* stmt left the server's cache (an eviction Close) */
+	EFFECT_NAME_ADD = 4,    /* the client's name now means stmt */
+	EFFECT_NAME_DROP = 8,   /* the client's name, meaning stmt, is gone (Close, DEALLOCATE) */
+};
+
 typedef struct Slot {
 	SlotKind kind;
-	PreparedStmt *stmt; /* SLOT_PARSE*: the statement being prepared */
-	char *name;         /* a client's named Parse (owned): forgotten again if it fails */
+	uint8_t effects;
+	PreparedStmt *stmt; /* the statement the effects are about (a reference) */
+	char *name;         /* the client's name the effects are about (owned) */
 } Slot;
 
 struct ReplyQueue {
@@ -232,7 +251,13 @@ struct ReplyQueue {
 	int cap;
 };
 
-static void queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
+static Slot *queue_at(ReplyQueue *q, int i)
+{
+	return &q->slots[(q->head + i) % q->cap];
+}
+
+/* Queue a reply owed for a message; the slot stays valid until the next push. */
+static Slot *queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
 {
 	ReplyQueue *q = s->replies;
 	if (!q)
@@ -241,23 +266,25 @@ static void queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
 		int cap = q->cap ? q->cap * 2 : 16;
 		Slot *n = xmalloc(sizeof(Slot) * (size_t)cap);
 		for (int i = 0; i < q->count; i++)
-			n[i] = q->slots[(q->head + i) % q->cap];
+			n[i] = *queue_at(q, i);
 		free(q->slots);
 		q->slots = n;
 		q->head = 0;
 		q->cap = cap;
 	}
-	q->slots[(q->head + q->count) % q->cap] = (Slot){ kind, stmt, NULL };
+	Slot *sl = queue_at(q, q->count);
+	*sl = (Slot){ kind, 0, stmt, NULL };
 	q->count++;
 	if (stmt)
 		stmt->refs++;
+	return sl;
 }
 
-/* Remember the client name a queued Parse defines (the last slot pushed). */
-static void queue_name_last(Server *s, const char *name)
+static void slot_note(Slot *sl, uint8_t effects, const char *name)
 {
-	ReplyQueue *q = s->replies;
-	q->slots[(q->head + q->count - 1) % q->cap].name = xstrdup(name);
+	sl->effects = effects;
+	if (name)
+		sl->name = xstrdup(name);
 }
 
 static Slot *queue_head(Server *s)
@@ -278,6 +305,58 @@ static void queue_pop(Server *s)
 	q->count--;
 }
 
+/* ---- effects on the view ---- */
+
+/* Into the server's cache, as most recently used or (put back) least recently used. */
+static void cache_put(Server *s, PreparedStmt *stmt, bool least_recent)
+{
+	if (!s->stmts)
+		s->stmts = map_new();
+	map_put(s->stmts, NULL, stmt);
+	if (least_recent) {
+		MapEntry *e = map_find(s->stmts, NULL, stmt);
+		list_del(&e->lru);
+		list_append(&s->stmts->lru, &e->lru);
+	}
+}
+
+static void names_put(Client *c, const char *name, PreparedStmt *stmt)
+{
+	if (!c->stmts)
+		c->stmts = map_new();
+	map_put(c->stmts, name, stmt);
+}
+
+/* Apply a slot's effects (again) or take them back. */
+static void slot_effects(Server *s, Client *c, const Slot *sl, bool undo)
+{
+	if (sl->effects & (EFFECT_SERVER_ADD | EFFECT_SERVER_DROP)) {
+		if (((sl->effects & EFFECT_SERVER_ADD) != 0) != undo)
+			cache_put(s, sl->stmt, undo);
+		else if (s->stmts)
+			map_remove(s->stmts, NULL, sl->stmt);
+	}
+	if (c && sl->name && (sl->effects & (EFFECT_NAME_ADD | EFFECT_NAME_DROP))) {
+		if (((sl->effects & EFFECT_NAME_ADD) != 0) != undo)
+			names_put(c, sl->name, sl->stmt);
+		else if (c->stmts)
+			map_remove(c->stmts, sl->name, NULL);
+	}
+}
+
+/* The server skipped the head and everything after it up to Sync. */
+static void undo_to_sync(Server *s, Client *c)
+{
+	ReplyQueue *q = s->replies;
+	int n = 0;
+	while (n < q->count && queue_at(q, n)->kind != SLOT_SYNC)
+		n++;
+	for (int i = n - 1; i >= 0; i--)
+		slot_effects(s, c, queue_at(q, i), true);
+	while (n-- > 0)
+		queue_pop(s);
+}
+
 /* ---- sending ---- */
 
 static void server_cache_add(Server *s, PreparedStmt *stmt);
@@ -289,8 +368,8 @@ static void put_server_name(PktBuf *pb, const PreparedStmt *stmt)
 	pktbuf_put_cstring(pb, name);
 }
 
-/* Send a Parse of stmt under its server name; its reply is the client's or hidden. */
-static void send_parse(Server *s, PreparedStmt *stmt, bool hidden)
+/* Send a Parse of stmt under its server name: the client's Parse of `name`, or hidden. */
+static void send_parse(Server *s, PreparedStmt *stmt, const char *name)
 {
 	PktBuf pb;
 	pktbuf_init(&pb, stmt->body_len + 32, 0);
@@ -300,29 +379,39 @@ static void send_parse(Server *s, PreparedStmt *stmt, bool hidden)
 	pktbuf_end(&pb);
 	sbuf_queue(&s->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
-	queue_push(s, hidden ? SLOT_PARSE_HIDDEN : SLOT_PARSE, stmt);
+	Slot *sl = queue_push(s, name ? SLOT_PARSE : SLOT_PARSE_HIDDEN, stmt);
+	slot_note(sl, name ? EFFECT_SERVER_ADD | EFFECT_NAME_ADD : EFFECT_SERVER_ADD, name);
 	server_cache_add(s, stmt);
 	s->pool->stats.total.server_parse_count++;
 }
 
-/* The server's cache: most recently used first; the oldest is closed past the limit. */
+static void send_close(Server *s, const char *server_name)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_begin(&pb, PG_MSG_CLOSE);
+	pktbuf_put_u8(&pb, 'S');
+	pktbuf_put_cstring(&pb, server_name);
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+}
+
+/*
+ * The server's cache: most recently used first; the oldest is closed past the limit.
+ * It leaves the view at once (a Bind later in the batch must prepare it again) and
+ * comes back if the server skips the Close.
+ */
 static void server_cache_add(Server *s, PreparedStmt *stmt)
 {
-	if (!s->stmts)
-		s->stmts = map_new();
-	map_put(s->stmts, NULL, stmt);
+	cache_put(s, stmt, false);
 	int limit = rt.cfg->max_prepared_statements;
 	while (limit > 0 && s->stmts->count > limit) {
 		MapEntry *old = container_of(s->stmts->lru.prev, MapEntry, lru);
-		PktBuf pb;
-		pktbuf_init(&pb, 64, 0);
-		pktbuf_begin(&pb, PG_MSG_CLOSE);
-		pktbuf_put_u8(&pb, 'S');
-		put_server_name(&pb, old->stmt);
-		pktbuf_end(&pb);
-		sbuf_queue(&s->conn, pb.data, pb.len);
-		pktbuf_free(&pb);
-		queue_push(s, SLOT_CLOSE_HIDDEN, NULL);
+		char name[32];
+		snprintf(name, sizeof(name), "pgsplit_%llu", (unsigned long long)old->stmt->id);
+		send_close(s, name);
+		slot_note(queue_push(s, SLOT_CLOSE_HIDDEN, old->stmt), EFFECT_SERVER_DROP, NULL);
 		map_remove(s->stmts, NULL, old->stmt);
 	}
 }
@@ -336,7 +425,7 @@ static void ensure_on_server(Server *s, PreparedStmt *stmt)
 		list_prepend(&s->stmts->lru, &e->lru);
 		return;
 	}
-	send_parse(s, stmt, true);
+	send_parse(s, stmt, NULL);
 }
 
 /* Re-send a client message with the statement name at `name_at` replaced. */
@@ -386,7 +475,8 @@ static void flush_fake_replies(Server *s, Client *c)
 		if (h->kind == SLOT_FAKE_DUPLICATE) {
 			PktBuf pb;
 			pktbuf_init(&pb, 128, 0);
-			pktbuf_put_error_response(&pb, "ERROR", "42P05", "prepared statement already exists");
+			pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_DUPLICATE_PSTATEMENT,
+						  "prepared statement already exists");
 			sbuf_queue(&c->conn, pb.data, pb.len);
 			pktbuf_free(&pb);
 		} else {
@@ -397,11 +487,145 @@ static void flush_fake_replies(Server *s, Client *c)
 	}
 }
 
+/* ---- DEALLOCATE name ---- */
+
+static const char *skip_space(const char *p, const char *end)
+{
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	return p;
+}
+
+static bool ident_char(char ch, bool first)
+{
+	unsigned char u = (unsigned char)ch;
+	return isalpha(u) || u == '_' || u >= 0x80 || (!first && (isdigit(u) || u == '$'));
+}
+
+/* One SQL identifier as PostgreSQL reads it: unquoted folds to lower case, "" is ". */
+static bool read_ident(const char **pp, const char *end, char *out, size_t cap, bool *quoted)
+{
+	const char *p = *pp;
+	size_t n = 0;
+	*quoted = p < end && *p == '"';
+	if (*quoted) {
+		for (p++;; p++) {
+			if (p >= end)
+				return false;
+			if (*p == '"' && !(p + 1 < end && p[1] == '"'))
+				break;
+			if (*p == '"')
+				p++;
+			if (n + 1 >= cap)
+				return false;
+			out[n++] = *p;
+		}
+		p++;
+	} else {
+		for (; p < end && ident_char(*p, n == 0); p++) {
+			if (n + 1 >= cap)
+				return false;
+			out[n++] = (char)tolower((unsigned char)*p);
+		}
+	}
+	out[n] = 0;
+	*pp = p;
+	return n > 0;
+}
+
+/*
+ * "DEALLOCATE [PREPARE] name" alone (trailing ';' allowed): the name, or false.
+ * DEALLOCATE ALL is left to the server: its command tag clears everything.
+ */
+static bool parse_deallocate(const char *sql, size_t len, char *name, size_t cap)
+{
+	const char *p = skip_space(sql, sql + len), *end = sql + len;
+	bool quoted;
+	if (!read_ident(&p, end, name, cap, &quoted) || quoted || strcmp(name, "deallocate") != 0)
+		return false;
+	p = skip_space(p, end);
+	if (!read_ident(&p, end, name, cap, &quoted))
+		return false;
+	p = skip_space(p, end);
+	/* "DEALLOCATE prepare" names a statement called prepare */
+	if (!quoted && strcmp(name, "prepare") == 0 && p < end && *p != ';') {
+		if (!read_ident(&p, end, name, cap, &quoted))
+			return false;
+	}
+	while (p < end && (isspace((unsigned char)*p) || *p == ';'))
+		p++;
+	return p == end && (quoted || strcmp(name, "all") != 0);
+}
+
+/* The client's tracked statement a DEALLOCATE text (not NUL-terminated) names, or NULL. */
+static MapEntry *dealloc_entry(Client *c, const char *sql, size_t len, char *name, size_t cap)
+{
+	if (!c->stmts || !parse_deallocate(sql, len, name, cap))
+		return NULL;
+	return map_find(c->stmts, name, NULL);
+}
+
+/*
+ * The server knows the client's statement by a shared name other clients may still
+ * use, and may not have it at all: DEALLOCATE runs on a throwaway statement instead,
+ * closed and prepared (empty, so it cannot fail, even in an aborted transaction) just
+ * before. The server's answer is then a direct connection's, 25P02 included.
+ */
+static void send_dealloc_target(Server *s)
+{
+	send_close(s, DEALLOC_TARGET);
+	queue_push(s, SLOT_CLOSE_HIDDEN, NULL);
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_begin(&pb, PG_MSG_PARSE);
+	pktbuf_put_cstring(&pb, DEALLOC_TARGET);
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_u16(&pb, 0);
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	queue_push(s, SLOT_PARSE_HIDDEN, NULL);
+}
+
+/* The client's name goes with the message in `kind`'s slot, and comes back if it fails. */
+static void drop_name(Client *c, Server *s, SlotKind kind, MapEntry *e, const char *name)
+{
+	slot_note(queue_push(s, kind, e->stmt), EFFECT_NAME_DROP, name);
+	map_remove(c->stmts, name, NULL);
+}
+
 /* ---- client side ---- */
 
 bool prepared_enabled(const Client *c)
 {
 	return rt.cfg->max_prepared_statements > 0 && c->pool && pool_mode_of(c->pool) != POOL_MODE_SESSION;
+}
+
+/* An unnamed Parse of "DEALLOCATE name" (what psycopg sends): the throwaway's name instead. */
+static SbufVerdict client_parse_unnamed(Client *c, Server *s, const SbufMsg *msg, PktReader *r)
+{
+	const char *query;
+	char name[DEALLOC_NAME_MAX];
+	MapEntry *e = NULL;
+	s->pool->stats.total.server_parse_count++;
+	if (msg->avail == msg->len && msg->len <= DEALLOC_SQL_MAX && proto_get_cstring(r, &query))
+		e = dealloc_entry(c, query, strlen(query), name, sizeof(name));
+	if (!e) {
+		queue_push(s, SLOT_PARSE, NULL);
+		return SB_FORWARD;
+	}
+	send_dealloc_target(s);
+	PktBuf pb;
+	pktbuf_init(&pb, 64 + proto_remaining(r), 0);
+	pktbuf_begin(&pb, PG_MSG_PARSE);
+	pktbuf_put_cstring(&pb, "");
+	pktbuf_put_cstring(&pb, "DEALLOCATE " DEALLOC_TARGET);
+	pktbuf_put_bytes(&pb, r->data + r->pos, proto_remaining(r));
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	drop_name(c, s, SLOT_PARSE, e, name);
+	return SB_CONSUMED;
 }
 
 static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
@@ -414,11 +638,8 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 		return SB_FORWARD; /* malformed: let the server say so */
 	}
 	c->pool->stats.total.client_parse_count++;
-	if (!*name) {
-		queue_push(s, SLOT_PARSE, NULL);
-		s->pool->stats.total.server_parse_count++;
-		return SB_FORWARD;
-	}
+	if (!*name)
+		return client_parse_unnamed(c, s, msg, &r);
 	if (msg->avail < msg->len) {
 		client_close_error(c, SQLSTATE_PROGRAM_LIMIT_EXCEEDED,
 				   "prepared statement text too large for the pooler to track");
@@ -431,16 +652,13 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 		return SB_SKIP;
 	}
 	PreparedStmt *stmt = stmt_get(r.data + r.pos, (uint32_t)proto_remaining(&r));
-	if (!c->stmts)
-		c->stmts = map_new();
-	map_put(c->stmts, name, stmt);
+	names_put(c, name, stmt);
 	if (map_find(s->stmts, NULL, stmt)) {
 		ensure_on_server(s, stmt);
-		queue_push(s, SLOT_FAKE_PARSE, NULL);
+		slot_note(queue_push(s, SLOT_FAKE_PARSE, stmt), EFFECT_NAME_ADD, name);
 	} else {
-		send_parse(s, stmt, false);
+		send_parse(s, stmt, name);
 	}
-	queue_name_last(s, name);
 	return SB_CONSUMED;
 }
 
@@ -495,69 +713,32 @@ static SbufVerdict client_describe_or_close(Client *c, Server *s, const SbufMsg 
 		return SB_FORWARD;
 	}
 	/* the shared statement stays in server caches; only the client's name goes */
-	if (c->stmts)
-		map_remove(c->stmts, name, NULL);
-	queue_push(s, SLOT_FAKE_CLOSE, NULL);
+	MapEntry *e = map_find(c->stmts, name, NULL);
+	if (e)
+		drop_name(c, s, SLOT_FAKE_CLOSE, e, name);
+	else
+		queue_push(s, SLOT_FAKE_CLOSE, NULL); /* an unknown name: no error, as PostgreSQL */
 	return SB_CONSUMED;
 }
 
-/* "DEALLOCATE [PREPARE] name": the name as the client knows it, or false. */
-static bool parse_deallocate(const char *sql, size_t len, char *name, size_t name_len)
-{
-	const char *p = sql, *end = sql + len;
-	while (p < end && isspace((unsigned char)*p))
-		p++;
-	if (end - p < 10 || strncasecmp(p, "DEALLOCATE", 10) != 0)
-		return false;
-	p += 10;
-	while (p < end && isspace((unsigned char)*p))
-		p++;
-	if (end - p > 7 && strncasecmp(p, "PREPARE", 7) == 0 && isspace((unsigned char)p[7]))
-		for (p += 7; p < end && isspace((unsigned char)*p);)
-			p++;
-	size_t n = 0;
-	bool quoted = p < end && *p == '"';
-	if (quoted)
-		p++;
-	while (p < end && n + 1 < name_len && (quoted ? *p != '"' : (isalnum((unsigned char)*p) || *p == '_')))
-		name[n++] = *p++;
-	name[n] = 0;
-	if (quoted && p < end && *p == '"')
-		p++;
-	while (p < end && (isspace((unsigned char)*p) || *p == ';'))
-		p++;
-	return n > 0 && p == end && !(n == 3 && !quoted && strncasecmp(name, "ALL", 3) == 0);
-}
-
-/*
- * DEALLOCATE of a tracked statement: on a direct connection it drops the protocol-level
- * statement too. The server knows it by our name, so the query is rewritten to that.
- */
+/* DEALLOCATE of a tracked statement: on a direct connection it drops that statement. */
 static SbufVerdict client_query(Client *c, Server *s, const SbufMsg *msg)
 {
-	char name[128], sql[192];
+	char name[DEALLOC_NAME_MAX];
 	const char *text = (const char *)msg->data + 5;
-	const char *nul = msg->avail == msg->len && msg->len <= 512 ? memchr(text, 0, msg->len - 5) : NULL;
-	MapEntry *e = NULL;
-	if (nul && parse_deallocate(text, (size_t)(nul - text), name, sizeof(name)))
-		e = map_find(c->stmts, name, NULL);
+	const char *nul = msg->avail == msg->len && msg->len <= DEALLOC_SQL_MAX ? memchr(text, 0, msg->len - 5) : NULL;
+	MapEntry *e = nul ? dealloc_entry(c, text, (size_t)(nul - text), name, sizeof(name)) : NULL;
 	if (!e) {
 		queue_push(s, SLOT_QUERY, NULL);
 		return SB_FORWARD;
 	}
-	PreparedStmt *stmt = e->stmt;
-	stmt->refs++;
-	map_remove(c->stmts, name, NULL);
-	ensure_on_server(s, stmt); /* its Parse (if any) is answered before the Query */
-	queue_push(s, SLOT_QUERY, NULL);
-	snprintf(sql, sizeof(sql), "DEALLOCATE pgsplit_%llu", (unsigned long long)stmt->id);
-	map_remove(s->stmts, NULL, stmt);
-	stmt_unref(stmt);
+	send_dealloc_target(s);
 	PktBuf pb;
 	pktbuf_init(&pb, 64, 0);
-	pktbuf_put_query(&pb, sql);
+	pktbuf_put_query(&pb, "DEALLOCATE " DEALLOC_TARGET);
 	sbuf_queue(&s->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
+	drop_name(c, s, SLOT_QUERY, e, name);
 	return SB_CONSUMED;
 }
 
@@ -607,18 +788,23 @@ SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 
 /* ---- server side ---- */
 
-/* An error in the extended protocol: the server skips to Sync, and so do the replies. */
-static void drop_until_sync(Server *s, Client *c)
+/*
+ * The server refused the head's message. In a simple Query only that message fails;
+ * in the extended protocol the server skips everything up to Sync, and so do the
+ * replies. A Parse refused with 42P05 found the statement there already: it stays.
+ */
+static void server_refused(Server *s, Client *c, const SbufMsg *msg)
 {
-	Slot *h;
-	while ((h = queue_head(s)) && h->kind != SLOT_SYNC) {
-		if ((h->kind == SLOT_PARSE || h->kind == SLOT_PARSE_HIDDEN) && h->stmt && s->stmts)
-			map_remove(s->stmts, NULL, h->stmt);
-		/* a failed or skipped Parse defines nothing on a direct connection either */
-		if (h->name && c && c->stmts)
-			map_remove(c->stmts, h->name, NULL);
-		queue_pop(s);
+	Slot *h = queue_head(s);
+	const char *code = msg->avail == msg->len ? proto_error_field(msg->data + 5, msg->len - 5, 'C') : NULL;
+	if (code && strcmp(code, SQLSTATE_DUPLICATE_PSTATEMENT) == 0)
+		h->effects &= (uint8_t)~EFFECT_SERVER_ADD;
+	if (h->kind == SLOT_QUERY) {
+		slot_effects(s, c, h, true);
+		h->effects = 0;
+		return;
 	}
+	undo_to_sync(s, c);
 }
 
 /* Does this reply finish the head slot? */
@@ -651,17 +837,22 @@ static bool is_async(uint8_t type)
 	return type == PG_MSG_NOTICE_RESPONSE || type == PG_MSG_NOTIFICATION || type == PG_MSG_PARAMETER_STATUS;
 }
 
-/* DISCARD ALL / DEALLOCATE ALL ran on the server: its statements are gone. */
+/*
+ * DISCARD ALL / DEALLOCATE ALL ran on the server: its statements and the client's names
+ * are gone. Messages queued behind it run afterwards, so their effects stand.
+ */
 static void note_command_complete(Server *s, Client *c, const SbufMsg *msg)
 {
 	const char *tag = (const char *)msg->data + 5;
 	if (!memchr(tag, 0, msg->len - 5))
 		return;
-	if (strcmp(tag, "DISCARD ALL") == 0 || strcmp(tag, "DEALLOCATE ALL") == 0) {
-		map_clear(s->stmts);
-		if (c)
-			map_clear(c->stmts);
-	}
+	if (strcmp(tag, "DISCARD ALL") != 0 && strcmp(tag, "DEALLOCATE ALL") != 0)
+		return;
+	map_clear(s->stmts);
+	if (c)
+		map_clear(c->stmts);
+	for (int i = 1; i < s->replies->count; i++)
+		slot_effects(s, c, queue_at(s->replies, i), false);
 }
 
 bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
@@ -669,16 +860,17 @@ bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdi
 	Slot *h = queue_head(s);
 	if (!h || is_async(msg->type))
 		return false;
-	if (msg->type == PG_MSG_ERROR_RESPONSE && h->kind != SLOT_QUERY) {
-		drop_until_sync(s, c);
-		return false;
-	}
-	if (msg->type == PG_MSG_COMMAND_COMPLETE) {
-		if (msg->avail < msg->len) {
+	if (msg->type == PG_MSG_ERROR_RESPONSE || msg->type == PG_MSG_COMMAND_COMPLETE) {
+		if (msg->avail < msg->len && sbuf_can_hold(&s->conn, msg->len)) {
 			*v = SB_NEED_FULL;
 			return true;
 		}
-		note_command_complete(s, c, msg);
+		if (msg->type == PG_MSG_ERROR_RESPONSE) {
+			server_refused(s, c, msg);
+			return false; /* the client sees the error */
+		}
+		if (msg->avail == msg->len)
+			note_command_complete(s, c, msg);
 	}
 	if (!finishes(h->kind, msg->type))
 		return false;
