@@ -58,7 +58,7 @@ struct Client {
 	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
-	bool replay_on_link; /* send retry_msg to the next linked server (the primary) */
+	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	RywState ryw;        /* read-your-writes state, scope client */
@@ -71,15 +71,9 @@ struct Client {
 	 */
 	List park_node;
 	struct Server *auth_server; /* running this client's lookup */
-	/*
-	 * 25006 re-run (design.md §3): a classified autocommit read sent to a replica keeps
-	 * a copy of its Query, and the replica's replies are held back until the first row,
-	 * so a read-only-transaction error can still be answered from the primary instead.
-	 */
-	uint8_t *retry_msg;  /* owned copy of the Query, NULL when no re-run is possible */
-	uint32_t retry_len;
+	/* 25006 re-run state (client_route.c), owned; NULL when no re-run is possible */
+	struct RetryState *retry;
 	uint32_t token_epoch; /* primary epoch of token_floor */
-	PktBuf *held;        /* replies held back while a re-run is possible (owned) */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */

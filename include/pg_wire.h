@@ -52,6 +52,11 @@
 #define PG_MSG_COPY_BOTH_RESPONSE 'W'
 #define PG_MSG_NEGOTIATE_PROTOCOL 'v'
 #define PG_MSG_EMPTY_QUERY 'I'
+#define PG_MSG_PARSE_COMPLETE '1'
+#define PG_MSG_BIND_COMPLETE '2'
+#define PG_MSG_CLOSE_COMPLETE '3'
+#define PG_MSG_PARAMETER_DESCRIPTION 't'
+#define PG_MSG_NO_DATA 'n'
 
 /* Type OIDs used by the admin console's RowDescription. */
 #define PG_OID_INT8 20

@@ -34,9 +34,8 @@ void prepared_flush_due(Server *server, Client *client);
 bool prepared_replies_pending(const Server *server);
 /* The server's statements were dropped (DISCARD ALL as reset query). */
 void prepared_server_forget_all(Server *server);
-/* 25006 re-run: the replica's Query slot is dropped; the primary's re-run gets one. */
-void prepared_drop_query_slot(Server *server);
-void prepared_note_query(Server *server);
+/* A 25006 re-run sends the client's Parse of name again: forget the replica's answer. */
+void prepared_forget_client_name(Client *client, const char *name);
 /* Read-only verdict of a client's named statement for the router: 1 read, 0 not, -1 unknown name. */
 int prepared_statement_is_read(const Client *client, const char *name);
 int prepared_client_count(const Client *client);

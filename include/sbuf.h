@@ -138,6 +138,8 @@ void sbuf_start_tls(Conn *conn, SSL_CTX *ctx);
 bool sbuf_start_tls_client(Conn *conn, SSL_CTX *ctx, const char *host) MUST_CHECK;
 /* Process what is buffered (after link changes). */
 void sbuf_kick(Conn *conn);
+/* Put bytes back in front of the unprocessed input: they are read again, first. */
+void sbuf_unread(Conn *conn, const void *data, size_t len);
 /* Drop n bytes of unprocessed input (a handler that consumed its message and stops). */
 void sbuf_consume_current(Conn *conn, size_t n);
 /* The unprocessed input, starting at the current message. */

@@ -43,7 +43,6 @@ struct Server {
 	Pool *probe_pool;       /* their home pool (scope user) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_lookup;       /* running an auth_query lookup */
-	bool retry_swallow;     /* swallowing a 25006 error's ReadyForQuery before the re-run */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */
 	struct StmtMap *stmts;  /* prepared.c: statements this server has (owned) */
 	struct ReplyQueue *replies; /* prepared.c: replies owed, in order (owned) */

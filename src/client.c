@@ -762,6 +762,7 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
 				      * Query is read whole to see a DEALLOCATE */
 	c->conn.request_time = time_now_mono();
+	client_route_note_sent(c, msg->len);
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;
 	if (tracked)

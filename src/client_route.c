@@ -79,15 +79,21 @@ static bool bind_is_read(const Client *c, const uint8_t *body, size_t len, const
 	return prepared_enabled(c) && prepared_statement_is_read(c, stmt) == 1;
 }
 
-/* Walk the buffered extended-protocol messages up to Sync. */
-static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool *executes)
+/*
+ * Walk the buffered extended-protocol messages up to Sync. *rerun_len is the batch's
+ * length when a 25006 re-run could replay it as it is: not when it has a Close (the
+ * name would be gone before the re-run refers to it).
+ */
+static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool *executes, size_t *rerun_len)
 {
 	const Conn *conn = &c->conn;
 	const uint8_t *data;
 	size_t len, pos = 0;
 	bool first = true, saw_parse = false;
+	bool replayable = true;
 	const char *parsed[16];
 	int n_parsed = 0;
+	*rerun_len = 0;
 	sbuf_peek(conn, &data, &len);
 	for (;;) {
 		if (pos + 5 > len)
@@ -117,10 +123,14 @@ static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool
 		case PG_MSG_EXECUTE:
 			*executes = true;
 			break;
-		case PG_MSG_DESCRIBE:
 		case PG_MSG_CLOSE:
+			replayable = false;
+			break;
+		case PG_MSG_DESCRIBE:
 			break;
 		case PG_MSG_SYNC:
+			if (replayable)
+				*rerun_len = pos + mlen;
 			return saw_parse ? SCAN_DONE : SCAN_UNSURE;
 		default: /* Flush before Sync, FunctionCall, COPY data...: keep it on the primary */
 			return SCAN_UNSURE;
@@ -135,19 +145,21 @@ static bool client_default_read_only(const Client *c)
 	return v && strcmp(v, "on") == 0;
 }
 
-/* Fill req.cls from the pending message(s). */
-static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRequest *req)
+/* Fill req.cls from the pending message(s); *rerun_len as scan_extended_batch says. */
+static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRequest *req, size_t *rerun_len)
 {
 	req->classified = false;
+	*rerun_len = 0;
 	if (msg->type == PG_MSG_QUERY) {
 		if (msg->avail < msg->len)
 			return msg->len <= ROUTE_SCAN_LIMIT ? CLIENT_ROUTE_WAIT_MORE : CLIENT_ROUTE_READY;
 		classify_text(msg->data + 5, msg->len - 5, &req->cls);
 		req->classified = true;
+		*rerun_len = msg->len;
 		return CLIENT_ROUTE_READY;
 	}
 	bool executes = false;
-	ScanStatus st = scan_extended_batch(c, &req->cls, &executes);
+	ScanStatus st = scan_extended_batch(c, &req->cls, &executes, rerun_len);
 	if (st == SCAN_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
 	req->classified = st == SCAN_DONE;
@@ -171,7 +183,7 @@ static void count_route(Database *db, RouteReason reason, Replica *r)
 	}
 }
 
-static void arm_retry(Client *c, const SbufMsg *msg);
+static void arm_retry(Client *c, size_t len);
 
 /* Reasons that make a primary transaction a write for read-your-writes. */
 static bool reason_is_write(RouteReason reason)
@@ -250,15 +262,20 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	Database *db = c->pool->db;
 	*target = c->pool;
 	c->xact_is_write = false;
+	if (c->rerun_on_primary) {
+		c->rerun_on_primary = false; /* counted when the replica refused it */
+		return CLIENT_ROUTE_READY;
+	}
 	if (db->routing == ROUTING_PRIMARY)
 		return CLIENT_ROUTE_READY;
 	RouteRequest req;
+	size_t rerun_len = 0;
 	memset(&req, 0, sizeof(req));
 	req.routing = db->routing;
 	req.session_mode = pool_mode_of(c->pool) == POOL_MODE_SESSION;
 	req.default_read_only = client_default_read_only(c);
 	if (!req.session_mode && req.routing == ROUTING_AUTO &&
-	    classify_pending(c, msg, &req) == CLIENT_ROUTE_WAIT_MORE)
+	    classify_pending(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
 	RouteDecision d = router_decide(&req);
 	Replica *r = NULL;
@@ -278,7 +295,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_REFUSE;
 	}
 	if (r && d.reason == ROUTE_CLASSIFIED_READ)
-		arm_retry(c, msg);
+		arm_retry(c, rerun_len);
 	else
 		client_route_disarm_retry(c);
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
@@ -429,66 +446,150 @@ bool client_route_intercept(Client *c, const SbufMsg *msg)
 
 /* ---- 25006 re-run ---- */
 
-#define RETRY_MAX_QUERY (64 * 1024)
+/*
+ * A classified autocommit read sent to a replica keeps a copy of the client's Query or
+ * extended batch, and the replica's replies are held back until the first row or the
+ * end of the statement. Should the replica refuse with 25006 (a function that writes),
+ * the copy is put back in front of the client's input and runs again on the primary;
+ * the client sees only the primary's answer.
+ */
+typedef struct RetryState {
+	uint32_t len;   /* bytes of the client's messages kept in batch[] */
+	uint32_t sent;  /* bytes the client sent to the replica since: more than len ends it */
+	bool holding;   /* held has been initialised */
+	bool refused;   /* the replica answered 25006 (held last): waiting for its ReadyForQuery */
+	PktBuf held;    /* replies held back */
+	uint8_t batch[];
+} RetryState;
+
+#define RETRY_MAX_BATCH (64 * 1024)
+#define RETRY_MAX_HELD (256 * 1024)
 
 void client_route_disarm_retry(Client *c)
 {
-	free(c->retry_msg);
-	c->retry_msg = NULL;
-	c->retry_len = 0;
-	if (c->held) {
-		pktbuf_free(c->held);
-		free(c->held);
-		c->held = NULL;
-	}
+	RetryState *rs = c->retry;
+	if (!rs)
+		return;
+	if (rs->holding)
+		pktbuf_free(&rs->held);
+	free(rs);
+	c->retry = NULL;
 }
 
-static void arm_retry(Client *c, const SbufMsg *msg)
+static void arm_retry(Client *c, size_t len)
 {
+	const uint8_t *data;
+	size_t avail;
 	client_route_disarm_retry(c);
-	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > RETRY_MAX_QUERY)
+	sbuf_peek(&c->conn, &data, &avail);
+	if (len == 0 || len > RETRY_MAX_BATCH || len > avail)
 		return;
-	c->retry_msg = xmalloc(msg->len);
-	memcpy(c->retry_msg, msg->data, msg->len);
-	c->retry_len = msg->len;
+	RetryState *rs = xmalloc(sizeof(*rs) + len);
+	rs->len = (uint32_t)len;
+	rs->sent = 0;
+	rs->holding = false;
+	rs->refused = false;
+	memcpy(rs->batch, data, len);
+	c->retry = rs;
+}
+
+bool client_route_retry_armed(const Client *c)
+{
+	return c->retry != NULL;
+}
+
+void client_route_note_sent(Client *c, uint32_t len)
+{
+	RetryState *rs = c->retry;
+	if (!rs)
+		return;
+	rs->sent += len;
+	if (rs->sent > rs->len)
+		client_route_release_held(c); /* the client went on past the batch: no re-run */
+}
+
+bool client_route_hold(Client *c, const uint8_t *data, size_t len)
+{
+	RetryState *rs = c->retry;
+	if (!rs)
+		return false;
+	if (!rs->holding) {
+		pktbuf_init(&rs->held, 256, RETRY_MAX_HELD);
+		rs->holding = true;
+	}
+	if (rs->held.len + len > RETRY_MAX_HELD) {
+		client_route_release_held(c); /* too much to hold: the re-run chance is given up */
+		return false;
+	}
+	pktbuf_put_bytes(&rs->held, data, len);
+	return true;
+}
+
+bool client_route_hold_refusal(Client *c, const uint8_t *data, size_t len)
+{
+	if (c->conn.processing)
+		return false; /* its input is being read now: the batch cannot be put back safely */
+	if (!client_route_hold(c, data, len))
+		return false;
+	c->retry->refused = true;
+	return true;
+}
+
+bool client_route_retry_refused(const Client *c)
+{
+	return c->retry && c->retry->refused;
+}
+
+void client_route_to_client(Client *c, const uint8_t *data, size_t len)
+{
+	if (!client_route_hold(c, data, len))
+		sbuf_queue(&c->conn, data, len);
 }
 
 /* Hand the held-back replies to the client: from now on a re-run is impossible. */
 void client_route_release_held(Client *c)
 {
-	if (c->held && c->held->len > 0)
-		sbuf_queue(&c->conn, c->held->data, c->held->len);
+	RetryState *rs = c->retry;
+	if (rs && rs->holding && rs->held.len > 0)
+		sbuf_queue(&c->conn, rs->held.data, rs->held.len);
 	client_route_disarm_retry(c);
 }
 
-/* The replica refused with 25006 before any row: run the same Query on the primary. */
+/* Names the batch's Parses gave the client on the replica: the re-run's Parses define them again. */
+static void forget_parsed_names(Client *c, const uint8_t *batch, size_t len)
+{
+	size_t pos = 0;
+	if (!prepared_enabled(c))
+		return;
+	while (pos + 5 <= len) {
+		uint32_t mlen = proto_read_be32(batch + pos + 1) + 1;
+		if (mlen < 5 || pos + mlen > len)
+			return;
+		PktReader r;
+		const char *name;
+		proto_reader_init(&r, batch + pos + 5, mlen - 5);
+		if (batch[pos] == PG_MSG_PARSE && proto_get_cstring(&r, &name) && *name)
+			prepared_forget_client_name(c, name);
+		pos += mlen;
+	}
+}
+
+/* The replica refused with 25006 before any row: run the same messages on the primary. */
 void client_route_rerun_on_primary(Client *c)
 {
 	Database *db = c->pool->db;
+	RetryState *rs = c->retry;
+	if (!rs)
+		return;
 	db->route_reasons[ROUTE_RETRY_25006]++;
 	db->routed_primary++;
-	if (c->held) {
-		pktbuf_free(c->held);
-		free(c->held);
-		c->held = NULL;
-	}
-	c->replay_on_link = true;
+	c->retry = NULL;
+	forget_parsed_names(c, rs->batch, rs->len);
+	sbuf_unread(&c->conn, rs->batch, rs->len);
+	if (rs->holding)
+		pktbuf_free(&rs->held);
+	free(rs);
+	c->rerun_on_primary = true;
 	c->xact_is_write = false;
-	if (pool_acquire(c->pool, c))
-		return;
-	sbuf_pause(&c->conn);
-}
-
-/* Called from server_link: the re-run goes out right after the parameter sync. */
-void client_route_replay(Client *c, Conn *server_conn, int *pending_rfq)
-{
-	if (!c->replay_on_link || !c->retry_msg)
-		return;
-	c->replay_on_link = false;
-	if (prepared_enabled(c))
-		prepared_note_query((Server *)server_conn);
-	sbuf_queue(server_conn, c->retry_msg, c->retry_len);
-	(*pending_rfq)++;
-	client_route_disarm_retry(c);
-	sbuf_flush(server_conn);
+	sbuf_kick(&c->conn);
 }

@@ -2,6 +2,7 @@
  * Prepared statements in transaction pooling (see prepared.h).
  */
 #include "prepared.h"
+#include "client_route.h"
 #include "classify.h"
 #include "client.h"
 #include "log.h"
@@ -477,11 +478,11 @@ static void flush_fake_replies(Server *s, Client *c)
 			pktbuf_init(&pb, 128, 0);
 			pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_DUPLICATE_PSTATEMENT,
 						  "prepared statement already exists");
-			sbuf_queue(&c->conn, pb.data, pb.len);
+			client_route_to_client(c, pb.data, pb.len);
 			pktbuf_free(&pb);
 		} else {
 			uint8_t msg[5] = { h->kind == SLOT_FAKE_PARSE ? '1' : '3', 0, 0, 0, 4 };
-			sbuf_queue(&c->conn, msg, sizeof(msg));
+			client_route_to_client(c, msg, sizeof(msg));
 		}
 		queue_pop(s);
 	}
@@ -887,7 +888,7 @@ bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdi
 	if (hidden) {
 		*v = SB_SKIP;
 	} else {
-		sbuf_queue(&c->conn, msg->data, msg->len);
+		client_route_to_client(c, msg->data, msg->len);
 		s->pool->stats.total.bytes_sent += msg->len;
 		*v = SB_CONSUMED;
 	}
@@ -909,6 +910,12 @@ bool prepared_replies_pending(const Server *s)
 void prepared_server_forget_all(Server *s)
 {
 	map_clear(s->stmts);
+}
+
+void prepared_forget_client_name(Client *c, const char *name)
+{
+	if (c->stmts)
+		map_remove(c->stmts, name, NULL);
 }
 
 int prepared_statement_is_read(const Client *c, const char *name)
@@ -944,16 +951,4 @@ void prepared_server_free(Server *s)
 	}
 	map_free(s->stmts);
 	s->stmts = NULL;
-}
-
-void prepared_drop_query_slot(Server *s)
-{
-	Slot *h = queue_head(s);
-	if (h && h->kind == SLOT_QUERY)
-		queue_pop(s);
-}
-
-void prepared_note_query(Server *s)
-{
-	queue_push(s, SLOT_QUERY, NULL);
 }

@@ -363,6 +363,19 @@ void sbuf_kick(Conn *c)
 		sbuf_resume(c);
 }
 
+void sbuf_unread(Conn *c, const void *data, size_t len)
+{
+	size_t have = ioq_len(&c->in);
+	if (c->in.start >= len) {
+		c->in.start -= (uint32_t)len;
+	} else {
+		ioq_reserve(&c->in, len); /* leaves room for len more bytes after end */
+		memmove(c->in.data + c->in.start + len, c->in.data + c->in.start, have);
+		c->in.end += (uint32_t)len;
+	}
+	memcpy(c->in.data + c->in.start, data, len);
+}
+
 void sbuf_consume_current(Conn *c, size_t n)
 {
 	ioq_consume(&c->in, n <= ioq_len(&c->in) ? n : ioq_len(&c->in));

@@ -499,8 +499,8 @@ static bool login_sasl_start(Server *s, PktReader *r)
 	const char *pw = login_password(s);
 	PoolUser *u = s->pool->user;
 	bool ok;
-	if (!offered)
-		return false;
+	if (!offered || s->scram_started)
+		return false; /* a second AuthenticationSASL in one login is a protocol violation */
 	if (pw && auth_secret_kind(pw) == SECRET_PLAIN)
 		ok = scram_client_start(&s->scram, pw, NULL, NULL);
 	else if (u->have_scram_keys)
@@ -763,7 +763,6 @@ void server_link(Server *s, Client *c)
 		s->internal_rfq++;
 	}
 	c->idle_since = 0;
-	client_route_replay(c, &s->conn, &s->pending_rfq);
 }
 
 /* End of transaction or session: statistics, then reset, idle or close. */
@@ -1089,64 +1088,85 @@ static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
 	}
 }
 
+/* Replies that may come before the first row: held back while a 25006 re-run is possible. */
+static bool retry_holdable(uint8_t type)
+{
+	switch (type) {
+	case PG_MSG_PARSE_COMPLETE:
+	case PG_MSG_BIND_COMPLETE:
+	case PG_MSG_PARAMETER_DESCRIPTION:
+	case PG_MSG_ROW_DESCRIPTION:
+	case PG_MSG_NO_DATA:
+	case PG_MSG_NOTICE_RESPONSE:
+	case PG_MSG_PARAMETER_STATUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The replica refused with 25006 and skipped to Sync: its ReadyForQuery ends the attempt. */
+static SbufVerdict server_retry_finish(Server *s, Client *c, const SbufMsg *msg)
+{
+	SbufVerdict ignored;
+	if (s->replies)
+		(void)prepared_server_message(s, c, msg, &ignored); /* retires the Sync's slot */
+	s->tx_status = (char)msg->data[5];
+	if (s->pending_rfq > 0)
+		s->pending_rfq--;
+	c->query_start = 0;
+	server_unlink(s, false);
+	client_route_rerun_on_primary(c);
+	return s->conn.closing ? SB_STOP : SB_CONSUMED;
+}
+
 /*
- * A replica's replies while a 25006 re-run is still possible: hold back everything
- * before the first row; on 25006 swallow the error and its ReadyForQuery and re-run
- * the Query on the primary; anything else releases what was held. Returns false when
- * the message should take the normal path.
+ * A replica's replies while a 25006 re-run is still possible. Returns true with *v when
+ * the message was dealt with here: waiting for all of it, the 25006 error (held, in
+ * case the re-run chance ends before its ReadyForQuery) and what follows it up to
+ * ReadyForQuery, which starts the re-run. Returns false for the normal path, which
+ * holds back what retry_holdable() names; anything else first releases what was held,
+ * as the client is now seeing the replica's answer.
  */
 static bool server_retry_filter(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
 {
+	bool small = msg->len <= 65536;
+	bool refused = client_route_retry_refused(c);
 	*v = SB_CONSUMED;
-	switch (msg->type) {
-	case PG_MSG_ROW_DESCRIPTION:
-	case PG_MSG_NOTICE_RESPONSE:
-	case PG_MSG_PARAMETER_STATUS:
-	case PG_MSG_ERROR_RESPONSE:
-		if (msg->len > 65536)
-			break;
-		if (msg->avail < msg->len) {
-			*v = SB_NEED_FULL;
+	if (small && msg->avail < msg->len &&
+	    (refused || retry_holdable(msg->type) || msg->type == PG_MSG_ERROR_RESPONSE)) {
+		*v = SB_NEED_FULL;
+		return true;
+	}
+	if (refused) {
+		if (msg->type == PG_MSG_READY_FOR_QUERY && c->conn.processing) {
+			/* reached from inside the client's own processing: no safe re-run, the error goes out */
+			client_route_release_held(c);
+			return false;
+		}
+		if (msg->type == PG_MSG_READY_FOR_QUERY && msg->avail == msg->len) {
+			*v = server_retry_finish(s, c, msg);
 			return true;
 		}
-		if (msg->type == PG_MSG_ERROR_RESPONSE) {
-			const char *code = proto_error_field(msg->data + 5, msg->len - 5, 'C');
-			if (!code || strcmp(code, SQLSTATE_READ_ONLY_TRANSACTION) != 0)
-				break;
+		if (msg->type == PG_MSG_PARAMETER_STATUS && msg->avail == msg->len)
+			server_parameter_status(s, msg);
+		*v = SB_SKIP; /* only notices come between the error and ReadyForQuery */
+		return true;
+	}
+	if (small && msg->type == PG_MSG_ERROR_RESPONSE) {
+		const char *code = proto_error_field(msg->data + 5, msg->len - 5, 'C');
+		if (code && strcmp(code, SQLSTATE_READ_ONLY_TRANSACTION) == 0 &&
+		    client_route_hold_refusal(c, msg->data, msg->len)) {
 			log_debug("C-%llu: replica refused with 25006, re-running on the primary",
 				  (unsigned long long)c->conn.id);
-			s->retry_swallow = true;
+			SbufVerdict ignored;
+			if (s->replies)
+				(void)prepared_server_message(s, c, msg, &ignored); /* undo to Sync */
 			return true;
 		}
-		if (msg->type == PG_MSG_PARAMETER_STATUS)
-			server_parameter_status(s, msg);
-		if (!c->held) {
-			c->held = xcalloc(1, sizeof(PktBuf));
-			pktbuf_init(c->held, 256, 65536 * 4);
-		}
-		pktbuf_put_bytes(c->held, msg->data, msg->len);
-		return true;
-	case PG_MSG_READY_FOR_QUERY:
-		if (!s->retry_swallow)
-			break;
-		if (msg->avail < msg->len) {
-			*v = SB_NEED_FULL;
-			return true;
-		}
-		s->retry_swallow = false;
-		prepared_drop_query_slot(s);
-		s->tx_status = (char)msg->data[5];
-		if (s->pending_rfq > 0)
-			s->pending_rfq--;
-		c->query_start = 0;
-		server_unlink(s, false);
-		client_route_rerun_on_primary(c);
-		*v = s->conn.closing ? SB_STOP : SB_CONSUMED;
-		return true;
-	default:
-		break;
 	}
-	client_route_release_held(c);
+	if (!small || !retry_holdable(msg->type))
+		client_route_release_held(c);
 	return false;
 }
 
@@ -1161,7 +1181,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	if (!c)
 		return server_idle_message(s, msg);
 	SbufVerdict v;
-	if (c->retry_msg && s->pool->replica && server_retry_filter(s, c, msg, &v))
+	if (client_route_retry_armed(c) && s->pool->replica && server_retry_filter(s, c, msg, &v))
 		return v;
 	if (s->replies && prepared_server_message(s, c, msg, &v))
 		return v;
@@ -1180,6 +1200,8 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 		break;
 	}
 	s->pool->stats.total.bytes_sent += msg->len;
+	if (s->pool->replica && msg->avail == msg->len && client_route_hold(c, msg->data, msg->len))
+		return SB_CONSUMED; /* held back: a 25006 re-run is still possible */
 	return SB_FORWARD;
 }
 

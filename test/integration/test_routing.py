@@ -168,20 +168,47 @@ def test_pgbench_select_only_through_routing(pooler, cluster):
         assert res.failed == 0 and res.processed and res.processed > 100, res.out
 
 
-def test_replica_25006_is_rerun_on_the_primary_invisibly(routed, cluster):
-    """A function that writes looks like a read to the classifier: the replica refuses
-    it with 25006 and the client gets the primary's answer instead, with no error."""
+def make_rerun_function(cluster):
+    """rerun_fn() writes, but nothing in its call tells the classifier so."""
     cluster.primary.psql(
         "CREATE TABLE IF NOT EXISTS rerun_t(x int); GRANT ALL ON rerun_t TO app; "
         "CREATE OR REPLACE FUNCTION rerun_fn() RETURNS int LANGUAGE sql "
         "AS 'INSERT INTO rerun_t VALUES (7) RETURNING x'", db="app")
     cluster.wait_replay()
+
+
+def rerun_rows(cluster):
+    return int(cluster.primary.psql("SELECT count(*) FROM rerun_t", db="app").strip())
+
+
+def test_replica_25006_is_rerun_on_the_primary_invisibly(routed, cluster):
+    """A function that writes looks like a read to the classifier: the replica refuses
+    it with 25006 and the client gets the primary's answer instead, with no error."""
+    make_rerun_function(cluster)
     c = routed.connect()
     for _ in range(3):
         assert where(c, "SELECT rerun_fn(), pg_is_in_recovery()") == (7, False)
     # the session is still fine and reads still go to replicas
     assert query1(c, "SELECT pg_is_in_recovery()") is True
     assert query1(c, "SELECT count(*) FROM rerun_t WHERE x = 7") >= 0
+
+
+@pytest.mark.parametrize("prepare_threshold", [None, 0], ids=["unnamed", "named"])
+def test_replica_25006_rerun_in_the_extended_protocol(routed, cluster, prepare_threshold):
+    """With parameters psycopg sends Parse/Bind/Describe/Execute/Sync (unnamed, or a
+    named prepared statement with prepare_threshold=0): the replica's 25006 is re-run
+    on the primary as for a simple Query, each call runs its insert exactly once, and
+    the statement keeps working on later calls and other servers."""
+    make_rerun_function(cluster)
+    c = routed.connect(prepare_threshold=prepare_threshold)
+    before = rerun_rows(cluster)
+    for _ in range(5):
+        assert where(c, "SELECT rerun_fn(), pg_is_in_recovery() WHERE %s", (True,)) == (7, False)
+    assert rerun_rows(cluster) == before + 5
+    # reads with parameters still go to the replicas, on the same connection
+    assert where(c, "SELECT pg_is_in_recovery() WHERE %s", (True,)) == (True,)
+    st = harness.admin(routed, "SHOW STATS")
+    assert next(r for r in st if r["database"] == "app")["total_rerun_25006"] >= 5
 
 
 def test_replica_weights_and_primary_read_weight(pooler, cluster):
