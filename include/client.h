@@ -63,7 +63,7 @@ struct Client {
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
-	struct Server *lsn_probe; /* server fetching the WAL position of this client's write */
+	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */
 	usec_t causal_deadline;
 	/*
 	 * Pool.auth_waiters while its auth_query lookup waits (login), or

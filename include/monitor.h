@@ -1,6 +1,7 @@
 /*
  * Replica monitor (design.md §5): per database, one monitoring connection to the primary
- * and one to each replica, polled every replica_check_period. It feeds each Replica's
+ * and one to each replica, polled every replica_check_period (the primary also sooner
+ * when writes wait for their read-your-writes floor). It feeds each Replica's
  * state (up, lagging, down, promoted), replay position and lag in bytes and in time;
  * time lag comes from the history of the primary's WAL positions, so it is 0 on an idle
  * primary once the replica has caught up. Monitoring connections are ordinary server
@@ -25,7 +26,16 @@ void monitor_on_row(Server *server, const uint8_t *body, size_t len);
 void monitor_on_done(Server *server, bool failed);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
-/* The LSN in a one-column DataRow body, or 0. */
-uint64_t monitor_row_lsn(const uint8_t *body, size_t len);
+/*
+ * Read-your-writes floors come from the primary checks: a check sent after a write ended
+ * reports a position at or past that write. True with *lsn (the newest such position)
+ * once a check sent after `since` (monotonic) has answered.
+ */
+bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn);
+/*
+ * A write ended and waits for its floor: check the primary soon, not only at the next
+ * period (at most every replica_check_period / 10, so a burst of writes shares a check).
+ */
+void monitor_want_primary_check(Database *db);
 
 #endif

@@ -84,6 +84,7 @@ typedef struct Database {
 	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */
 	struct MonitorState *monitor; /* owned by monitor.c; NULL until monitored */
 	uint32_t primary_epoch;       /* bumped when the primary changes; floors are per epoch */
+	bool primary_check_wanted;    /* a write waits for its floor: check the primary soon */
 	List causal_waiters;          /* Client.park_node: reads waiting for a replica to catch up */
 	uint64_t ryw_kept_on_primary; /* reads kept on the primary by read-your-writes */
 	uint64_t ryw_waited;          /* reads that waited (causal_wait) */

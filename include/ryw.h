@@ -3,7 +3,8 @@
  * pair) remembers when its last write ended and the primary's WAL position after it (the
  * floor). A read in the scope may use a replica only when the window has passed (window
  * mode) or the replica has replayed past the floor (lsn mode). Pure functions over the
- * state; the server module fetches the position and the router asks these functions.
+ * state; the monitor's primary checks supply the positions and the router asks these
+ * functions.
  */
 #ifndef PGSPLIT_RYW_H
 #define PGSPLIT_RYW_H
@@ -15,8 +16,7 @@ typedef struct Database Database;
 typedef struct RywState {
 	usec_t last_write;  /* monotonic end of the last write; 0 = none */
 	uint64_t floor;     /* WAL position a replica must have replayed; 0 = none */
-	bool floor_pending; /* a write ended and its position is being fetched */
-	bool floor_unknown; /* fetching the position failed: fall back to the window */
+	bool floor_pending; /* a write ended; its floor comes with the next primary check */
 	uint32_t epoch;     /* the database's primary epoch the floor belongs to */
 } RywState;
 
@@ -31,10 +31,11 @@ typedef struct RywSettings {
 void ryw_settings(const Database *db, RywSettings *out);
 void ryw_note_write(RywState *st, const RywSettings *set, usec_t now);
 void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch);
-void ryw_set_floor_unknown(RywState *st);
+/* A pending floor becomes known once a primary check sent after the write has answered. */
+void ryw_resolve(RywState *st, const Database *db);
 /*
  * What the scope requires of a replica for a read now: false = keep the read on the
- * primary (window still open, or the write's position not known yet); true with
+ * primary (window still open, or the write's floor not known yet); true with
  * *min_lsn (0 = any replica) otherwise.
  */
 bool ryw_replica_allowed(const RywState *st, const RywSettings *set, uint32_t epoch, usec_t now,

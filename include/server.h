@@ -36,11 +36,6 @@ struct Server {
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
 	bool monitor_check;     /* running the replica monitor's query */
-	bool want_lsn_probe;    /* fetch the WAL position before going idle (a write ended) */
-	bool lsn_probe;         /* running that query */
-	uint64_t probe_lsn;     /* its answer */
-	Client *probe_client;   /* who wrote (NULL if gone) */
-	Pool *probe_pool;       /* their home pool (scope user) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_lookup;       /* running an auth_query lookup */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */

@@ -222,8 +222,6 @@ void client_close(Client *c, const char *reason)
 		c->user->client_count--;
 	}
 	c->state = CL_CLOSED;
-	if (c->lsn_probe)
-		c->lsn_probe->probe_client = NULL;
 	authquery_forget_client(c);
 	if (c->causal_waiting) {
 		list_del(&c->park_node);

@@ -216,8 +216,11 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	}
 	ryw_settings(db, &set);
 	RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+	ryw_resolve(st, db);
 	if (!ryw_replica_allowed(st, &set, db->primary_epoch, now, &min_lsn)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
+		/* a floor still coming with the next primary check is worth waiting for too */
+		*wait = st->floor_pending && set.causal_wait > 0;
 		return NULL;
 	}
 	if (c->token_floor && c->token_epoch == db->primary_epoch && set.mode != RYW_OFF)

@@ -42,11 +42,13 @@ typedef struct MonitorState {
 	int n_history;
 	int head; /* index of the newest sample */
 	uint64_t primary_lsn;
+	usec_t primary_asked_at;   /* when the check that reported primary_lsn was sent */
 	uint32_t primary_timeline; /* 0 until the first check */
 	bool primary_in_recovery;
 } MonitorState;
 
 static struct event *monitor_timer;
+static struct event *early_check_timer; /* retries wanted early primary checks */
 
 /* Per-check results, filled by monitor_on_row. */
 typedef struct CheckRow {
@@ -62,21 +64,13 @@ uint64_t monitor_primary_lsn(const Database *db)
 	return db->monitor ? db->monitor->primary_lsn : 0;
 }
 
-uint64_t monitor_row_lsn(const uint8_t *body, size_t len)
+bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn)
 {
-	PktReader r;
-	uint16_t ncols;
-	uint32_t flen;
-	const uint8_t *v;
-	char text[64];
-	uint64_t lsn = 0;
-	proto_reader_init(&r, body, len);
-	if (!proto_get_u16(&r, &ncols) || ncols != 1 || !proto_get_u32(&r, &flen) || flen >= sizeof(text) ||
-	    !proto_get_bytes(&r, flen, &v))
-		return 0;
-	memcpy(text, v, flen);
-	text[flen] = 0;
-	return lsn_parse(text, &lsn) ? lsn : 0;
+	const MonitorState *m = db->monitor;
+	if (!m || m->primary_asked_at <= since || m->primary_in_recovery)
+		return false;
+	*lsn = m->primary_lsn;
+	return true;
 }
 
 /* Read the two text columns of the check query's row. */
@@ -242,10 +236,14 @@ static void primary_checked(Database *db, usec_t asked_at)
 	if (last_row.timeline)
 		m->primary_timeline = last_row.timeline;
 	m->primary_lsn = last_row.lsn;
+	m->primary_asked_at = asked_at;
 	history_add(m, last_row.lsn, time_now_mono());
 	if (!last_row.in_recovery)
 		find_diverged_replicas(db, asked_at);
+	client_route_wake_causal(db, false); /* floors waiting for this check are known now */
 }
+
+static void start_early_check(Database *db);
 
 void monitor_on_done(Server *s, bool failed)
 {
@@ -255,6 +253,8 @@ void monitor_on_done(Server *s, bool failed)
 	if (!p->replica) {
 		if (ok)
 			primary_checked(p->db, s->last_checked);
+		if (p->db->primary_check_wanted && !s->conn.closing)
+			start_early_check(p->db); /* a write ended while this check was out */
 		return;
 	}
 	if (ok) {
@@ -331,6 +331,66 @@ static void check_target(Pool *p, usec_t now)
 		server_launch(p);
 }
 
+/* Early primary checks: no closer together than this. */
+static usec_t early_check_gap(void)
+{
+	usec_t gap = rt.cfg->replica_check_period / 10;
+	return gap < 1000 ? 1000 : gap;
+}
+
+static void arm_early_check_timer(usec_t delay)
+{
+	struct timeval tv = { (time_t)(delay / USEC_PER_SEC), (suseconds_t)(delay % USEC_PER_SEC) };
+	if (early_check_timer && !evtimer_pending(early_check_timer, NULL))
+		evtimer_add(early_check_timer, &tv);
+}
+
+/* Send a primary check now if the connection is free and the last one is not too recent. */
+static void start_early_check(Database *db)
+{
+	PoolUser *user = monitor_user(db);
+	Pool *p = user ? monitor_pool(db, user, NULL) : NULL;
+	usec_t now = time_now_mono();
+	if (!p)
+		return;
+	if (!list_empty(&p->used_servers))
+		return; /* a check is out: monitor_on_done comes back here */
+	if (list_empty(&p->idle_servers)) {
+		check_target(p, now); /* connects; the next check after login serves the write */
+		return;
+	}
+	Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
+	usec_t gap = early_check_gap();
+	if (now - s->last_checked < gap) {
+		arm_early_check_timer(gap - (now - s->last_checked));
+		return;
+	}
+	db->primary_check_wanted = false;
+	server_start_monitor_query(s, CHECK_SQL);
+}
+
+void monitor_want_primary_check(Database *db)
+{
+	if (db->primary_check_wanted)
+		return; /* already on its way */
+	db->primary_check_wanted = true;
+	start_early_check(db);
+}
+
+static void early_check_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		if (db->primary_check_wanted && !db->removed)
+			start_early_check(db);
+	}
+}
+
 static void monitor_database(Database *db, usec_t now)
 {
 	PoolUser *user = monitor_user(db);
@@ -377,6 +437,7 @@ void monitor_reconfigure(void)
 void monitor_start(void)
 {
 	monitor_timer = event_new(rt.base, -1, EV_PERSIST, monitor_tick, NULL);
+	early_check_timer = evtimer_new(rt.base, early_check_tick, NULL);
 	monitor_reconfigure();
 }
 
@@ -384,5 +445,8 @@ void monitor_stop(void)
 {
 	if (monitor_timer)
 		event_free(monitor_timer);
+	if (early_check_timer)
+		event_free(early_check_timer);
 	monitor_timer = NULL;
+	early_check_timer = NULL;
 }

@@ -5,6 +5,7 @@
  */
 #include "ryw.h"
 #include "config.h"
+#include "monitor.h"
 #include "pool.h"
 #include "runtime.h"
 
@@ -44,13 +45,13 @@ void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch)
 		st->floor = lsn;
 	st->epoch = epoch;
 	st->floor_pending = false;
-	st->floor_unknown = false;
 }
 
-void ryw_set_floor_unknown(RywState *st)
+void ryw_resolve(RywState *st, const Database *db)
 {
-	st->floor_pending = false;
-	st->floor_unknown = true;
+	uint64_t lsn;
+	if (st->floor_pending && monitor_floor_after(db, st->last_write, &lsn))
+		ryw_set_floor(st, lsn, db->primary_epoch);
 }
 
 bool ryw_replica_allowed(const RywState *st, const RywSettings *set, uint32_t epoch, usec_t now,
@@ -64,8 +65,6 @@ bool ryw_replica_allowed(const RywState *st, const RywSettings *set, uint32_t ep
 		return st->last_write == 0 || now - st->last_write >= set->window;
 	default:
 		if (st->floor_pending)
-			return false;
-		if (st->floor_unknown && now - st->last_write < set->window)
 			return false;
 		if (st->epoch == epoch)
 			*min_lsn = st->floor;

@@ -36,8 +36,6 @@ static void server_on_drained(Conn *conn);
 static void server_become_ready(Server *s);
 static bool server_try_next_addr(Server *s);
 static void server_request_tls(Server *s, int fd);
-static void server_start_lsn_probe(Server *s);
-static void server_lsn_probe_done(Server *s, bool ok);
 
 static void server_on_tls_ready(Conn *conn);
 
@@ -145,11 +143,6 @@ void server_close(Server *s, const char *reason)
 	}
 	if (s->auth_lookup)
 		authquery_on_done(s, true);
-	if (s->lsn_probe || s->want_lsn_probe) {
-		s->want_lsn_probe = false;
-		s->lsn_probe = true;
-		server_lsn_probe_done(s, false);
-	}
 	server_set_state(s, SV_CLOSED);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -792,10 +785,6 @@ void server_unlink(Server *s, bool client_gone)
 		server_close(s, client_gone ? "client disconnected while server was not idle" : "server is dirty");
 		return;
 	}
-	if (s->want_lsn_probe) {
-		server_start_lsn_probe(s);
-		return;
-	}
 	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
 		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
 	if (reset) {
@@ -871,8 +860,6 @@ static SbufVerdict server_internal_done(Server *s)
 		if (s->conn.closing)
 			return SB_STOP;
 	}
-	if (s->lsn_probe)
-		server_lsn_probe_done(s, !failed);
 	if (s->auth_lookup) {
 		authquery_on_done(s, failed);
 		failed = false; /* a failed lookup says nothing bad about the connection */
@@ -896,16 +883,14 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 {
 	switch (msg->type) {
 	case PG_MSG_DATA_ROW:
-		if (!s->monitor_check && !s->lsn_probe && !s->auth_lookup)
+		if (!s->monitor_check && !s->auth_lookup)
 			return SB_SKIP;
 		if (msg->avail < msg->len)
 			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
 		if (s->monitor_check)
 			monitor_on_row(s, msg->data + 5, msg->len - 5);
-		else if (s->auth_lookup)
-			authquery_on_row(s, msg->data + 5, msg->len - 5);
 		else
-			s->probe_lsn = monitor_row_lsn(msg->data + 5, msg->len - 5);
+			authquery_on_row(s, msg->data + 5, msg->len - 5);
 		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE: {
 		if (msg->avail < msg->len)
@@ -940,77 +925,41 @@ static RywState *ryw_scope(Client *c, const RywSettings *set)
 }
 
 /*
- * A write transaction ended on the primary: open the window, and in lsn mode fetch the
- * primary's WAL position on this connection before it returns to the pool (a round trip
- * for the server, none for the client).
+ * A write transaction ended on the primary: open the window, and in lsn mode ask for an
+ * early primary check, whose position becomes the scope's floor (no query on this
+ * connection, no round trip for the client; writes close together share one check).
  */
 static void server_note_write_end(Server *s, Client *c, usec_t now)
 {
 	RywSettings set;
+	Database *db = c->pool->db;
 	c->xact_is_write = false;
-	if (s->pool->replica || c->pool->db->n_replicas == 0)
+	if (s->pool->replica || db->n_replicas == 0)
 		return;
-	ryw_settings(c->pool->db, &set);
+	ryw_settings(db, &set);
 	if (set.mode == RYW_OFF)
 		return;
 	ryw_note_write(ryw_scope(c, &set), &set, now);
-	if (set.mode != RYW_LSN || pool_mode_of(s->pool) == POOL_MODE_SESSION)
+	if (set.mode != RYW_LSN)
 		return;
-	if (c->lsn_probe)
-		c->lsn_probe->probe_client = NULL;
-	s->want_lsn_probe = true;
-	s->probe_client = c;
-	s->probe_pool = c->pool;
-	c->lsn_probe = s;
+	c->token_write_at = now;
+	monitor_want_primary_check(db);
 }
 
-static void server_start_lsn_probe(Server *s)
+/* The causal token: once the floor of the client's last write is known, tell the client. */
+static void server_send_token_if_known(Client *c)
 {
+	uint64_t lsn;
+	if (!c->token_write_at || !monitor_floor_after(c->pool->db, c->token_write_at, &lsn))
+		return;
+	c->token_write_at = 0;
+	char text[32];
 	PktBuf pb;
-	s->want_lsn_probe = false;
-	s->lsn_probe = true;
-	s->probe_lsn = 0;
+	lsn_format(lsn, text, sizeof(text));
 	pktbuf_init(&pb, 64, 0);
-	pktbuf_put_query(&pb, "SELECT pg_catalog.pg_current_wal_insert_lsn()");
-	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", text);
+	sbuf_queue(&c->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
-	s->internal_rfq++;
-	server_set_state(s, SV_USED);
-	sbuf_flush(&s->conn);
-}
-
-/* The write's position is known (or could not be had): set the floors, tell the client. */
-static void server_lsn_probe_done(Server *s, bool ok)
-{
-	Client *c = s->probe_client;
-	Pool *home = s->probe_pool;
-	RywSettings set;
-	s->lsn_probe = false;
-	s->probe_client = NULL;
-	s->probe_pool = NULL;
-	if (!home)
-		return;
-	ryw_settings(home->db, &set);
-	RywState *st = set.scope == RYW_SCOPE_USER ? &home->ryw : (c ? &c->ryw : NULL);
-	if (c)
-		c->lsn_probe = NULL;
-	if (!st)
-		return;
-	if (!ok || s->probe_lsn == 0) {
-		ryw_set_floor_unknown(st);
-		return;
-	}
-	ryw_set_floor(st, s->probe_lsn, home->db->primary_epoch);
-	if (c && c->state != CL_CLOSED) {
-		char text[32];
-		PktBuf pb;
-		lsn_format(s->probe_lsn, text, sizeof(text));
-		pktbuf_init(&pb, 64, 0);
-		pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", text);
-		sbuf_queue(&c->conn, pb.data, pb.len);
-		pktbuf_free(&pb);
-		sbuf_flush(&c->conn);
-	}
 }
 
 /* ReadyForQuery to a linked client: forward, then maybe end the transaction. */
@@ -1019,6 +968,8 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	Pool *p = s->pool;
 	char status = (char)msg->data[5];
 	usec_t now = time_now_mono();
+	if (c->token_write_at)
+		server_send_token_if_known(c);
 	sbuf_queue(&c->conn, msg->data, msg->len);
 	p->stats.total.bytes_sent += msg->len;
 	s->tx_status = status;
