@@ -12,6 +12,7 @@
 #include "pg_wire.h"
 #include "router.h"
 #include "monitor.h"
+#include "peer.h"
 #include "ryw.h"
 #include "prepared.h"
 #include "runtime.h"
@@ -506,7 +507,7 @@ static void show_pools(AdminReply *r)
 	show_done(r);
 }
 
-/* Peers are accepted in the config; cancel forwarding to them is not implemented. */
+/* One row per peer that cancel requests were forwarded to (peer.c); none wait for a slot. */
 static void show_peer_pools(AdminReply *r)
 {
 	static const Col cols[] = { { "peer_id", I4 },
@@ -515,6 +516,16 @@ static void show_peer_pools(AdminReply *r)
 				    { "sv_active_cancel", I4 },
 				    { "sv_login", I4 } };
 	put_header(r, cols, ARRAY_SIZE(cols));
+	for (int i = 0; i < peer_pool_count(); i++) {
+		const PeerPoolStats *st = peer_pool_at(i);
+		Row w = { .n = 0 };
+		row_i64(&w, st->peer_id);
+		row_i64(&w, st->cl_active);
+		row_i64(&w, 0);
+		row_i64(&w, st->sv_active);
+		row_i64(&w, st->sv_login);
+		row_put(r, &w);
+	}
 	show_done(r);
 }
 
@@ -1028,7 +1039,7 @@ static void show_lists(AdminReply *r)
 		{ "users", list_count(&rt.users) },
 		{ "peers", count_peers() },
 		{ "pools", list_count(&rt.pools) + 1 },
-		{ "peer_pools", 0 },
+		{ "peer_pools", peer_pool_count() },
 		{ "free_clients", 0 },
 		{ "used_clients", list_count(&rt.clients) },
 		{ "login_clients", count_login_clients() },

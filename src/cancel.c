@@ -1,11 +1,13 @@
 /*
  * CancelRequest handling (see cancel.h). The requesting connection never gets an answer,
- * as with PostgreSQL: it is closed once the request was forwarded or found useless.
+ * as with PostgreSQL: it is closed once the request was forwarded or found useless. A key
+ * of another peer goes to that peer (peer.c).
  */
 #include "cancel.h"
 #include "admin.h"
 #include "client.h"
 #include "log.h"
+#include "peer.h"
 #include "server.h"
 
 void cancel_handle_request(Client *requester, PktReader *r)
@@ -23,6 +25,8 @@ void cancel_handle_request(Client *requester, PktReader *r)
 		log_debug("C-%llu: forwarding cancel request to S-%llu", (unsigned long long)target->conn.id,
 			  (unsigned long long)s->conn.id);
 		server_send_cancel(s);
+	} else if (!target) {
+		(void)peer_forward_cancel(pid, key); /* another peer's key, or nobody's */
 	}
 	client_close(requester, "cancel request handled");
 }

@@ -12,6 +12,7 @@
 #include "authquery.h"
 #include "cancel.h"
 #include "log.h"
+#include "peer.h"
 #include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
@@ -144,7 +145,7 @@ static void cancel_key_register(Client *c)
 			c->cancel_pid = (uint32_t)random();
 			c->cancel_key = (uint32_t)random();
 		}
-		c->cancel_pid &= 0x7fffffff;
+		c->cancel_pid = peer_tag_cancel_pid(c->cancel_pid);
 	} while (client_find_by_cancel_key(c->cancel_pid, c->cancel_key));
 	unsigned slot = cancel_slot(c->cancel_pid, c->cancel_key);
 	c->cancel_next = cancel_hash[slot];

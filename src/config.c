@@ -144,7 +144,7 @@ static const ConfigSetting settings[] = {
 	S_BOOL(server_round_robin, "0", RI),
 	S_STR(track_extra_parameters, "IntervalStyle", RI),
 	S_STR(ignore_startup_parameters, "", RI),
-	S_INT(peer_id, "0", 0, 16383, NN),
+	S_INT(peer_id, "0", 0, 16383, RO),
 	S_BOOL(disable_pqexec, "0", NN),
 	S_BOOL(application_name_add_host, "0", RN),
 	{ "conffile", CF_STR, F(config_file), "", NULL, 0, 0, RI },
@@ -213,7 +213,7 @@ static const ConfigSetting settings[] = {
 	/* dangerous timeouts */
 	S_TIME(query_timeout, "0", RI),
 	S_TIME(query_wait_timeout, "120", RI),
-	S_TIME(cancel_wait_timeout, "10", RN),
+	S_TIME(cancel_wait_timeout, "10", RI),
 	S_TIME(client_idle_timeout, "0", RI),
 	S_TIME(idle_transaction_timeout, "0", RI),
 	S_TIME(transaction_timeout, "0", RI),

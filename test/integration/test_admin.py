@@ -682,6 +682,44 @@ def test_show_peers(pooler):
     assert admin(p, "SHOW PEER_POOLS") == []
 
 
+def send_cancel_request(port, pid, key):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(struct.pack("!IIII", 16, 80877102, pid, key))
+        s.settimeout(5)
+        try:
+            s.recv(1)  # the pooler closes the request's connection when it is done
+        except OSError:
+            pass
+
+
+@pgsplit_only("peering is PgBouncer 1.19+")
+def test_peer_forwards_a_cancel_request_for_its_peers_key(pooler, cluster):
+    """Two poolers peered ([peers] + peer_id): a CancelRequest carrying A's key that
+    reaches B (as behind a TCP balancer) is sent on to A and cancels the query there;
+    B's SHOW PEER_POOLS then has a row for peer 1."""
+    a = pooler(start=False, peer_id=1)
+    b = pooler(start=False, peer_id=2)
+    a.extra = "[peers]\n2 = host=127.0.0.1 port=%d\n" % b.port
+    b.extra = "[peers]\n1 = host=127.0.0.1 port=%d\n" % a.port
+    a.start()
+    b.start()
+    assert admin(b, "SHOW PEER_POOLS") == []
+    with pgwire.Raw(a.host, a.port) as conn:
+        (pid, key), _ = conn.login("app", "app", cluster.password("app"))
+        conn.send(pgwire.query("SELECT pg_sleep(20)"))
+        time.sleep(0.7)
+        t0 = time.time()
+        send_cancel_request(b.port, pid, key)
+        err = conn.expect_error()
+        assert err.get("C") == "57014", err  # query_canceled
+        assert time.time() - t0 < 5
+    rows = admin(b, "SHOW PEER_POOLS")
+    assert [r["peer_id"] for r in rows] == [1], rows
+    # a key that names no peer (nor this process) is dropped quietly
+    send_cancel_request(b.port, (77 << 16) | 5, 1234)
+    assert [r["peer_id"] for r in admin(b, "SHOW PEER_POOLS")] == [1]
+
+
 @pgsplit_only("SHOW STATE is 1.21+")
 def test_show_state_follows_pause(pooler):
     p = pooler()
