@@ -24,9 +24,8 @@ bool client_route_intercept(Client *client, const SbufMsg *msg);
 void client_route_set_token(Client *client, uint64_t lsn);
 /*
  * 25006 re-run (design.md §3): while a replica's read may still be re-run on the
- * primary, its replies are held back instead of reaching the client.
+ * primary (Client.retry is set), its replies are held back instead of reaching the client.
  */
-bool client_route_retry_armed(const Client *client);
 void client_route_disarm_retry(Client *client);
 /* The client sent len more bytes to the linked server (past its batch: no re-run). */
 void client_route_note_sent(Client *client, uint32_t len);

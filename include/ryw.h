@@ -31,6 +31,11 @@ typedef struct RywSettings {
 void ryw_settings(const Database *db, RywSettings *out);
 void ryw_note_write(RywState *st, const RywSettings *set, usec_t now);
 void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch);
+/*
+ * The scope's floor as the router will see it at its next read: false while the write's
+ * floor is still pending (no primary check sent after the write has answered yet).
+ */
+bool ryw_current_floor(const RywState *st, const Database *db, uint64_t *floor);
 /* A pending floor becomes known once a primary check sent after the write has answered. */
 void ryw_resolve(RywState *st, const Database *db);
 /*

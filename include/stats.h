@@ -39,8 +39,6 @@ void stats_add(StatCounters *sum, const StatCounters *add);
  */
 void stats_period_average(const StatCounters *last, const StatCounters *prev, usec_t period,
 			  StatCounters *avg);
-/* stats_period_average over the last finished period of one pool. */
-void stats_averages(const PoolStats *s, usec_t period, StatCounters *avg);
 /* The log_stats line for the averages in avg, in PgBouncer's wording. */
 void stats_format_log(const StatCounters *avg, char *buf, size_t len);
 

@@ -607,14 +607,11 @@ static void ryw_fields(Row *w, const Client *c)
 		RywSettings set;
 		ryw_settings(c->pool->db, &set);
 		const RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
-		uint64_t known;
-		if (set.mode == RYW_LSN && st->floor_pending &&
-		    monitor_floor_after(c->pool->db, st->last_write, &known))
-			lsn_format(known > st->floor ? known : st->floor, lsn, sizeof(lsn)); /* the router takes it at the next read */
-		else if (set.mode == RYW_LSN && st->floor_pending)
+		uint64_t floor;
+		if (set.mode == RYW_LSN && !ryw_current_floor(st, c->pool->db, &floor))
 			snprintf(lsn, sizeof(lsn), "pending");
-		else if (set.mode == RYW_LSN && st->floor)
-			lsn_format(st->floor, lsn, sizeof(lsn));
+		else if (set.mode == RYW_LSN && floor)
+			lsn_format(floor, lsn, sizeof(lsn));
 		if (st->last_write && time_now_mono() - st->last_write < set.window)
 			window_end = time_now_wall() + set.window - (time_now_mono() - st->last_write);
 	}

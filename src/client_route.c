@@ -459,9 +459,8 @@ bool client_route_intercept(Client *c, const SbufMsg *msg)
 typedef struct RetryState {
 	uint32_t len;   /* bytes of the client's messages kept in batch[] */
 	uint32_t sent;  /* bytes the client sent to the replica since: more than len ends it */
-	bool holding;   /* held has been initialised */
 	bool refused;   /* the replica answered 25006 (held last): waiting for its ReadyForQuery */
-	PktBuf held;    /* replies held back */
+	PktBuf held;    /* replies held back (data NULL until the first one) */
 	uint8_t batch[];
 } RetryState;
 
@@ -473,8 +472,7 @@ void client_route_disarm_retry(Client *c)
 	RetryState *rs = c->retry;
 	if (!rs)
 		return;
-	if (rs->holding)
-		pktbuf_free(&rs->held);
+	pktbuf_free(&rs->held);
 	free(rs);
 	c->retry = NULL;
 }
@@ -490,15 +488,10 @@ static void arm_retry(Client *c, size_t len)
 	RetryState *rs = xmalloc(sizeof(*rs) + len);
 	rs->len = (uint32_t)len;
 	rs->sent = 0;
-	rs->holding = false;
 	rs->refused = false;
+	rs->held = (PktBuf){ 0 };
 	memcpy(rs->batch, data, len);
 	c->retry = rs;
-}
-
-bool client_route_retry_armed(const Client *c)
-{
-	return c->retry != NULL;
 }
 
 void client_route_note_sent(Client *c, uint32_t len)
@@ -516,10 +509,8 @@ bool client_route_hold(Client *c, const uint8_t *data, size_t len)
 	RetryState *rs = c->retry;
 	if (!rs)
 		return false;
-	if (!rs->holding) {
+	if (!rs->held.data)
 		pktbuf_init(&rs->held, 256, RETRY_MAX_HELD);
-		rs->holding = true;
-	}
 	if (rs->held.len + len > RETRY_MAX_HELD) {
 		client_route_release_held(c); /* too much to hold: the re-run chance is given up */
 		return false;
@@ -553,7 +544,7 @@ void client_route_to_client(Client *c, const uint8_t *data, size_t len)
 void client_route_release_held(Client *c)
 {
 	RetryState *rs = c->retry;
-	if (rs && rs->holding && rs->held.len > 0)
+	if (rs && rs->held.len > 0)
 		sbuf_queue(&c->conn, rs->held.data, rs->held.len);
 	client_route_disarm_retry(c);
 }
@@ -586,12 +577,9 @@ void client_route_rerun_on_primary(Client *c)
 		return;
 	db->route_reasons[ROUTE_RETRY_25006]++;
 	db->routed_primary++;
-	c->retry = NULL;
 	forget_parsed_names(c, rs->batch, rs->len);
 	sbuf_unread(&c->conn, rs->batch, rs->len);
-	if (rs->holding)
-		pktbuf_free(&rs->held);
-	free(rs);
+	client_route_disarm_retry(c); /* the held replies, 25006 included, are dropped */
 	c->rerun_on_primary = true;
 	c->xact_is_write = false;
 	sbuf_kick(&c->conn);

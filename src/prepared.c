@@ -362,10 +362,16 @@ static void undo_to_sync(Server *s, Client *c)
 
 static void server_cache_add(Server *s, PreparedStmt *stmt);
 
+/* The name the servers know stmt by. */
+static void server_stmt_name(const PreparedStmt *stmt, char *buf, size_t len)
+{
+	snprintf(buf, len, "pgsplit_%llu", (unsigned long long)stmt->id);
+}
+
 static void put_server_name(PktBuf *pb, const PreparedStmt *stmt)
 {
 	char name[32];
-	snprintf(name, sizeof(name), "pgsplit_%llu", (unsigned long long)stmt->id);
+	server_stmt_name(stmt, name, sizeof(name));
 	pktbuf_put_cstring(pb, name);
 }
 
@@ -410,7 +416,7 @@ static void server_cache_add(Server *s, PreparedStmt *stmt)
 	while (limit > 0 && s->stmts->count > limit) {
 		MapEntry *old = container_of(s->stmts->lru.prev, MapEntry, lru);
 		char name[32];
-		snprintf(name, sizeof(name), "pgsplit_%llu", (unsigned long long)old->stmt->id);
+		server_stmt_name(old->stmt, name, sizeof(name));
 		send_close(s, name);
 		slot_note(queue_push(s, SLOT_CLOSE_HIDDEN, old->stmt), EFFECT_SERVER_DROP, NULL);
 		map_remove(s->stmts, NULL, old->stmt);
@@ -453,7 +459,7 @@ static SbufVerdict send_renamed_head(Client *c, Server *s, const SbufMsg *msg, s
 {
 	char server_name[32];
 	size_t after = name_at + strlen(old_name) + 1;
-	snprintf(server_name, sizeof(server_name), "pgsplit_%llu", (unsigned long long)stmt->id);
+	server_stmt_name(stmt, server_name, sizeof(server_name));
 	uint32_t new_len = (uint32_t)(msg->len - 1 - strlen(old_name) + strlen(server_name));
 	PktBuf pb;
 	pktbuf_init(&pb, after + 32, 0);

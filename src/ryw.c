@@ -47,11 +47,24 @@ void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch)
 	st->floor_pending = false;
 }
 
-void ryw_resolve(RywState *st, const Database *db)
+bool ryw_current_floor(const RywState *st, const Database *db, uint64_t *floor)
 {
 	uint64_t lsn;
-	if (st->floor_pending && monitor_floor_after(db, st->last_write, &lsn))
-		ryw_set_floor(st, lsn, db->primary_epoch);
+	*floor = st->floor;
+	if (!st->floor_pending)
+		return true;
+	if (!monitor_floor_after(db, st->last_write, &lsn))
+		return false;
+	if (st->epoch != db->primary_epoch || lsn > st->floor)
+		*floor = lsn;
+	return true;
+}
+
+void ryw_resolve(RywState *st, const Database *db)
+{
+	uint64_t floor;
+	if (st->floor_pending && ryw_current_floor(st, db, &floor))
+		ryw_set_floor(st, floor, db->primary_epoch);
 }
 
 bool ryw_replica_allowed(const RywState *st, const RywSettings *set, uint32_t epoch, usec_t now,

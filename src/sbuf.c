@@ -89,10 +89,10 @@ static void spare_give(uint8_t *buf, size_t cap)
 		free(buf);
 }
 
-static void spare_trim_stack(SpareStack *st, int keep)
+/* Free the spares not taken since the last trim. */
+static void spare_trim(SpareStack *st)
 {
-	int drop = st->count - keep < st->low ? st->count - keep : st->low;
-	for (int i = 0; i < drop; i++)
+	for (int i = 0; i < st->low; i++)
 		free(st->buf[--st->count]);
 	st->low = st->count;
 }
@@ -102,8 +102,8 @@ static void spare_trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	spare_trim_stack(&spare_small, 0);
-	spare_trim_stack(&spare_input, 0);
+	spare_trim(&spare_small);
+	spare_trim(&spare_input);
 }
 
 void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_msg)
@@ -129,7 +129,7 @@ void sbuf_set_limits(size_t buf_size, size_t max_full_msg)
 	if (spare_input.cap != input_cap) {
 		/* spares of the old input size would never be taken again */
 		spare_input.low = spare_input.count;
-		spare_trim_stack(&spare_input, 0);
+		spare_trim(&spare_input);
 		spare_input.cap = input_cap;
 	}
 }

@@ -950,7 +950,7 @@ static void server_note_write_end(Server *s, Client *c, usec_t now)
 static void server_send_token_if_known(Client *c)
 {
 	uint64_t lsn;
-	if (!c->token_write_at || !monitor_floor_after(c->pool->db, c->token_write_at, &lsn))
+	if (!monitor_floor_after(c->pool->db, c->token_write_at, &lsn))
 		return;
 	c->token_write_at = 0;
 	char text[32];
@@ -1132,7 +1132,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	if (!c)
 		return server_idle_message(s, msg);
 	SbufVerdict v;
-	if (client_route_retry_armed(c) && s->pool->replica && server_retry_filter(s, c, msg, &v))
+	if (c->retry && s->pool->replica && server_retry_filter(s, c, msg, &v))
 		return v;
 	if (s->replies && prepared_server_message(s, c, msg, &v))
 		return v;
@@ -1151,7 +1151,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 		break;
 	}
 	s->pool->stats.total.bytes_sent += msg->len;
-	if (s->pool->replica && msg->avail == msg->len && client_route_hold(c, msg->data, msg->len))
+	if (c->retry && s->pool->replica && msg->avail == msg->len && client_route_hold(c, msg->data, msg->len))
 		return SB_CONSUMED; /* held back: a 25006 re-run is still possible */
 	return SB_FORWARD;
 }

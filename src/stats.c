@@ -62,11 +62,6 @@ void stats_period_average(const StatCounters *last, const StatCounters *prev, us
 	avg->bind_count = grown(last->bind_count, prev->bind_count) / secs;
 }
 
-void stats_averages(const PoolStats *s, usec_t period, StatCounters *avg)
-{
-	stats_period_average(&s->last_period, &s->prev_period, period, avg);
-}
-
 void stats_format_log(const StatCounters *a, char *buf, size_t len)
 {
 	snprintf(buf, len,
