@@ -60,6 +60,7 @@ struct Client {
 	bool auth_looked_up; /* auth_query already ran for this login */
 	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
+	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */

@@ -24,6 +24,14 @@ typedef int64_t usec_t;
 /* Monotonic and wall clocks in microseconds. */
 usec_t time_now_mono(void);
 usec_t time_now_wall(void);
+/*
+ * Monotonic time as of the current event-loop turn: the clock is read once per turn,
+ * however many messages the turn handles. For per-message bookkeeping (statistics,
+ * idle and wait timestamps); time_now_mono() where the exact instant matters.
+ */
+usec_t time_now_loop(void);
+/* The main loop calls this after each turn so the next turn reads the clock again. */
+void time_loop_turn_done(void);
 
 /* Allocation that aborts on out-of-memory: the pooler cannot continue without it. */
 void *xmalloc(size_t size);

@@ -88,7 +88,8 @@ struct Conn {
 	bool read_armed;   /* ev_read is added */
 	bool write_armed;  /* ev_write is added */
 	bool startup;      /* messages have no type byte yet */
-	bool paused;       /* handler asked to stop reading */
+	bool paused;       /* handler asked to stop processing input */
+	bool paused_full;  /* input arrived while paused: stop watching the socket too */
 	bool blocked;      /* stopped reading because the peer's output is full */
 	bool closing;      /* closed; memory freed by the end-of-loop sweep */
 	bool processing;   /* inside sbuf_process: a resume must not re-enter it */

@@ -219,7 +219,7 @@ void client_close(Client *c, const char *reason)
 	if (c->pool) {
 		client_leave_state(c);
 		c->pool->db->client_count--;
-		c->pool->db->last_used = time_now_mono();
+		c->pool->db->last_used = time_now_loop();
 		c->user->client_count--;
 	}
 	c->state = CL_CLOSED;
@@ -455,7 +455,7 @@ static bool client_pick_database(Client *c)
 	c->pool = registry_get_pool(db, server_user);
 	db->client_count++;
 	c->user->client_count++;
-	db->last_used = time_now_mono();
+	db->last_used = time_now_loop();
 	return true;
 }
 
@@ -610,7 +610,7 @@ void client_finish_welcome(Client *c)
 	pktbuf_put_backend_key_data(&pb, c->cancel_pid, c->cancel_key);
 	pktbuf_put_ready_for_query(&pb, 'I');
 	client_set_state(c, CL_ACTIVE);
-	c->idle_since = time_now_mono();
+	c->idle_since = time_now_loop();
 	client_send_pkt(c, &pb);
 	pktbuf_free(&pb);
 	sbuf_flush(&c->conn);
@@ -657,7 +657,7 @@ static void note_outgoing(Client *c, Server *s, uint8_t type, bool tracked)
 		s->pending_rfq++;
 		s->unsynced = false;
 		if (!c->query_start)
-			c->query_start = time_now_mono();
+			c->query_start = time_now_loop();
 		break;
 	case PG_MSG_PARSE:
 	case PG_MSG_BIND:
@@ -680,7 +680,7 @@ static void note_outgoing(Client *c, Server *s, uint8_t type, bool tracked)
 		break;
 	}
 	if (!c->xact_start)
-		c->xact_start = time_now_mono();
+		c->xact_start = time_now_loop();
 }
 
 /* An ERROR and ReadyForQuery in place of the server's answer to the current batch. */
@@ -754,13 +754,13 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		if (c->conn.closing)
 			return SB_STOP;
 	}
-	bool tracked = prepared_enabled(c);
+	bool tracked = c->tracking;
 	if (tracked && msg->avail < msg->len && sbuf_can_hold(&c->conn, msg->len) &&
 	    (msg->type == PG_MSG_PARSE || msg->type == PG_MSG_BIND || msg->type == PG_MSG_DESCRIBE ||
 	     msg->type == PG_MSG_CLOSE || (msg->type == PG_MSG_QUERY && msg->len <= 512)))
 		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
 				      * Query is read whole to see a DEALLOCATE */
-	c->conn.request_time = time_now_mono();
+	c->conn.request_time = time_now_loop();
 	client_route_note_sent(c, msg->len);
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;

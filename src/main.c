@@ -203,6 +203,16 @@ static void raise_fd_limit(int wanted)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* event_base_dispatch, one turn at a time so the per-turn clock cache is reset. */
+static void run_event_loop(void)
+{
+	while (!event_base_got_break(rt.base) && !event_base_got_exit(rt.base)) {
+		if (event_base_loop(rt.base, EVLOOP_ONCE) != 0)
+			break;
+		time_loop_turn_done();
+	}
+}
+
 static int run(const Options *o)
 {
 	char err[1024];
@@ -263,7 +273,7 @@ static int run(const Options *o)
 	maint_start();
 	monitor_start();
 	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
-	event_base_dispatch(rt.base);
+	run_event_loop();
 	listener_stop();
 	maint_stop();
 	monitor_stop();

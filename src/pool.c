@@ -107,7 +107,7 @@ static usec_t oldest_wait(const Pool *p)
 	if (!first)
 		return 0;
 	Client *c = container_of(first, Client, pool_node);
-	return time_now_mono() - c->wait_start;
+	return time_now_loop() - c->wait_start;
 }
 
 /*
@@ -193,7 +193,7 @@ bool pool_acquire(Pool *p, Client *client)
 			return true;
 		}
 	}
-	client->wait_start = time_now_mono();
+	client->wait_start = time_now_loop();
 	client->wait_pool = p;
 	client_set_state(client, CL_WAITING);
 	pool_maintain(p);
@@ -216,7 +216,7 @@ void pool_on_server_idle(Pool *p, Server *s)
 		return;
 	}
 	Client *client = container_of(list_first(&p->waiting_clients), Client, pool_node);
-	usec_t waited = time_now_mono() - client->wait_start;
+	usec_t waited = time_now_loop() - client->wait_start;
 	p->stats.total.wait_time += (uint64_t)waited;
 	p->stats.total.server_assignments++;
 	client_set_state(client, CL_ACTIVE);

@@ -249,33 +249,50 @@ struct ReplyQueue {
 	Slot *slots;
 	int head;
 	int count;
-	int cap;
+	int cap;    /* a power of two */
+	int n_fake; /* SLOT_FAKE_* slots queued: replies the pooler still owes itself */
 };
+
+static bool slot_is_fake(SlotKind kind)
+{
+	return kind == SLOT_FAKE_PARSE || kind == SLOT_FAKE_CLOSE || kind == SLOT_FAKE_DUPLICATE;
+}
 
 static Slot *queue_at(ReplyQueue *q, int i)
 {
-	return &q->slots[(q->head + i) % q->cap];
+	return &q->slots[(q->head + i) & (q->cap - 1)];
 }
 
-/* Queue a reply owed for a message; the slot stays valid until the next push. */
-static Slot *queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
+/* Room for one more slot: the ring doubles (rarely; servers keep their queue). */
+static ReplyQueue *queue_make_room(Server *s)
 {
 	ReplyQueue *q = s->replies;
 	if (!q)
 		q = s->replies = xcalloc(1, sizeof(*q));
-	if (q->count == q->cap) {
-		int cap = q->cap ? q->cap * 2 : 16;
-		Slot *n = xmalloc(sizeof(Slot) * (size_t)cap);
-		for (int i = 0; i < q->count; i++)
-			n[i] = *queue_at(q, i);
-		free(q->slots);
-		q->slots = n;
-		q->head = 0;
-		q->cap = cap;
-	}
+	if (q->count < q->cap)
+		return q;
+	int cap = q->cap ? q->cap * 2 : 16;
+	Slot *n = xmalloc(sizeof(Slot) * (size_t)cap);
+	for (int i = 0; i < q->count; i++)
+		n[i] = *queue_at(q, i);
+	free(q->slots);
+	q->slots = n;
+	q->head = 0;
+	q->cap = cap;
+	return q;
+}
+
+/* Queue a reply owed for a message; the slot stays valid until the next push. */
+static inline Slot *queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
+{
+	ReplyQueue *q = s->replies;
+	if (!q || q->count == q->cap)
+		q = queue_make_room(s);
 	Slot *sl = queue_at(q, q->count);
 	*sl = (Slot){ kind, 0, stmt, NULL };
 	q->count++;
+	if (slot_is_fake(kind))
+		q->n_fake++;
 	if (stmt)
 		stmt->refs++;
 	return sl;
@@ -294,15 +311,19 @@ static Slot *queue_head(Server *s)
 	return q && q->count ? &q->slots[q->head] : NULL;
 }
 
-static void queue_pop(Server *s)
+static inline void queue_pop(Server *s)
 {
 	ReplyQueue *q = s->replies;
 	Slot *h = &q->slots[q->head];
+	if (slot_is_fake(h->kind))
+		q->n_fake--;
 	if (h->stmt)
 		stmt_unref(h->stmt);
-	free(h->name);
-	h->name = NULL;
-	q->head = (q->head + 1) % q->cap;
+	if (h->name) {
+		free(h->name);
+		h->name = NULL;
+	}
+	q->head = (q->head + 1) & (q->cap - 1);
 	q->count--;
 }
 
@@ -477,8 +498,9 @@ static SbufVerdict send_renamed_head(Client *c, Server *s, const SbufMsg *msg, s
 static void flush_fake_replies(Server *s, Client *c)
 {
 	Slot *h;
-	while ((h = queue_head(s)) &&
-	       (h->kind == SLOT_FAKE_PARSE || h->kind == SLOT_FAKE_CLOSE || h->kind == SLOT_FAKE_DUPLICATE)) {
+	if (!s->replies || !s->replies->n_fake)
+		return; /* the common case: nothing of the pooler's own is owed */
+	while ((h = queue_head(s)) && slot_is_fake(h->kind)) {
 		if (h->kind == SLOT_FAKE_DUPLICATE) {
 			PktBuf pb;
 			pktbuf_init(&pb, 128, 0);
@@ -615,7 +637,8 @@ static SbufVerdict client_parse_unnamed(Client *c, Server *s, const SbufMsg *msg
 	char name[DEALLOC_NAME_MAX];
 	MapEntry *e = NULL;
 	s->pool->stats.total.server_parse_count++;
-	if (msg->avail == msg->len && msg->len <= DEALLOC_SQL_MAX && proto_get_cstring(r, &query))
+	if (c->stmts && c->stmts->count && msg->avail == msg->len && msg->len <= DEALLOC_SQL_MAX &&
+	    proto_get_cstring(r, &query))
 		e = dealloc_entry(c, query, strlen(query), name, sizeof(name));
 	if (!e) {
 		queue_push(s, SLOT_PARSE, NULL);
@@ -851,7 +874,7 @@ static bool is_async(uint8_t type)
 static void note_command_complete(Server *s, Client *c, const SbufMsg *msg)
 {
 	const char *tag = (const char *)msg->data + 5;
-	if (!memchr(tag, 0, msg->len - 5))
+	if (msg->len < 5 + sizeof("DISCARD ALL") || tag[0] != 'D' || !memchr(tag, 0, msg->len - 5))
 		return;
 	if (strcmp(tag, "DISCARD ALL") != 0 && strcmp(tag, "DEALLOCATE ALL") != 0)
 		return;
@@ -862,10 +885,18 @@ static void note_command_complete(Server *s, Client *c, const SbufMsg *msg)
 		slot_effects(s, c, queue_at(s->replies, i), false);
 }
 
+/* Would one of the pooler's own replies be due once the head's reply is out? */
+static bool fake_due_after_head(Server *s)
+{
+	ReplyQueue *q = s->replies;
+	return q->n_fake > 0 && q->count > 1 && slot_is_fake(queue_at(q, 1)->kind);
+}
+
 bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
 {
 	Slot *h = queue_head(s);
-	if (!h || is_async(msg->type))
+	/* DataRow, the bulk of most replies, neither finishes a slot nor fails */
+	if (!h || msg->type == PG_MSG_DATA_ROW || is_async(msg->type))
 		return false;
 	if (msg->type == PG_MSG_ERROR_RESPONSE || msg->type == PG_MSG_COMMAND_COMPLETE) {
 		if (msg->avail < msg->len && sbuf_can_hold(&s->conn, msg->len)) {
@@ -885,6 +916,10 @@ bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdi
 	if (msg->type == PG_MSG_READY_FOR_QUERY) {
 		queue_pop(s);
 		return false; /* the normal path forwards it and ends the transaction */
+	}
+	if (!hidden && !fake_due_after_head(s)) {
+		queue_pop(s);
+		return false; /* nothing of ours follows it: the normal path forwards it */
 	}
 	if (!hidden && msg->avail < msg->len) {
 		*v = SB_NEED_FULL;

@@ -745,6 +745,8 @@ void server_link(Server *s, Client *c)
 	else
 		s->pool->db->primary_active++;
 	server_set_state(s, SV_ACTIVE);
+	/* per link, not per message: a reload must not switch tracking on mid-transaction */
+	c->tracking = prepared_enabled(c);
 	char sql[2048];
 	int n = varcache_sync_sql(&c->vars, &s->vars, sql, sizeof(sql));
 	if (n > 0) {
@@ -763,7 +765,7 @@ void server_unlink(Server *s, bool client_gone)
 {
 	Client *c = (Client *)s->conn.link;
 	Pool *p = s->pool;
-	usec_t now = time_now_mono();
+	usec_t now = time_now_loop();
 	if (c) {
 		if (c->xact_start)
 			p->stats.total.xact_time += (uint64_t)(now - c->xact_start);
@@ -809,7 +811,7 @@ static void server_become_ready(Server *s)
 {
 	Pool *p = s->pool;
 	usec_t lifetime = p->db->server_lifetime;
-	if (lifetime > 0 && time_now_mono() - s->created > lifetime) {
+	if (lifetime > 0 && time_now_loop() - s->created > lifetime) {
 		server_close(s, "server lifetime over");
 		return;
 	}
@@ -967,7 +969,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 {
 	Pool *p = s->pool;
 	char status = (char)msg->data[5];
-	usec_t now = time_now_mono();
+	usec_t now = time_now_loop();
 	if (c->token_write_at)
 		server_send_token_if_known(c);
 	sbuf_queue(&c->conn, msg->data, msg->len);
@@ -986,7 +988,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 		return SB_CONSUMED;
 	p->stats.total.xact_count++;
 	if (c->xact_is_write)
-		server_note_write_end(s, c, now);
+		server_note_write_end(s, c, time_now_mono()); /* exact: its floor needs a check sent later */
 	PoolMode mode = pool_mode_of(p);
 	if (mode == POOL_MODE_SESSION) {
 		if (c->xact_start) {

@@ -16,6 +16,20 @@ usec_t time_now_mono(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+static usec_t loop_time; /* 0: not read yet this turn */
+
+usec_t time_now_loop(void)
+{
+	if (!loop_time)
+		loop_time = time_now_mono();
+	return loop_time;
+}
+
+void time_loop_turn_done(void)
+{
+	loop_time = 0;
+}
+
 usec_t time_now_wall(void)
 {
 	struct timespec ts;
