@@ -18,5 +18,10 @@ void registry_apply_config(void);
 void registry_free_all(void);
 /* Free a database with no clients and no servers, and its pools. False if in use. */
 bool registry_drop_database(Database *db);
+/*
+ * DnsChangeCallback: a zone check found new addresses for host. Servers of pools that
+ * connect to it are closed once idle or released (as RECONNECT), never under a client.
+ */
+void registry_on_dns_change(void *arg, const char *host);
 
 #endif

@@ -11,6 +11,8 @@
 bool reload_config(char *err, size_t errlen);
 /* Load auth_hba_file / auth_ident_file into rt (auth_type = hba). */
 bool reload_hba(const Config *cfg, char *err, size_t errlen);
+/* Apply the DNS settings of cfg to the running resolver (reload and SET). */
+void reload_dns(const Config *cfg);
 /* Shutdown entry points (signals and the console). */
 void shutdown_begin(bool wait_for_clients);
 void shutdown_now(void);

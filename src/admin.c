@@ -781,6 +781,7 @@ static AdminResult cmd_set(AdminCtx *x)
 	log_info("SET %s = %s command issued", config_setting_name(s), st->value);
 	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
 	registry_apply_config();
+	reload_dns(rt.cfg);
 	if (strcasecmp(st->arg, "verbose") == 0)
 		log_level_current = LOG_LVL_INFO + rt.cfg->verbose;
 	snprintf(tag, sizeof(tag), "SET %s=%s", config_setting_name(s), st->value);

@@ -3,7 +3,7 @@
  * OIDs are PgBouncer 1.25's (text, int4, int8, numeric; timestamps are text as PgBouncer
  * sends them); pgsplit's own columns only ever follow PgBouncer's. Values are read from
  * the runtime registries and the pools' counters, never kept here. Where PgBouncer has an
- * object pgsplit lacks (peer pools, DNS zones, slab caches) the view is empty or reports
+ * object pgsplit lacks (peer pools, slab caches) the view is empty or reports
  * the closest real numbers.
  */
 #include "admin.h"
@@ -997,6 +997,14 @@ static void count_dns_name(void *arg, const char *host, usec_t ttl_left, const c
 	(*(int *)arg)++;
 }
 
+static void count_dns_zone(void *arg, const char *zone, uint32_t serial, int n_hosts)
+{
+	(void)zone;
+	(void)serial;
+	(void)n_hosts;
+	(*(int *)arg)++;
+}
+
 static int count_login_clients(void)
 {
 	int n = 0;
@@ -1025,9 +1033,11 @@ static int count_peers(void)
 static void show_lists(AdminReply *r)
 {
 	static const Col cols[] = { { "list", TXT }, { "items", I4 } };
-	int dns_names = 0;
-	if (rt.dns)
+	int dns_names = 0, dns_zones = 0;
+	if (rt.dns) {
 		dns_visit_hosts(rt.dns, count_dns_name, &dns_names);
+		dns_visit_zones(rt.dns, count_dns_zone, &dns_zones);
+	}
 	const struct {
 		const char *name;
 		int value;
@@ -1043,9 +1053,9 @@ static void show_lists(AdminReply *r)
 		{ "free_servers", 0 },
 		{ "used_servers", list_count(&rt.servers) },
 		{ "dns_names", dns_names },
-		{ "dns_zones", 0 },
+		{ "dns_zones", dns_zones },
 		{ "dns_queries", count_dns_queries() },
-		{ "dns_pending", 0 },
+		{ "dns_pending", rt.dns ? dns_pending_queries(rt.dns) : 0 },
 	};
 	put_header(r, cols, 2);
 	for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
@@ -1247,11 +1257,22 @@ static void show_dns_hosts(AdminReply *r)
 	show_done(r);
 }
 
-/* c-ares is used without SOA zone tracking (dns_zone_check_period): no zones. */
+static void dns_zone_row(void *arg, const char *zone, uint32_t serial, int n_hosts)
+{
+	Row w = { .n = 0 };
+	row_text(&w, zone);
+	row_i64(&w, serial);
+	row_i64(&w, n_hosts);
+	row_put(arg, &w);
+}
+
+/* Zones of the cached host names; serial 0 until dns_zone_check_period first asks it. */
 static void show_dns_zones(AdminReply *r)
 {
 	static const Col cols[] = { { "zonename", TXT }, { "serial", I8 }, { "count", I4 } };
 	put_header(r, cols, ARRAY_SIZE(cols));
+	if (rt.dns)
+		dns_visit_zones(rt.dns, dns_zone_row, r);
 	show_done(r);
 }
 

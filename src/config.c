@@ -189,8 +189,8 @@ static const ConfigSetting settings[] = {
 	S_TIME(pool_idle_timeout, "0", RN),
 	S_TIME(dns_max_ttl, "15", RI),
 	S_TIME(dns_nxdomain_ttl, "15", RI),
-	S_TIME(dns_zone_check_period, "0", RN),
-	S_STR(resolv_conf, "", NN),
+	S_TIME(dns_zone_check_period, "0", RI),
+	S_STR(resolv_conf, "", RO),
 	S_TIME(query_wait_notify, "5", RN),
 	S_STR(login_notify_message, "", RN),
 	/* TLS */

@@ -203,6 +203,33 @@ static void raise_fd_limit(int wanted)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/*
+ * The resolver. A resolv_conf that cannot be read stops the start: c-ares would quietly
+ * use its defaults for a missing one, which is not what the operator asked for.
+ */
+static bool start_dns(void)
+{
+	const Config *cfg = rt.cfg;
+	if (*cfg->resolv_conf) {
+		FILE *f = fopen(cfg->resolv_conf, "r");
+		if (!f) {
+			log_fatal("%s: key 'resolv_conf': cannot read \"%s\": %s", cfg->config_file,
+				  cfg->resolv_conf, strerror(errno));
+			return false;
+		}
+		fclose(f);
+	}
+	DnsOptions opts = { .max_ttl = cfg->dns_max_ttl,
+			    .nxdomain_ttl = cfg->dns_nxdomain_ttl,
+			    .zone_check_period = cfg->dns_zone_check_period,
+			    .resolv_conf = cfg->resolv_conf };
+	rt.dns = dns_create_opts(rt.base, &opts);
+	if (!rt.dns)
+		return false;
+	dns_set_change_callback(rt.dns, registry_on_dns_change, NULL);
+	return true;
+}
+
 /* event_base_dispatch, one turn at a time so the per-turn clock cache is reset. */
 static void run_event_loop(void)
 {
@@ -233,8 +260,7 @@ static int run(const Options *o)
 	raise_fd_limit(rt.cfg->max_client_conn * 2 + 256);
 	rt.base = event_base_new();
 	rt.start_time = time_now_wall();
-	rt.dns = dns_create(rt.base, rt.cfg->dns_max_ttl, rt.cfg->dns_nxdomain_ttl);
-	if (!rt.base || !rt.dns)
+	if (!rt.base || !start_dns())
 		return 1;
 	sbuf_global_init(rt.base, (size_t)rt.cfg->pkt_buf * 4, 1 << 20);
 	varcache_configure(rt.cfg->track_extra_parameters);

@@ -302,3 +302,16 @@ void registry_free_all(void)
 		free(u);
 	}
 }
+
+void registry_on_dns_change(void *arg UNUSED, const char *host)
+{
+	log_info("DNS: addresses of \"%s\" changed; reconnecting its servers", host);
+	List *it;
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		const char *h = pool_host(s->pool);
+		if (h && strcasecmp(h, host) == 0)
+			s->dirty = true; /* closed when idle (maintenance tick) or at release */
+	}
+}

@@ -6,6 +6,7 @@
 #include "authfile.h"
 #include "classify.h"
 #include "client.h"
+#include "dns.h"
 #include "listener.h"
 #include "log.h"
 #include "monitor.h"
@@ -111,6 +112,16 @@ static void retire_servers_for_tls(const Config *old, const Config *cfg)
 	log_info("TLS settings changed: server connections are replaced as they are released");
 }
 
+/* The resolver's TTLs and zone check period take effect at once; resolv_conf only at start. */
+void reload_dns(const Config *cfg)
+{
+	DnsOptions opts = { .max_ttl = cfg->dns_max_ttl,
+			    .nxdomain_ttl = cfg->dns_nxdomain_ttl,
+			    .zone_check_period = cfg->dns_zone_check_period };
+	if (rt.dns)
+		dns_configure(rt.dns, &opts);
+}
+
 bool reload_config(char *err, size_t errlen)
 {
 	Config *cfg = config_load(rt.cfg->config_file, err, errlen);
@@ -155,6 +166,7 @@ bool reload_config(char *err, size_t errlen)
 	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
 	registry_apply_config();
 	monitor_reconfigure();
+	reload_dns(cfg);
 	log_info("configuration reloaded");
 	return true;
 }
