@@ -158,7 +158,13 @@ def test_show_clients_and_stats_report_read_your_writes(pooler, cluster):
     with replay_paused(cluster):
         c.execute("INSERT INTO ryw VALUES (%s, 1)", (uuid.uuid4().hex,))
         assert query1(c, "SELECT pg_is_in_recovery()") is False  # kept on the primary
-        rows = [r for r in harness.admin(p, "SHOW CLIENTS") if r["database"] == "app"]
+        # the floor is the first primary check sent after the write: it may still be out
+        deadline = time.time() + 3
+        while True:
+            rows = [r for r in harness.admin(p, "SHOW CLIENTS") if r["database"] == "app"]
+            if any("/" in r["write_lsn"] for r in rows) or time.time() > deadline:
+                break
+            time.sleep(0.05)
         assert any("/" in r["write_lsn"] for r in rows), rows
         stats = [r for r in harness.admin(p, "SHOW STATS") if r["database"] == "app"][0]
         assert stats["total_ryw_kept_on_primary"] >= 1
