@@ -6,6 +6,7 @@ import time
 import psycopg
 import pytest
 
+import pgwire
 from harness import admin, query1
 
 
@@ -250,3 +251,48 @@ def test_unknown_database(pooler):
     with pytest.raises(psycopg.OperationalError) as ei:
         p.connect(db="nosuchdb")
     assert 'no such database: nosuchdb' in str(ei.value)
+
+
+def _read_results(r, n_queries):
+    """Rows of n_queries simple queries read off a raw connection, in order."""
+    out = []
+    for _ in range(n_queries):
+        rows = []
+        while True:
+            k, b = r.read_msg()
+            if k == b"D":
+                rows.append(b[6:].decode())  # one text column
+            elif k == b"E":
+                rows.append("error")
+            elif k == b"Z":
+                break
+        out.append(rows)
+    return out
+
+
+def test_queued_client_that_keeps_sending(pooler):
+    """A client queued for a server may send more queries, or go away, while it waits:
+    the queries run in order once it gets a server; a vanished one affects nobody."""
+    p = pooler(pool_mode="transaction", default_pool_size=1)
+    holder = p.connect()
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")  # holds the only server
+    waiting = pgwire.Raw(p.host, p.port)
+    waiting.login("app", "app", "apppass")
+    gone = pgwire.Raw(p.host, p.port)
+    gone.login("app", "app", "apppass")
+    try:
+        waiting.send(pgwire.query("SELECT 'first'"))
+        gone.send(pgwire.query("SELECT 'never'"))
+        time.sleep(0.3)  # both are queued now
+        waiting.send(pgwire.query("SELECT 'second'") + pgwire.query("SELECT 'third'"))
+        gone.close()
+        time.sleep(0.3)
+        holder.execute("COMMIT")
+        assert _read_results(waiting, 3) == [["first"], ["second"], ["third"]]
+        waiting.send(pgwire.terminate())
+    finally:
+        waiting.close()
+    assert query1(holder, "SELECT 4") == 4
+    pools = [r for r in admin(p, "SHOW POOLS") if r["database"] == "app"]
+    assert pools[0]["cl_waiting"] == 0
