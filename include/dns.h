@@ -34,8 +34,6 @@ typedef void (*DnsCallback)(void *arg, const struct sockaddr_storage *addrs, int
 
 /* NULL (after logging why) if c-ares cannot be set up. */
 DnsContext *dns_create_opts(struct event_base *base, const DnsOptions *opts);
-/* The same without zone tracking and with the system's resolv.conf. */
-DnsContext *dns_create(struct event_base *base, usec_t max_ttl, usec_t nxdomain_ttl);
 /* New TTLs (cached entries are shortened to them) and zone check period; for reload. */
 void dns_configure(DnsContext *ctx, const DnsOptions *opts);
 /* Must not be called from inside a dns callback; outstanding requests are dropped. */

@@ -730,13 +730,6 @@ fail:
 	return NULL;
 }
 
-DnsContext *dns_create(struct event_base *base, usec_t max_ttl, usec_t nxdomain_ttl)
-{
-	DnsOptions opts = { .max_ttl = max_ttl, .nxdomain_ttl = nxdomain_ttl };
-
-	return dns_create_opts(base, &opts);
-}
-
 /* Answers cached under the old TTLs are kept no longer than the new ones allow. */
 static void dns_clamp_expiry(DnsContext *ctx)
 {

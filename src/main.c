@@ -219,13 +219,11 @@ static bool start_dns(void)
 		}
 		fclose(f);
 	}
-	DnsOptions opts = { .max_ttl = cfg->dns_max_ttl,
-			    .nxdomain_ttl = cfg->dns_nxdomain_ttl,
-			    .zone_check_period = cfg->dns_zone_check_period,
-			    .resolv_conf = cfg->resolv_conf };
+	DnsOptions opts = { .resolv_conf = cfg->resolv_conf };
 	rt.dns = dns_create_opts(rt.base, &opts);
 	if (!rt.dns)
 		return false;
+	reload_dns(cfg); /* the TTLs and the zone check period, as a reload sets them */
 	dns_set_change_callback(rt.dns, registry_on_dns_change, NULL);
 	return true;
 }

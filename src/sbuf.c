@@ -585,22 +585,28 @@ static ssize_t sbuf_read_some(Conn *c, const char **eof_reason)
 	return -1;
 }
 
+/* One read appended to the input buffer: > 0 bytes, 0 = try later, -1 = gone. */
+static ssize_t sbuf_fill_input(Conn *c, const char **eof_reason)
+{
+	if (c->in.cap - c->in.end < 1024)
+		ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
+	ssize_t n = sbuf_read_some(c, eof_reason);
+	if (n > 0) {
+		c->in.end += (uint32_t)n;
+		c->bytes_recv += (uint64_t)n;
+	}
+	return n;
+}
+
 /*
  * Input while paused: buffer one read, unprocessed, and stop watching until resumed.
  * EOF and errors stay in the socket and are seen again once reading resumes.
  */
 static void sbuf_read_while_paused(Conn *c)
 {
-	if (c->in.cap - c->in.end < 1024)
-		ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
 	const char *why = NULL;
-	ssize_t n = sbuf_read_some(c, &why);
-	if (n == 0)
+	if (sbuf_fill_input(c, &why) == 0)
 		return;
-	if (n > 0) {
-		c->in.end += (uint32_t)n;
-		c->bytes_recv += (uint64_t)n;
-	}
 	c->paused_full = true;
 	update_read_event(c);
 }
@@ -630,18 +636,14 @@ static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	/* TLS may hold decrypted bytes the socket no longer signals: drain them too */
 	do {
-		if (c->in.cap - c->in.end < 1024)
-			ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
 		const char *why = NULL;
-		ssize_t n = sbuf_read_some(c, &why);
+		ssize_t n = sbuf_fill_input(c, &why);
 		if (n < 0) {
 			c->ops->on_eof(c, why);
 			return;
 		}
 		if (n == 0)
 			return;
-		c->in.end += (uint32_t)n;
-		c->bytes_recv += (uint64_t)n;
 		sbuf_process(c);
 	} while (c->tls && !c->closing && c->read_armed && tls_pending(c->tls) > 0);
 }

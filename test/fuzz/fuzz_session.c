@@ -171,7 +171,8 @@ static void fuzz_session_runtime(void)
 	rt.base = event_base_new();
 	FUZZ_CHECK(rt.base != NULL);
 	rt.start_time = time_now_wall();
-	rt.dns = dns_create(rt.base, rt.cfg->dns_max_ttl, rt.cfg->dns_nxdomain_ttl);
+	DnsOptions dns_opts = { .max_ttl = rt.cfg->dns_max_ttl, .nxdomain_ttl = rt.cfg->dns_nxdomain_ttl };
+	rt.dns = dns_create_opts(rt.base, &dns_opts);
 	FUZZ_CHECK(rt.dns != NULL);
 	sbuf_global_init(rt.base, (size_t)rt.cfg->pkt_buf * 4, 1 << 20);
 	varcache_configure(rt.cfg->track_extra_parameters);

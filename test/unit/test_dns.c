@@ -28,6 +28,13 @@ typedef struct Result {
 	DnsRequest *again_req;
 } Result;
 
+/* A resolver with these cache times, the system's resolv.conf and no zone checks. */
+static DnsContext *ctx_with_ttls(struct event_base *base, usec_t max_ttl, usec_t nxdomain_ttl)
+{
+	DnsOptions opts = { .max_ttl = max_ttl, .nxdomain_ttl = nxdomain_ttl };
+	return dns_create_opts(base, &opts);
+}
+
 static void on_result(void *arg, const struct sockaddr_storage *addrs, int n_addrs,
 		      const char *error)
 {
@@ -106,7 +113,7 @@ static bool is_loopback(const struct sockaddr_storage *sa)
 static void test_numeric_v4(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 60 * USEC_PER_SEC, 15 * USEC_PER_SEC);
+	DnsContext *ctx = ctx_with_ttls(base, 60 * USEC_PER_SEC, 15 * USEC_PER_SEC);
 	Result r = { 0 };
 	char text[INET_ADDRSTRLEN];
 
@@ -125,7 +132,7 @@ static void test_numeric_v4(void)
 static void test_numeric_v6(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 60 * USEC_PER_SEC, 15 * USEC_PER_SEC);
+	DnsContext *ctx = ctx_with_ttls(base, 60 * USEC_PER_SEC, 15 * USEC_PER_SEC);
 	Result r = { 0 };
 	char text[INET6_ADDRSTRLEN];
 
@@ -143,7 +150,7 @@ static void test_numeric_v6(void)
 static void test_empty_host(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 0, 0);
+	DnsContext *ctx = ctx_with_ttls(base, 0, 0);
 	Result r = { 0 };
 
 	CHECK(dns_resolve(ctx, "", 5432, on_result, &r) == NULL);
@@ -158,7 +165,7 @@ static void test_empty_host(void)
 static void test_localhost(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 0, 0);
+	DnsContext *ctx = ctx_with_ttls(base, 0, 0);
 	Result r = { 0 };
 	bool all_loopback = true;
 
@@ -178,7 +185,7 @@ static void test_localhost(void)
 static void test_nxdomain(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 0, 0);
+	DnsContext *ctx = ctx_with_ttls(base, 0, 0);
 	Result r = { 0 };
 	usec_t start = time_now_mono();
 
@@ -216,7 +223,7 @@ static void on_visit(void *arg, const char *host, usec_t ttl_left, const char *a
 static void test_cache_hit(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
+	DnsContext *ctx = ctx_with_ttls(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
 	Result r1 = { 0 }, r2 = { 0 }, f1 = { 0 }, f2 = { 0 };
 	Visit v = { 0 };
 
@@ -247,7 +254,7 @@ static void test_cache_hit(void)
 static void test_no_cache(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 0, 0);
+	DnsContext *ctx = ctx_with_ttls(base, 0, 0);
 	Result r = { 0 };
 	Visit v = { 0 };
 
@@ -263,7 +270,7 @@ static void test_no_cache(void)
 static void test_cache_expiry(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 100000, 100000);
+	DnsContext *ctx = ctx_with_ttls(base, 100000, 100000);
 	Result r = { 0 };
 	Visit v1 = { 0 }, v2 = { 0 };
 
@@ -282,7 +289,7 @@ static void test_cache_expiry(void)
 static void check_resolve_again(usec_t ttl, bool expect_sync)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, ttl, ttl);
+	DnsContext *ctx = ctx_with_ttls(base, ttl, ttl);
 	Result first = { 0 }, second = { 0 };
 
 	first.again_ctx = ctx;
@@ -308,7 +315,7 @@ static void test_resolve_from_callback(void)
 static void test_coalesce(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
+	DnsContext *ctx = ctx_with_ttls(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
 	Result a = { 0 }, b = { 0 };
 	DnsRequest *ra = dns_resolve(ctx, "coalesce.invalid", 1, on_result, &a);
 	DnsRequest *rb = dns_resolve(ctx, "coalesce.invalid", 2, on_result, &b);
@@ -331,7 +338,7 @@ static void test_coalesce(void)
 static void test_cancel(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 0, 0);
+	DnsContext *ctx = ctx_with_ttls(base, 0, 0);
 	Result a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 	DnsRequest *ra = dns_resolve(ctx, "cancel-a.invalid", 1, on_result, &a);
 	DnsRequest *rb = dns_resolve(ctx, "cancel-b.invalid", 1, on_result, &b);
@@ -355,7 +362,7 @@ static void test_cancel(void)
 static void test_destroy_outstanding(void)
 {
 	struct event_base *base = event_base_new();
-	DnsContext *ctx = dns_create(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
+	DnsContext *ctx = ctx_with_ttls(base, 60 * USEC_PER_SEC, 60 * USEC_PER_SEC);
 	Result a = { 0 }, b = { 0 }, c = { 0 };
 
 	CHECK(dns_resolve(ctx, "destroy-a.invalid", 1, on_result, &a) != NULL);
