@@ -12,6 +12,7 @@ See bench/README.md.
 
 import argparse
 import datetime
+import math
 import os
 import platform
 import re
@@ -280,12 +281,44 @@ class Point:
         return all(len(self.good(w)) == len(self.runs[w]) and self.runs[w]
                    for w in (SPLIT, BOUNCER))
 
-    def tps_ratio_range(self):
-        """min/max of the per-round tps ratios (round i of pgsplit vs round i of
-        pgbouncer): a rough noise indicator."""
-        pairs = [(a.tps / b.tps) for a, b in zip(self.runs[SPLIT], self.runs[BOUNCER])
-                 if a.ok() and b.ok()]
-        return (min(pairs), max(pairs)) if pairs else None
+    def paired_ratios(self, metric):
+        """Per-round ratios pgsplit/PgBouncer of metric(run): round i of one pooler
+        against round i of the other, which ran right before or after it (ABBA)."""
+        return [metric(a) / metric(b) for a, b in zip(self.runs[SPLIT], self.runs[BOUNCER])
+                if a.ok() and b.ok() and metric(b)]
+
+    def ratio_interval(self, metric):
+        """95 % confidence interval of the pgsplit/PgBouncer ratio of metric, from
+        the per-round ratios (t interval of their logarithms), or None below 3 rounds."""
+        return confidence_interval(self.paired_ratios(metric))
+
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def confidence_interval(ratios):
+    """95 % interval of the typical ratio (geometric mean) of per-round ratios:
+    a point's rounds differ mostly by the machine's speed at the time, which moves
+    both runs of a round alike, so their ratio is steadier than either number."""
+    if len(ratios) < 3:
+        return None
+    logs = [math.log(r) for r in ratios]
+    n = len(logs)
+    mean = sum(logs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    half = T975[min(n - 1, len(T975)) - 1] * sd / math.sqrt(n)
+    return math.exp(mean - half), math.exp(mean + half)
+
+
+def cpu_us(run):
+    return run.cpu_us_per_xact()
+
+
+def tps_of(run):
+    return run.tps
 
 
 def ratio(a, b):
@@ -375,38 +408,50 @@ class Bench:
 
     # -- measuring --------------------------------------------------------
     def run_one(self, point, pooler):
-        if not pooler.alive():
-            self.anomaly(point, pooler, "found dead before this run (it died after "
-                         "its previous run ended)\n" + pooler.describe_death())
-            self.restart(pooler)
+        return self.run_together(point, [pooler])[0]
+
+    def run_together(self, point, poolers):
+        """pgbench through each of poolers at the same time (one pooler: a plain
+        run); a result per pooler, each with the CPU its pooler used meanwhile."""
+        for pooler in poolers:
+            if not pooler.alive():
+                self.anomaly(point, pooler, "found dead before this run (it died after "
+                             "its previous run ended)\n" + pooler.describe_death())
+                self.restart(pooler)
         if point.workload == "tpcb":
             self.reset_tpcb()
-        cmd = self.pgbench_cmd(pooler, WORKLOADS[point.workload], point.protocol,
-                               point.clients, self.args.duration, self.args.rate)
+        cmds = [self.pgbench_cmd(p, WORKLOADS[point.workload], point.protocol,
+                                 point.clients, self.args.duration, self.args.rate)
+                for p in poolers]
         pm_pid = self.postmaster_pid()
         pg0, kids0, sys0 = tree_cpu(pm_pid), children_cpu_seconds(), system_busy_seconds()
-        others0 = {p.name: p.cpu() for p in self.poolers.values()}
-        cpu0, t0 = pooler.cpu(), time.time()
-        try:
-            proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True,
-                                  timeout=self.args.duration + 120)
-        except subprocess.TimeoutExpired as e:
-            proc = subprocess.CompletedProcess(cmd, -1, (e.stdout or b"").decode()
-                                               if isinstance(e.stdout, bytes) else
-                                               (e.stdout or ""), "pgbench timed out")
+        cpu0, t0 = {p.name: p.cpu() for p in self.poolers.values()}, time.time()
+        procs = [subprocess.Popen(cmd, env=self.env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for cmd in cmds]
+        finished = [self.wait_pgbench(cmd, proc) for cmd, proc in zip(cmds, procs)]
         wall = time.time() - t0
+        cpu1 = {p.name: p.cpu() for p in self.poolers.values()}
         ours = tree_delta(pg0, tree_cpu(pm_pid)) + children_cpu_seconds() - kids0
-        others1 = {p.name: p.cpu() for p in self.poolers.values()}
-        ours += sum(others1[n] - others0[n] for n in others0
-                    if None not in (others0[n], others1[n]))
+        ours += sum(cpu1[n] - cpu0[n] for n in cpu0 if None not in (cpu0[n], cpu1[n]))
         foreign = max(0.0, system_busy_seconds() - sys0 - ours) / wall
-        cpu1 = others1[pooler.name]
-        cpu_s = cpu1 - cpu0 if None not in (cpu0, cpu1) else 0.0
-        res = RunResult(cmd, proc, cpu_s, wall, foreign)
-        res.pooler_died = not pooler.alive()
-        self.failed_total += res.failed or 0
-        self.check_run(point, pooler, res)
-        return res
+        results = []
+        for pooler, cmd, proc in zip(poolers, cmds, finished):
+            a, b = cpu0[pooler.name], cpu1[pooler.name]
+            res = RunResult(cmd, proc, b - a if None not in (a, b) else 0.0, wall, foreign)
+            res.pooler_died = not pooler.alive()
+            self.failed_total += res.failed or 0
+            self.check_run(point, pooler, res)
+            results.append(res)
+        return results
+
+    def wait_pgbench(self, cmd, proc):
+        try:
+            out, err = proc.communicate(timeout=self.args.duration + 120)
+            return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            return subprocess.CompletedProcess(cmd, -1, out or "", "pgbench timed out")
 
     def check_run(self, point, pooler, res):
         problem = None
@@ -467,7 +512,10 @@ class Bench:
         attempts = []
         for attempt in range(self.args.noise_retries + 1):
             self.wait_quiet()
-            results = [self.run_one(point, self.poolers[who]) for who in order]
+            if self.args.concurrent:
+                results = self.run_together(point, [self.poolers[who] for who in order])
+            else:
+                results = [self.run_one(point, self.poolers[who]) for who in order]
             for who, r in zip(order, results):
                 self.n += 1
                 log("%3d/%d %-26s %-9s tps=%s lat=%sms cpu/xact=%sus failed=%s "
@@ -526,12 +574,14 @@ class Bench:
                 said = True
 
     def print_point(self, pt):
-        log("== %s: tps %s vs %s (x%s), lat x%s, cpu/xact %s vs %s us (x%s)" % (
+        log("== %s: tps %s vs %s (x%s%s), lat x%s, cpu/xact %s vs %s us (x%s%s)" % (
             pt.label(), fmt(pt.tps(SPLIT), ".0f"), fmt(pt.tps(BOUNCER), ".0f"),
             fmt(ratio(pt.tps(SPLIT), pt.tps(BOUNCER)), ".3f"),
+            fmt_interval(pt.ratio_interval(tps_of)),
             fmt(ratio(pt.latency(SPLIT), pt.latency(BOUNCER)), ".3f"),
             fmt(pt.cpu_per_xact(SPLIT), ".1f"), fmt(pt.cpu_per_xact(BOUNCER), ".1f"),
-            fmt(ratio(pt.cpu_per_xact(SPLIT), pt.cpu_per_xact(BOUNCER)), ".3f")))
+            fmt(ratio(pt.cpu_per_xact(SPLIT), pt.cpu_per_xact(BOUNCER)), ".3f"),
+            fmt_interval(pt.ratio_interval(cpu_us))))
 
     # -- teardown ---------------------------------------------------------
     def teardown(self, failed=False):
@@ -589,38 +639,41 @@ def markdown(bench, started, elapsed):
                   v["pgbench"]))
     out.append("")
     out.append("Settings: pgbench scale %d, `-j %d -T %d -n%s`, %d round(s) per point "
-               "per pooler (ABBA order); both poolers: pool_mode=transaction, "
+               "per pooler (%s); both poolers: pool_mode=transaction, "
                "default_pool_size=%d, max_client_conn=1000, auth_type=md5, "
                "log_connections=0, log_disconnections=0."
                % (a.scale, a.jobs, a.duration, " -R %d" % a.rate if a.rate else "",
-                  a.rounds, a.pool_size))
+                  a.rounds, "both at the same time, one pgbench each" if a.concurrent
+                  else "ABBA order", a.pool_size))
     out.append("")
     out.append("| workload | protocol | clients | tps pgsplit | tps pgbouncer | tps ratio "
-               "(per-round range) | latency ms pgsplit | latency ms pgbouncer | "
+               "[95% CI] | latency ms pgsplit | latency ms pgbouncer | "
                "latency ratio | CPU us/xact pgsplit | CPU us/xact pgbouncer | "
-               "CPU/xact ratio | failed (split/bouncer) | foreign load |")
+               "CPU/xact ratio [95% CI] | failed (split/bouncer) | foreign load |")
     out.append("|" + "---|" * 3 + "---:|" * 11)
     for pt in bench.points:
-        rng = pt.tps_ratio_range()
-        rng_s = " (%.2f-%.2f)" % rng if rng and a.rounds > 1 else ""
         flag = "" if pt.complete() else " **see anomalies**"
-        out.append("| %s | %s | %d | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %d/%d%s "
+        out.append("| %s | %s | %d | %s | %s | %s%s | %s | %s | %s | %s | %s | %s%s | %d/%d%s "
                    "| %s |"
                    % (pt.workload, pt.protocol, pt.clients,
                       fmt(pt.tps(SPLIT), ".0f"), fmt(pt.tps(BOUNCER), ".0f"),
-                      fmt(ratio(pt.tps(SPLIT), pt.tps(BOUNCER)), ".3f"), rng_s,
+                      fmt(ratio(pt.tps(SPLIT), pt.tps(BOUNCER)), ".3f"),
+                      fmt_interval(pt.ratio_interval(tps_of)),
                       fmt(pt.latency(SPLIT), ".3f"), fmt(pt.latency(BOUNCER), ".3f"),
                       fmt(ratio(pt.latency(SPLIT), pt.latency(BOUNCER)), ".3f"),
                       fmt(pt.cpu_per_xact(SPLIT), ".1f"),
                       fmt(pt.cpu_per_xact(BOUNCER), ".1f"),
                       fmt(ratio(pt.cpu_per_xact(SPLIT), pt.cpu_per_xact(BOUNCER)), ".3f"),
+                      fmt_interval(pt.ratio_interval(cpu_us)),
                       pt.failed(SPLIT), pt.failed(BOUNCER), flag,
                       fmt(pt.foreign(), ".2f")))
     out.append("")
     out.append("CPU us/xact: the pooler's utime+stime over the pgbench run divided by "
-               "the transactions pgbench reports. Foreign load: the most CPUs that "
-               "processes outside the benchmark used during any run of the point "
-               "(machine busy time minus PostgreSQL, pgbench and both poolers).")
+               "the transactions pgbench reports. 95% CI: confidence interval of the "
+               "ratio from the per-round ratios (each round of one pooler against the "
+               "adjacent round of the other; 3 rounds or more). Foreign load: the most "
+               "CPUs that processes outside the benchmark used during any run of the "
+               "point (machine busy time minus PostgreSQL, pgbench and both poolers).")
     out.append("")
     out.append(verdict(bench))
     if bench.anomalies:
@@ -634,19 +687,32 @@ def markdown(bench, started, elapsed):
     return "\n".join(out) + "\n"
 
 
+def fmt_interval(iv):
+    return " [%.2f-%.2f]" % iv if iv else ""
+
+
 def verdict(bench):
-    tps_bad, cpu_bad = [], []
+    tps_bad, cpu_bad, beyond = [], [], []
     for pt in bench.points:
         r = ratio(pt.tps(SPLIT), pt.tps(BOUNCER))
         if r is None or r < 0.95:
             tps_bad.append("%s (%s)" % (pt.label(), fmt(r, ".3f")))
+            iv = pt.ratio_interval(tps_of)
+            if iv and iv[1] < 0.95:
+                beyond.append("%s tps%s" % (pt.label(), fmt_interval(iv)))
         c = ratio(pt.cpu_per_xact(SPLIT), pt.cpu_per_xact(BOUNCER))
         if c is None or c > 1.0:
             cpu_bad.append("%s (%s)" % (pt.label(), fmt(c, ".3f")))
+            iv = pt.ratio_interval(cpu_us)
+            if iv and iv[0] > 1.0:
+                beyond.append("%s CPU/xact%s" % (pt.label(), fmt_interval(iv)))
     lines = ["Targets: tps ratio >= 0.95 at every point: %s. "
              "pgsplit CPU/xact <= pgbouncer's at every point: %s."
              % ("met" if not tps_bad else "missed at " + ", ".join(tps_bad),
                 "met" if not cpu_bad else "missed at " + ", ".join(cpu_bad))]
+    if (tps_bad or cpu_bad) and bench.args.rounds >= 3:
+        lines.append("Misses whose whole 95%% interval lies beyond the target: %s."
+                     % (", ".join(beyond) if beyond else "none"))
     lines.append("Failed transactions in total (discarded noisy attempts included): %d."
                  % bench.failed_total)
     return " ".join(lines)
@@ -713,6 +779,10 @@ def parse_args(argv):
     ap.add_argument("--rate", type=int, default=0,
                     help="pgbench -R: a fixed total rate (tps), so both poolers do the "
                     "same work per second and CPU/xact compares cleanly; 0 = flat out")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run pgbench through both poolers at the same time in each round "
+                    "(each with --clients clients) instead of one after the other: both "
+                    "then see the same machine, so CPU/xact ratios are far less noisy")
     ap.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
     ap.add_argument("--pool-size", type=int, default=20, help="default_pool_size")
     ap.add_argument("--warmup", type=int, default=3,
