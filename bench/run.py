@@ -785,8 +785,8 @@ def parse_args(argv):
                     "then see the same machine, so CPU/xact ratios are far less noisy")
     ap.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
     ap.add_argument("--pool-size", type=int, default=20, help="default_pool_size")
-    ap.add_argument("--warmup", type=int, default=3,
-                    help="seconds of warm-up per pooler before measuring")
+    ap.add_argument("--warmup", type=int, default=10,
+                    help="seconds of warm-up per pooler before measuring (default 10)")
     ap.add_argument("--noise-limit", type=float, default=0.3,
                     help="CPUs other processes may use during a round before it is "
                     "redone (default 0.3)")
