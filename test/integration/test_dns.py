@@ -17,6 +17,7 @@ import time
 import pytest
 
 from harness import admin, is_pgbouncer, pgsplit_only, query1
+from tcprelay import TcpRelay
 
 ZONE = "pgsplit.test"
 HOST = "db." + ZONE
@@ -155,70 +156,6 @@ class TinyDns:
             return (name, qtype) in self.queries
 
 
-# ---- a TCP relay on another loopback address --------------------------------------------
-
-class Forwarder:
-    """Listens on (host, port) and relays each connection to (to_host, port)."""
-
-    def __init__(self, host, port, to_host):
-        self.to = (to_host, port)
-        self.accepted = 0
-        self.stopping = False
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((host, port))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.socks = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(self.to, timeout=5)
-            except OSError:
-                c.close()
-                continue
-            self.accepted += 1
-            self.socks += [c, up]
-            for a, b in ((c, up), (up, c)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        src.settimeout(None)
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.lsock.close()
-        for s in self.socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 # ---- fixtures and helpers --------------------------------------------------------------
 
 def row_for(table, **match):
@@ -240,11 +177,11 @@ def dns():
 @pytest.fixture
 def forwarder(cluster):
     try:
-        fw = Forwarder("127.0.0.2", cluster.port, "127.0.0.1")
+        fw = TcpRelay(("127.0.0.1", cluster.port), host="127.0.0.2", port=cluster.port)
     except OSError as e:
         pytest.skip("cannot listen on 127.0.0.2:%d: %s" % (cluster.port, e))
     yield fw
-    fw.stop()
+    fw.close()
 
 
 def write_resolv_conf(p, nameserver):

@@ -23,6 +23,7 @@ import pytest
 
 import harness
 from harness import pgcluster, query1
+from tcprelay import TcpRelay
 
 pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
 
@@ -741,76 +742,6 @@ def test_failover_clears_floors_and_drops_a_replica_of_the_old_timeline(fresh_cl
 
 # ---- 5. the network to a replica goes black ------------------------------------------
 
-class BlackHoleProxy:
-    """A TCP relay in front of a replica that can turn into a black hole: while `dark`,
-    it still accepts connections and takes bytes, but nothing gets through either way
-    (a partition where the far side never answers, rather than refusing)."""
-
-    def __init__(self, target_port):
-        import socket
-        self.target = ("127.0.0.1", target_port)
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.dark = threading.Event()
-        self.closed = threading.Event()
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        while not self.closed.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(client)
-            if self.dark.is_set():
-                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            self.conns.append(upstream)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _swallow(self, src):
-        try:
-            while src.recv(65536):
-                pass
-        except OSError:
-            pass
-
-    def _pump(self, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if not self.dark.is_set():
-                    dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.closed.set()
-        for s in [self.sock] + self.conns:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 @pytest.mark.timeout(120)
 def test_replica_network_black_holed_mid_run(fcluster, make_pooler):
     """Replica B is reached through a relay that goes silent mid-run (connections stay
@@ -818,7 +749,7 @@ def test_replica_network_black_holed_mid_run(fcluster, make_pooler):
     pooler must take B out within its timeouts and keep every later read flowing to A
     without an error or a stuck client; when the network heals, B comes back."""
     other, victim = fcluster.replicas
-    proxy = BlackHoleProxy(victim.port)
+    proxy = TcpRelay(("127.0.0.1", victim.port))
 
     class Via:
         port = proxy.port
