@@ -781,8 +781,8 @@ def parse_args(argv):
                     "same work per second and CPU/xact compares cleanly; 0 = flat out")
     ap.add_argument("--concurrent", action="store_true",
                     help="run pgbench through both poolers at the same time in each round "
-                    "(each with --clients clients) instead of one after the other: both "
-                    "then see the same machine, so CPU/xact ratios are far less noisy")
+                    "(each with --clients clients) instead of one after the other, so both "
+                    "see the machine at the same moment (they then share it)")
     ap.add_argument("--scale", type=int, default=10, help="pgbench -i -s")
     ap.add_argument("--pool-size", type=int, default=20, help="default_pool_size")
     ap.add_argument("--warmup", type=int, default=10,
