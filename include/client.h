@@ -62,6 +62,7 @@ struct Client {
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
+	bool partial_due;    /* a batch without its Sync waited long enough: route it now */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
 	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */
@@ -74,6 +75,8 @@ struct Client {
 	struct Server *auth_server; /* running this client's lookup */
 	/* 25006 re-run state (client_route.c), owned; NULL when no re-run is possible */
 	struct RetryState *retry;
+	/* client_route.c: how long a batch waits for its Sync; made on first use, owned */
+	struct event *partial_timer;
 	uint32_t token_epoch; /* primary epoch of token_floor */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
 	List pool_node;     /* pool's waiting or active list */

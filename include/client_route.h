@@ -16,6 +16,8 @@ typedef enum {
 } ClientRouteStatus;
 
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);
+/* Forget a batch's wait for its Sync (routed, or the client is going away). */
+void client_route_partial_reset(Client *client);
 /* A replica's pool failed: move its waiting clients elsewhere, invisibly. */
 void client_route_evacuate(Pool *replica_pool);
 void client_route_evacuate_replica(Database *db, Replica *replica);

@@ -16,6 +16,8 @@
 #include "ryw.h"
 #include "runtime.h"
 
+#include <event2/event.h>
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,8 @@
 
 #define ROUTE_SCAN_LIMIT (256 * 1024)
 
-typedef enum { SCAN_DONE, SCAN_MORE, SCAN_UNSURE } ScanStatus;
+/* SCAN_PARTIAL: every buffered message is whole but the batch has no Sync yet */
+typedef enum { SCAN_DONE, SCAN_MORE, SCAN_PARTIAL, SCAN_UNSURE } ScanStatus;
 
 /* Fold one statement's result into the batch's: the first non-READ result wins. */
 static void merge_result(ClassifyResult *acc, const ClassifyResult *one, bool *first)
@@ -96,6 +99,8 @@ static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool
 	*rerun_len = 0;
 	sbuf_peek(conn, &data, &len);
 	for (;;) {
+		if (pos == len)
+			return len >= ROUTE_SCAN_LIMIT ? SCAN_UNSURE : SCAN_PARTIAL;
 		if (pos + 5 > len)
 			return len >= ROUTE_SCAN_LIMIT ? SCAN_UNSURE : SCAN_MORE;
 		uint8_t type = data[pos];
@@ -145,6 +150,39 @@ static bool client_default_read_only(const Client *c)
 	return v && strcmp(v, "on") == 0;
 }
 
+/*
+ * A batch whose Sync has not arrived: a pipelining client usually sends the rest within
+ * microseconds, but one may also wait for what it sent so far, an error above all, which
+ * a server answers at once. So the batch waits for its Sync at most PARTIAL_BATCH_WAIT
+ * after its last bytes arrived, then runs as it is on the primary.
+ */
+#define PARTIAL_BATCH_WAIT_USEC 5000
+
+static void partial_wait_done(evutil_socket_t fd, short what, void *arg)
+{
+	Client *c = arg;
+	(void)fd;
+	(void)what;
+	c->partial_due = true;
+	sbuf_kick(&c->conn);
+}
+
+static void partial_wait_arm(Client *c)
+{
+	struct timeval tv = { 0, PARTIAL_BATCH_WAIT_USEC };
+	if (!c->partial_timer)
+		c->partial_timer = evtimer_new(rt.base, partial_wait_done, c);
+	if (!c->partial_timer || evtimer_add(c->partial_timer, &tv) != 0)
+		c->partial_due = true; /* no timer: do not wait */
+}
+
+void client_route_partial_reset(Client *c)
+{
+	c->partial_due = false;
+	if (c->partial_timer)
+		evtimer_del(c->partial_timer);
+}
+
 /* Fill req.cls from the pending message(s); *rerun_len as scan_extended_batch says. */
 static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRequest *req, size_t *rerun_len)
 {
@@ -162,6 +200,14 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 	ScanStatus st = scan_extended_batch(c, &req->cls, &executes, rerun_len);
 	if (st == SCAN_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
+	if (st == SCAN_PARTIAL) {
+		if (!c->partial_due) {
+			partial_wait_arm(c);
+			return CLIENT_ROUTE_WAIT_MORE;
+		}
+		*rerun_len = 0; /* unclassified: the primary, which can run whatever follows */
+		return CLIENT_ROUTE_READY;
+	}
 	req->classified = st == SCAN_DONE;
 	req->prepare_only = req->classified && !executes;
 	return CLIENT_ROUTE_READY;
@@ -280,6 +326,8 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (!req.session_mode && req.routing == ROUTING_AUTO &&
 	    classify_pending(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
+	if (c->partial_timer)
+		client_route_partial_reset(c);
 	RouteDecision d = router_decide(&req);
 	Replica *r = NULL;
 	if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {

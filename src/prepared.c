@@ -251,6 +251,11 @@ struct ReplyQueue {
 	int count;
 	int cap;    /* a power of two */
 	int n_fake; /* SLOT_FAKE_* slots queued: replies the pooler still owes itself */
+	/*
+	 * The server refused an extended-protocol message before the client's Sync was sent:
+	 * it discards every message up to that Sync, so nothing sent meanwhile is tracked.
+	 */
+	bool skipping_to_sync;
 };
 
 static bool slot_is_fake(SlotKind kind)
@@ -366,7 +371,10 @@ static void slot_effects(Server *s, Client *c, const Slot *sl, bool undo)
 	}
 }
 
-/* The server skipped the head and everything after it up to Sync. */
+/*
+ * The server skipped the head and everything after it up to Sync. With no Sync sent
+ * yet, it goes on skipping whatever the client sends until its Sync arrives.
+ */
 static void undo_to_sync(Server *s, Client *c)
 {
 	ReplyQueue *q = s->replies;
@@ -375,6 +383,7 @@ static void undo_to_sync(Server *s, Client *c)
 		n++;
 	for (int i = n - 1; i >= 0; i--)
 		slot_effects(s, c, queue_at(q, i), true);
+	q->skipping_to_sync = n == q->count;
 	while (n-- > 0)
 		queue_pop(s);
 }
@@ -774,6 +783,11 @@ static SbufVerdict client_query(Client *c, Server *s, const SbufMsg *msg)
 
 SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 {
+	if (s->replies && s->replies->skipping_to_sync) {
+		if (msg->type != PG_MSG_SYNC)
+			return SB_FORWARD; /* the server discards it unseen: it changes nothing, owes nothing */
+		s->replies->skipping_to_sync = false;
+	}
 	switch (msg->type) {
 	case PG_MSG_PARSE:
 	case PG_MSG_BIND:

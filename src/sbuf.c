@@ -50,6 +50,8 @@ static struct event *spare_trim_event;
 static void sbuf_on_read(evutil_socket_t fd, short what, void *arg);
 static void sbuf_on_write(evutil_socket_t fd, short what, void *arg);
 static void sbuf_process(Conn *c);
+static bool must_block(Conn *c);
+static void sbuf_unblock(Conn *c);
 
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -321,9 +323,12 @@ void sbuf_flush(Conn *c)
 	bool was_full = ioq_len(&c->out) >= SBUF_HIGH_WATER(c);
 	if (!sbuf_try_write(c) || c->closing)
 		return;
-	if (ioq_len(&c->out) == 0 || (was_full && ioq_len(&c->out) < SBUF_HIGH_WATER(c)))
+	if (ioq_len(&c->out) == 0 || (was_full && ioq_len(&c->out) < SBUF_HIGH_WATER(c))) {
 		if (c->ops->on_drained)
 			c->ops->on_drained(c);
+		if (!c->closing && c->blocked)
+			sbuf_unblock(c);
+	}
 	if (!c->closing && !c->processing)
 		sbuf_release_idle(c);
 }
@@ -340,6 +345,18 @@ static void sbuf_on_write(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	sbuf_flush(c);
+}
+
+/* Its own output drained: read the connection again unless something else still stops it. */
+static void sbuf_unblock(Conn *c)
+{
+	if (c->processing || must_block(c))
+		return; /* a running loop re-checks by itself */
+	c->blocked = false;
+	if (!c->paused && !c->suspended)
+		sbuf_process(c);
+	if (!c->closing)
+		update_read_event(c);
 }
 
 void sbuf_pause(Conn *c)
@@ -462,6 +479,23 @@ static bool peer_full(Conn *c)
 	return c->link && ioq_len(&c->link->out) >= SBUF_HIGH_WATER(c);
 }
 
+/*
+ * A client that does not read what it is sent (replies relayed from a server, or the
+ * pooler's own: console views, errors, SET answers) is not read either until its
+ * output drains, so that no client can make the pooler queue without limit. A server
+ * is always read: PostgreSQL stops reading while its own output is blocked, so not
+ * reading it in turn would deadlock.
+ */
+static bool self_full(const Conn *c)
+{
+	return c->kind == CONN_CLIENT && ioq_len(&c->out) >= SBUF_HIGH_WATER(c);
+}
+
+static bool must_block(Conn *c)
+{
+	return peer_full(c) || self_full(c);
+}
+
 static void sbuf_process_loop(Conn *c);
 
 /* Handlers may resume their own connection; the running loop then simply continues. */
@@ -485,10 +519,14 @@ static LoopStop sbuf_run_messages(Conn *c, bool *gone)
 		if (c->fwd_left) {
 			if (ioq_len(&c->in) == 0)
 				return STOP_NO_INPUT;
+			if (!c->fwd_drop && peer_full(c)) {
+				c->blocked = true; /* a large message goes on in pieces as the peer drains */
+				return STOP_BLOCKED;
+			}
 			sbuf_move_body(c);
 			continue;
 		}
-		if (peer_full(c)) {
+		if (must_block(c)) {
 			c->blocked = true;
 			return STOP_BLOCKED;
 		}
@@ -550,7 +588,7 @@ static void sbuf_process_loop(Conn *c)
 			sbuf_flush(c);
 		if (c->closing)
 			return;
-		if (c->blocked && !peer_full(c))
+		if (c->blocked && !must_block(c))
 			c->blocked = false;
 		/* flushing may have drained the peer or resumed us: then go on with what is buffered */
 		bool lifted = (why == STOP_BLOCKED && !c->blocked) || (why == STOP_PAUSED && !c->paused);

@@ -1,0 +1,169 @@
+"""Clients that try to grow the pooler's memory without limit (issue 21).
+
+Each test logs in a client that sends a flood and never reads what it is sent, then
+watches the pooler's resident memory while the flood runs, checks that another client
+is answered at once, and that the pooler is still alive afterwards.  The floods are the
+shapes an attack session found: pooler-made replies (named Parse + Close of a cached
+statement, console SHOW CONFIG, SET pgsplit.min_lsn), one huge DataRow the client does
+not read, and one huge Query sent while the server is busy.  The same tests run against
+PgBouncer (PGSPLIT_BIN=/usr/sbin/pgbouncer) where the flood applies to it; run with -s
+for the figures.
+"""
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import harness
+import pgwire
+from harness import query1
+
+pytestmark = pytest.mark.timeout(120)
+
+# Growth allowed while a flood runs: far above what bounded queues need (a few socket
+# buffers and pkt_buf per connection), far below what an unbounded queue reaches.
+MAX_GROWTH_MB = 48
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def parse(name, sql):
+    return pgwire.msg(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!H", 0))
+
+
+def close_stmt(name):
+    return pgwire.msg(b"C", b"S" + name.encode() + b"\0")
+
+
+def flush():
+    return pgwire.msg(b"H")
+
+
+class Flood:
+    """A logged-in raw client that sends `chunk` over and over for `seconds` and never
+    reads; a thread does the sending, as the pooler is expected to stop reading it."""
+
+    def __init__(self, p, chunk, user="app", db="app", seconds=5.0, first=b""):
+        self.raw = pgwire.Raw(p.host, p.port)
+        self.raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.raw.login(user, db, harness.DEFAULT_PASSWORDS[user])
+        self.chunk, self.first, self.seconds = chunk, first, seconds
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.time() + self.seconds
+        self.raw.sock.settimeout(0.5)
+        data = self.first
+        try:
+            while time.time() < deadline:
+                if not data and not self.chunk:
+                    time.sleep(0.05)
+                    continue
+                if not data:
+                    data = self.chunk
+                try:
+                    n = self.raw.sock.send(data)
+                except socket.timeout:
+                    continue
+                self.sent += n
+                data = data[n:]
+        except OSError:
+            pass
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def finish(self):
+        self.thread.join(self.seconds + 5)
+        self.raw.close()
+
+
+def watch(p, flood):
+    """RSS before, peak during the flood; the time another client took meanwhile."""
+    pid = p.proc.pid
+    base = rss_kb(pid)
+    flood.start()
+    peak = base
+    other_s = None
+    t_end = time.time() + flood.seconds
+    while time.time() < t_end:
+        peak = max(peak, rss_kb(pid))
+        if other_s is None and time.time() > t_end - flood.seconds / 2:
+            t0 = time.time()
+            with p.connect() as other:
+                assert query1(other, "SELECT 41 + 1") == 42
+            other_s = time.time() - t0
+        time.sleep(0.1)
+    peak = max(peak, rss_kb(pid))
+    flood.finish()
+    return base, peak, other_s
+
+
+def check(p, name, flood):
+    base, peak, other_s = watch(p, flood)
+    growth = (peak - base) / 1024.0
+    print("\n%s: %s sent %.1f MB; pooler RSS %d kB -> peak %d kB (+%.1f MB); another client %.3f s"
+          % (name, harness.flavor(), flood.sent / 1e6, base, peak, growth, other_s))
+    assert p.alive(), "the pooler died under the flood"
+    assert growth < MAX_GROWTH_MB, "%s grew the pooler by %.1f MB" % (name, growth)
+    assert other_s < 2, "another client took %.2f s during the flood" % other_s
+    with p.connect() as after:
+        assert query1(after, "SELECT 1") == 1
+
+
+@harness.pgsplit_only("max_prepared_statements needs PgBouncer 1.21+")
+@pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
+def test_parse_close_flood_of_cached_statement(pooler):
+    """Named Parse + Close of a statement the server has: answered by the pooler alone."""
+    p = pooler(pool_mode="transaction", max_prepared_statements="100")
+    with p.connect(prepare_threshold=0) as warm:
+        warm.execute("SELECT 1 AS cached").fetchall()
+    chunk = (parse("s1", "SELECT 1 AS cached") + close_stmt("s1")) * 2000 + flush()
+    check(p, "Parse+Close flood", Flood(p, chunk))
+
+
+@harness.pgsplit_only("PgBouncer 1.18 garbles a concurrent client's login under this flood (seen here)")
+@pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
+def test_console_show_config_flood(pooler):
+    p = pooler(stats_users="stats")
+    check(p, "SHOW CONFIG flood", Flood(p, pgwire.query("SHOW CONFIG") * 200, user="stats", db="pgbouncer"))
+
+
+@harness.pgsplit_only("the causal token is pgsplit's")
+@pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
+def test_min_lsn_set_flood(pooler, cluster):
+    p = pooler(start=False, pool_mode="transaction")
+    reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
+    p.databases["app"] = p.connstr("app", replicas=reps)
+    p.start()
+    check(p, "SET pgsplit.min_lsn flood",
+          Flood(p, pgwire.query("SET pgsplit.min_lsn = '0/1'") * 2000))
+
+
+@pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
+def test_huge_data_row_not_read(pooler):
+    """One 200 MB DataRow: relayed in pieces as the client reads, never held whole."""
+    p = pooler(pool_mode="transaction")
+    flood = Flood(p, b"", seconds=6, first=pgwire.query("SELECT repeat('x', 200000000)"))
+    check(p, "200 MB DataRow not read", flood)
+
+
+@pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
+def test_huge_query_while_server_busy(pooler):
+    """A 100 MB Query pipelined behind a running pg_sleep: the server reads nothing
+    meanwhile, so the pooler must stop reading the client, not hold the Query."""
+    p = pooler(pool_mode="transaction")
+    big = pgwire.query("SELECT length('" + "y" * 100_000_000 + "')")
+    flood = Flood(p, b"", seconds=5, first=pgwire.query("BEGIN; SELECT pg_sleep(8)") + big)
+    check(p, "100 MB Query behind a busy server", flood)
