@@ -52,6 +52,9 @@ typedef struct ClassifyResult {
 	 * reports in ParameterStatus is authoritative. */
 	bool sets_default_read_only;
 	bool sets_default_read_write;
+	/* A statement calls a function not on the write-function list: a READ verdict may
+	 * still be refused by a replica (25006) if the function writes. */
+	bool calls_functions;
 } ClassifyResult;
 
 /* The write-function list: the built-in defaults plus configured names. */

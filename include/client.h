@@ -63,6 +63,7 @@ struct Client {
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	bool partial_due;    /* a batch without its Sync waited long enough: route it now */
+	bool await_linked_rfq; /* paused until the linked server answered the earlier batches */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
 	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */

@@ -13,9 +13,12 @@ typedef enum {
 	CLIENT_ROUTE_WAIT_MORE, /* the batch is not fully buffered yet */
 	CLIENT_ROUTE_CAUSAL_WAIT, /* parked until a replica catches up (causal_wait) */
 	CLIENT_ROUTE_REFUSE,    /* replica_fallback = error and no replica: answer with an error */
+	CLIENT_ROUTE_AWAIT_LINKED, /* wait for the linked server's answers, then route afresh */
 } ClientRouteStatus;
 
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);
+/* The next batch of a client linked to a replica that has not answered the earlier ones. */
+ClientRouteStatus client_route_pipelined(Client *client, const SbufMsg *msg);
 /* Forget a batch's wait for its Sync (routed, or the client is going away). */
 void client_route_partial_reset(Client *client);
 /* A replica's pool failed: move its waiting clients elsewhere, invisibly. */

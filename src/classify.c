@@ -588,6 +588,7 @@ typedef struct StmtInfo {
 	TxnOp txn;
 	TxnModes modes;
 	DefaultRo default_ro;
+	bool calls_function; /* calls a function not known to write (see ClassifyResult) */
 } StmtInfo;
 
 /* What a statement handler sees: the whole statement, the tokens after its keyword. */
@@ -636,8 +637,10 @@ static bool select_check_call(const Scan *sc, Tok t, StmtInfo *out)
 		return true;
 	}
 	const char *why = write_fn_reason(sc->cfg, name, len);
-	if (!why)
+	if (!why) {
+		out->calls_function = true;
 		return false;
+	}
 	stmt_set_verdict(out, CLASSIFY_WRITE, why);
 	return true;
 }
@@ -990,6 +993,7 @@ static void stmt_explain(StmtCtx *x)
 	}
 	StmtInfo inner;
 	stmt_classify(*c, x->depth + 1, &inner);
+	x->out->calls_function = inner.calls_function;
 	if (inner.txn != TXN_NONE)
 		stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised EXPLAIN");
 	else if (inner.verdict == CLASSIFY_WRITE && analyze)
@@ -1021,6 +1025,7 @@ static void copy_query(StmtCtx *x)
 	inner.end = close;
 	StmtInfo in;
 	stmt_classify(inner, x->depth + 1, &in);
+	x->out->calls_function = in.calls_function;
 	if (in.txn != TXN_NONE)
 		stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised COPY");
 	else if (in.verdict != CLASSIFY_READ)
@@ -1200,6 +1205,7 @@ static void result_add(ClassifyResult *res, TxnTrack *tr, const StmtInfo *in)
 	tr->all_txn = tr->all_txn && in->txn != TXN_NONE;
 	result_track_txn(res, tr, in);
 	result_verdict(res, in->verdict, in->reason);
+	res->calls_functions = res->calls_functions || in->calls_function;
 	if (in->default_ro != DEFRO_NONE) {
 		res->sets_default_read_only = in->default_ro == DEFRO_ON;
 		res->sets_default_read_write = in->default_ro == DEFRO_OFF;

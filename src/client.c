@@ -734,6 +734,15 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		}
 		return SB_SKIP;
 	}
+	if (c->conn.link) {
+		ClientRouteStatus rs = client_route_pipelined(c, msg);
+		if (rs == CLIENT_ROUTE_WAIT_MORE)
+			return SB_WAIT_MORE;
+		if (rs == CLIENT_ROUTE_AWAIT_LINKED) {
+			c->await_linked_rfq = true; /* server_ready_for_query resumes it */
+			return SB_PAUSE;
+		}
+	}
 	if (!c->conn.link && c->refuse_pending) {
 		c->refuse_pending = false;
 		return client_refuse_batch(c, msg);

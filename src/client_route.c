@@ -15,6 +15,7 @@
 #include "router.h"
 #include "ryw.h"
 #include "runtime.h"
+#include "server.h"
 
 #include <event2/event.h>
 
@@ -31,11 +32,13 @@ typedef enum { SCAN_DONE, SCAN_MORE, SCAN_PARTIAL, SCAN_UNSURE } ScanStatus;
 /* Fold one statement's result into the batch's: the first non-READ result wins. */
 static void merge_result(ClassifyResult *acc, const ClassifyResult *one, bool *first)
 {
+	bool calls = !*first && acc->calls_functions;
 	if (*first || (acc->verdict == CLASSIFY_READ && one->verdict != CLASSIFY_READ)) {
 		ClassifyHint hint = *first ? one->hint : acc->hint;
 		*acc = *one;
 		acc->hint = hint;
 	}
+	acc->calls_functions = calls || one->calls_functions;
 	*first = false;
 }
 
@@ -229,7 +232,8 @@ static void count_route(Database *db, RouteReason reason, Replica *r)
 	}
 }
 
-static void arm_retry(Client *c, size_t len);
+static void arm_retry(Client *c, size_t len, bool calls_functions);
+static bool retry_calls_functions(const Client *c);
 
 /* Reasons that make a primary transaction a write for read-your-writes. */
 static bool reason_is_write(RouteReason reason)
@@ -346,7 +350,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_REFUSE;
 	}
 	if (r && d.reason == ROUTE_CLASSIFIED_READ)
-		arm_retry(c, rerun_len);
+		arm_retry(c, rerun_len, req.classified && req.cls.calls_functions);
 	else
 		client_route_disarm_retry(c);
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
@@ -356,6 +360,37 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (r)
 		*target = replica_pool_for(c, r);
 	return CLIENT_ROUTE_READY;
+}
+
+/*
+ * Pipelining: a client still linked to a replica sends its next batch before the earlier
+ * ones were answered. A read that calls no function joins them on that server; anything
+ * else waits for their ReadyForQuery (the link then ends, or the transaction they opened
+ * goes on there) and is routed on its own, with its own 25006 re-run chance: a batch
+ * that needs the primary never runs on a replica because it came early.
+ */
+ClientRouteStatus client_route_pipelined(Client *c, const SbufMsg *msg)
+{
+	const Server *s = (const Server *)c->conn.link;
+	if (!s->pool->replica || s->pending_rfq == 0 || s->unsynced)
+		return CLIENT_ROUTE_READY; /* a batch going on, or a transaction the client opened */
+	if (retry_calls_functions(c))
+		return CLIENT_ROUTE_AWAIT_LINKED; /* joining would end the re-run chance of the one in flight */
+	RouteRequest req;
+	size_t rerun_len;
+	memset(&req, 0, sizeof(req));
+	req.routing = c->pool->db->routing;
+	req.default_read_only = client_default_read_only(c);
+	if (req.routing == ROUTING_AUTO) {
+		if (classify_pending(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
+			return CLIENT_ROUTE_WAIT_MORE;
+		if (c->partial_timer)
+			client_route_partial_reset(c);
+	}
+	RouteDecision d = router_decide(&req);
+	if (d.to_replica && !(req.classified && req.cls.calls_functions))
+		return CLIENT_ROUTE_READY;
+	return CLIENT_ROUTE_AWAIT_LINKED;
 }
 
 /* Monitor saw new positions, or time passed: let parked reads try again. */
@@ -508,9 +543,15 @@ typedef struct RetryState {
 	uint32_t len;   /* bytes of the client's messages kept in batch[] */
 	uint32_t sent;  /* bytes the client sent to the replica since: more than len ends it */
 	bool refused;   /* the replica answered 25006 (held last): waiting for its ReadyForQuery */
+	bool calls_functions; /* the batch calls functions: the likely cause of a 25006 */
 	PktBuf held;    /* replies held back (data NULL until the first one) */
 	uint8_t batch[];
 } RetryState;
+
+static bool retry_calls_functions(const Client *c)
+{
+	return c->retry && c->retry->calls_functions;
+}
 
 #define RETRY_MAX_BATCH (64 * 1024)
 #define RETRY_MAX_HELD (256 * 1024)
@@ -525,7 +566,7 @@ void client_route_disarm_retry(Client *c)
 	c->retry = NULL;
 }
 
-static void arm_retry(Client *c, size_t len)
+static void arm_retry(Client *c, size_t len, bool calls_functions)
 {
 	const uint8_t *data;
 	size_t avail;
@@ -537,6 +578,7 @@ static void arm_retry(Client *c, size_t len)
 	rs->len = (uint32_t)len;
 	rs->sent = 0;
 	rs->refused = false;
+	rs->calls_functions = calls_functions;
 	rs->held = (PktBuf){ 0 };
 	memcpy(rs->batch, data, len);
 	c->retry = rs;
@@ -630,5 +672,10 @@ void client_route_rerun_on_primary(Client *c)
 	client_route_disarm_retry(c); /* the held replies, 25006 included, are dropped */
 	c->rerun_on_primary = true;
 	c->xact_is_write = false;
-	sbuf_kick(&c->conn);
+	if (c->await_linked_rfq) {
+		c->await_linked_rfq = false; /* its next batch was waiting for this answer */
+		sbuf_resume(&c->conn);
+	} else {
+		sbuf_kick(&c->conn);
+	}
 }

@@ -984,8 +984,14 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	}
 	c->in_transaction = status != 'I';
 	prepared_flush_due(s, c);
-	if (status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s))
-		return SB_CONSUMED;
+	bool resume = c->await_linked_rfq && s->pending_rfq == 0;
+	if (resume)
+		c->await_linked_rfq = false; /* its next batch may be routed now */
+	if (status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s)) {
+		if (resume)
+			sbuf_resume(&c->conn);
+		return s->conn.closing ? SB_STOP : SB_CONSUMED;
+	}
 	p->stats.total.xact_count++;
 	if (c->xact_is_write)
 		server_note_write_end(s, c, time_now_mono()); /* exact: its floor needs a check sent later */
@@ -1002,7 +1008,10 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 		return SB_STOP;
 	server_unlink(s, false);
 	/* the client may have the next transaction buffered already */
-	sbuf_kick(&c->conn);
+	if (resume)
+		sbuf_resume(&c->conn);
+	else
+		sbuf_kick(&c->conn);
 	return s->conn.closing ? SB_STOP : SB_CONSUMED;
 }
 
