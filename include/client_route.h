@@ -28,7 +28,7 @@ void client_route_evacuate_replica(Database *db, Replica *replica);
 bool client_route_intercept(Client *client, const SbufMsg *msg);
 void client_route_set_token(Client *client, uint64_t lsn);
 /*
- * 25006 re-run (design.md §3): while a replica's read may still be re-run on the
+ * 25006 re-run: while a replica's read may still be re-run on the
  * primary (Client.retry is set), its replies are held back instead of reaching the client.
  */
 void client_route_disarm_retry(Client *client);

@@ -83,13 +83,13 @@ typedef struct DatabaseDef {
 	char *datestyle;
 	char *timezone;
 	char *application_name;
-	/* routing (design.md §3) */
+	/* routing */
 	HostPort *replicas;
 	int n_replicas;
 	RoutingMode routing;
 	int replica_pool_size; /* -1: same as pool size */
 	char *replica_weights; /* "w1,w2,...": one weight per replicas= entry, NULL: all 1 */
-	/* read-your-writes overrides (design.md §4); -1 = the global setting */
+	/* read-your-writes overrides; -1 = the global setting */
 	int read_your_writes;       /* RYW_LSN, RYW_WINDOW, RYW_OFF */
 	int read_your_writes_scope; /* RYW_SCOPE_CLIENT, RYW_SCOPE_USER */
 	usec_t write_window;
@@ -248,7 +248,7 @@ typedef struct Config {
 	char *server_tls_ciphers;
 	char *server_tls13_ciphers;
 
-	/* routing and read-your-writes (design.md §3-§5) */
+	/* routing and read-your-writes */
 	char *replica_lb;
 	int primary_read_weight;
 	char *replica_fallback;

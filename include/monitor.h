@@ -1,5 +1,5 @@
 /*
- * Replica monitor (design.md §5): per database, one monitoring connection to the primary
+ * Replica monitor: per database, one monitoring connection to the primary
  * and one to each replica, polled every replica_check_period (the primary also sooner
  * when writes wait for their read-your-writes floor). It feeds each Replica's
  * state (up, lagging, down, promoted), replay position and lag in bytes and in time;

@@ -28,7 +28,7 @@ typedef enum {
 	REPLICA_DIVERGED, /* replayed WAL the primary does not have (another timeline) */
 } ReplicaState;
 
-/* One hot standby of a database (design.md §3, §5). */
+/* One hot standby of a database. */
 typedef struct Replica {
 	char *host;
 	int port;

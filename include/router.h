@@ -1,5 +1,5 @@
 /*
- * The routing decision (design.md §3): from what the client's pending messages say, the
+ * The routing decision: from what the client's pending messages say, the
  * client's session state and the database's routing mode, decide primary or replica, and
  * pick a healthy replica. Pure: no I/O, no allocation; unit-testable without sockets.
  */

@@ -1,5 +1,5 @@
 /*
- * Read-your-writes bookkeeping (design.md §4). A scope (one client, or one database/user
+ * Read-your-writes bookkeeping. A scope (one client, or one database/user
  * pair) remembers when its last write ended and the primary's WAL position after it (the
  * floor). A read in the scope may use a replica only when the window has passed (window
  * mode) or the replica has replayed past the floor (lsn mode). Pure functions over the

@@ -1276,7 +1276,7 @@ static void show_dns_zones(AdminReply *r)
 	show_done(r);
 }
 
-/* ---- pgsplit additions (design.md §6) ---- */
+/* ---- pgsplit additions ---- */
 
 /* A WAL position as PostgreSQL prints it: high and low 32 bits in hex. */
 static const char *fmt_lsn(char *buf, size_t len, uint64_t lsn)

@@ -68,7 +68,7 @@ static ScanStatus scan_parse(const uint8_t *body, size_t len, ClassifyResult *ac
 /*
  * A Bind may go to a replica when its statement is unnamed (parsed in this batch), was
  * parsed earlier in this batch, or is a tracked prepared statement classified read-only
- * when it was parsed (design.md §3: named statements are classified by their Parse).
+ * when it was parsed (named statements are classified by their Parse).
  */
 static bool bind_is_read(const Client *c, const uint8_t *body, size_t len, const char **parsed, int n_parsed)
 {
@@ -317,6 +317,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	c->xact_is_write = false;
 	if (c->rerun_on_primary) {
 		c->rerun_on_primary = false; /* counted when the replica refused it */
+		c->xact_is_write = true;     /* refused for writing: a write for read-your-writes */
 		return CLIENT_ROUTE_READY;
 	}
 	if (db->routing == ROUTING_PRIMARY)
@@ -397,13 +398,22 @@ ClientRouteStatus client_route_pipelined(Client *c, const SbufMsg *msg)
 void client_route_wake_causal(Database *db, bool deadline_only)
 {
 	usec_t now = time_now_mono();
-	List *it, *tmp;
+	List woken, *it, *tmp;
+	list_init(&woken);
+	/*
+	 * Taken off first: a woken read that must wait again parks anew on db's list, and
+	 * is not seen again by this wake-up (each parked read is tried once per event).
+	 */
 	list_for_each_safe(it, tmp, &db->causal_waiters)
 	{
 		Client *c = container_of(it, Client, park_node);
 		if (deadline_only && now < c->causal_deadline)
 			continue;
-		list_del(&c->park_node);
+		list_del(it);
+		list_append(&woken, it);
+	}
+	while ((it = list_pop(&woken)) != NULL) {
+		Client *c = container_of(it, Client, park_node);
 		c->causal_waiting = false;
 		sbuf_resume(&c->conn);
 	}

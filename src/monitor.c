@@ -244,6 +244,7 @@ static void primary_checked(Database *db, usec_t asked_at)
 }
 
 static void start_early_check(Database *db);
+static void arm_early_check_timer(usec_t delay);
 
 void monitor_on_done(Server *s, bool failed)
 {
@@ -253,8 +254,12 @@ void monitor_on_done(Server *s, bool failed)
 	if (!p->replica) {
 		if (ok)
 			primary_checked(p->db, s->last_checked);
+		/*
+		 * A write ended while this check was out: its check goes as soon as the
+		 * connection is back to idle (it is still busy here, in its own reply).
+		 */
 		if (p->db->primary_check_wanted && !s->conn.closing)
-			start_early_check(p->db); /* a write ended while this check was out */
+			arm_early_check_timer(0);
 		return;
 	}
 	if (ok) {
@@ -323,6 +328,8 @@ static void check_target(Pool *p, usec_t now)
 	}
 	if (!list_empty(&p->idle_servers)) {
 		Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
+		if (!p->replica)
+			p->db->primary_check_wanted = false; /* this check serves the writes that wanted one */
 		server_start_monitor_query(s, CHECK_SQL);
 		return;
 	}
@@ -331,11 +338,17 @@ static void check_target(Pool *p, usec_t now)
 		server_launch(p);
 }
 
-/* Early primary checks: no closer together than this. */
+/*
+ * Early primary checks (a write wants its floor): no closer together than this, whatever
+ * replica_check_period is, so a floor is known within this gap plus one round trip to
+ * the primary after the write ends. One check is out at a time, so writes close together
+ * share one.
+ */
+#define EARLY_CHECK_GAP_USEC 2000
+
 static usec_t early_check_gap(void)
 {
-	usec_t gap = rt.cfg->replica_check_period / 10;
-	return gap < 1000 ? 1000 : gap;
+	return EARLY_CHECK_GAP_USEC;
 }
 
 static void arm_early_check_timer(usec_t delay)
@@ -356,7 +369,8 @@ static void start_early_check(Database *db)
 	if (!list_empty(&p->used_servers))
 		return; /* a check is out: monitor_on_done comes back here */
 	if (list_empty(&p->idle_servers)) {
-		check_target(p, now); /* connects; the next check after login serves the write */
+		check_target(p, now); /* connects */
+		arm_early_check_timer(early_check_gap()); /* and comes back once logged in */
 		return;
 	}
 	Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);

@@ -169,9 +169,21 @@ void server_close(Server *s, const char *reason)
 	pool_maintain(p);
 }
 
+/*
+ * A replica that lost a connection may have restarted: it then reopens at its minimum
+ * recovery point, behind where it had replayed. Its position is unknown until the next
+ * check reads it, so no read with a floor goes there meanwhile.
+ */
+static void replica_forget_position(Replica *r)
+{
+	r->replay_lsn = 0;
+	r->replay_seen_at = 0;
+}
+
 /* A replica that cannot be reached leaves rotation; retried after a growing pause. */
 void server_replica_down(Replica *r, const char *why)
 {
+	replica_forget_position(r);
 	usec_t backoff = USEC_PER_SEC << (r->down_count < 5 ? r->down_count : 5);
 	if (backoff > rt.cfg->server_login_retry && rt.cfg->server_login_retry > 0)
 		backoff = rt.cfg->server_login_retry;
@@ -214,6 +226,8 @@ static void server_on_eof(Conn *conn, const char *reason)
 		server_login_failed(s, "server closed the connection during login");
 	else
 		server_close(s, reason);
+	if (s->pool->replica)
+		replica_forget_position(s->pool->replica);
 }
 
 static void server_on_drained(Conn *conn)
