@@ -45,9 +45,19 @@ static void send_auth_request(Client *c, uint32_t code, const void *data, size_t
 	pktbuf_free(&pb);
 }
 
+/* This login's secret: auth_file's, else what auth_query just returned. */
 static const char *stored_secret(const Client *c)
 {
+	if (c->lookup_secret)
+		return c->lookup_secret;
 	return c->user ? c->user->secret : NULL;
+}
+
+/* Success: a looked-up secret now serves this (database, user) pool's server logins. */
+static void auth_ok(Client *c)
+{
+	authquery_adopt_secret(c);
+	client_auth_ok(c);
 }
 
 static void begin_scram(Client *c)
@@ -151,7 +161,7 @@ static void auth_begin_hba(Client *c)
 		return;
 	switch (hba_rule_method(rule)) {
 	case HBA_METHOD_TRUST:
-		client_auth_ok(c);
+		auth_ok(c);
 		return;
 	case HBA_METHOD_REJECT:
 		auth_fail_hba(c);
@@ -173,11 +183,11 @@ static void auth_begin_hba(Client *c)
 		return;
 	case HBA_METHOD_CERT:
 		if (client_cert_ok(c, rule, true))
-			client_auth_ok(c);
+			auth_ok(c);
 		return;
 	case HBA_METHOD_PEER:
 		if (is_unix && peer_os_user(c, who, sizeof(who)) && identity_allowed(rule, who, c->user_name))
-			client_auth_ok(c);
+			auth_ok(c);
 		else
 			auth_fail_method(c, HBA_METHOD_PEER);
 		return;
@@ -200,7 +210,7 @@ void auth_begin(Client *c)
 	case AUTH_TYPE_TRUST:
 	case AUTH_TYPE_ANY:
 		c->auth_phase = AUTH_PHASE_DONE;
-		client_auth_ok(c);
+		auth_ok(c);
 		return;
 	case AUTH_TYPE_PLAIN:
 		c->auth_phase = AUTH_PHASE_CLEARTEXT;
@@ -217,13 +227,13 @@ void auth_begin(Client *c)
 		return;
 	case AUTH_TYPE_CERT:
 		if (client_cert_ok(c, NULL, true))
-			client_auth_ok(c);
+			auth_ok(c);
 		return;
 	case AUTH_TYPE_PEER: {
 		char who[256];
 		if (strcmp(c->conn.addr_text, "unix") == 0 && peer_os_user(c, who, sizeof(who)) &&
 		    strcmp(who, c->user_name) == 0)
-			client_auth_ok(c);
+			auth_ok(c);
 		else
 			client_close_error(c, SQLSTATE_INVALID_AUTH, "peer authentication failed");
 		return;
@@ -271,7 +281,7 @@ static void check_cleartext(Client *c, const uint8_t *body, size_t len)
 		auth_fail(c, "wrong password");
 		return;
 	}
-	client_auth_ok(c);
+	auth_ok(c);
 }
 
 static void check_md5(Client *c, const uint8_t *body, size_t len)
@@ -283,7 +293,7 @@ static void check_md5(Client *c, const uint8_t *body, size_t len)
 		return;
 	}
 	if (!secret) {
-		auth_fail(c, "no such user in auth_file");
+		auth_fail(c, "no password known for the user");
 		return;
 	}
 	SecretKind kind = auth_secret_kind(secret);
@@ -301,7 +311,7 @@ static void check_md5(Client *c, const uint8_t *body, size_t len)
 		auth_fail(c, "wrong password");
 		return;
 	}
-	client_auth_ok(c);
+	auth_ok(c);
 }
 
 /* SASLInitialResponse: mechanism name, then int32 length and the client-first message. */
@@ -348,6 +358,31 @@ static void scram_first(Client *c, const uint8_t *body, size_t len)
 	free(reply);
 }
 
+/*
+ * The keys for logging in to servers with the user's stored secret: auth_file's go on the
+ * user, a looked-up one's on the (database, user) pool only. Also adopts a looked-up secret.
+ */
+static void scram_keep_keys(Client *c)
+{
+	bool looked_up = c->lookup_secret != NULL;
+	ScramSecret stored;
+	const char *secret = stored_secret(c);
+	bool have = c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
+		    scram_parse_secret(secret, &stored);
+	LookupCreds *lc = authquery_adopt_secret(c);
+	if (!have || (looked_up && !lc))
+		return;
+	uint8_t *client_key = lc ? lc->scram_client_key : c->user->scram_client_key;
+	uint8_t *server_key = lc ? lc->scram_server_key : c->user->scram_server_key;
+	memcpy(client_key, c->scram->client_key, SCRAM_KEY_LEN);
+	memcpy(server_key, stored.server_key, SCRAM_KEY_LEN);
+	if (lc)
+		lc->have_scram_keys = true;
+	else
+		c->user->have_scram_keys = true;
+	OPENSSL_cleanse(&stored, sizeof(stored));
+}
+
 static void scram_final(Client *c, const uint8_t *body, size_t len)
 {
 	char err[256] = "";
@@ -358,15 +393,7 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 	}
 	send_auth_request(c, PG_AUTH_SASL_FINAL, reply, strlen(reply));
 	free(reply);
-	/* Keep the keys for logging in to servers with this user's stored secret. */
-	const char *secret = stored_secret(c);
-	ScramSecret stored;
-	if (c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
-	    scram_parse_secret(secret, &stored)) {
-		memcpy(c->user->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
-		memcpy(c->user->scram_server_key, stored.server_key, SCRAM_KEY_LEN);
-		c->user->have_scram_keys = true;
-	}
+	scram_keep_keys(c);
 	scram_server_free(c->scram);
 	free(c->scram);
 	c->scram = NULL;

@@ -267,3 +267,99 @@ def test_default_auth_query_refuses_an_expired_password(pooler, cluster):
             p.connect(user="liveuser", password="wrong")
     finally:
         cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
+
+
+# ---- auth_query answers count per login and per database --------------------------
+
+AUTH_FAILED_RE = "|".join(AUTH_FAILED)
+TENANT_QUERY = "'SELECT uname, phash FROM public.tenant_auth WHERE uname=$1'"
+
+
+@pytest.fixture
+def tenant_table(cluster):
+    """A table in database app2 that its tenant may write: an auth_query source."""
+    cluster.primary.psql("DROP TABLE IF EXISTS tenant_auth; "
+                         "CREATE TABLE tenant_auth(uname text, phash text); "
+                         "GRANT SELECT ON tenant_auth TO PUBLIC", db="app2")
+    yield lambda sql: cluster.primary.psql(sql, db="app2")
+    cluster.primary.psql("DROP TABLE IF EXISTS tenant_auth", db="app2")
+
+
+def tenant_pooler(pooler):
+    """tenanta: database app2 entered as the forced user trustuser, users looked up in
+    the tenant's own table; app: users looked up in pg_shadow."""
+    p = pooler(start=False, auth_type="md5", userlist={"trustuser": "trustpass"})
+    p.databases = {
+        "tenanta": p.connstr("app2", user="trustuser", auth_user="trustuser",
+                             auth_query=TENANT_QUERY),
+        "app": p.connstr("app", auth_user="trustuser",
+                         auth_query="'SELECT uname, phash FROM public.user_lookup($1)'"),
+    }
+    return p.start()
+
+
+@pgsplit_only("auth_query per database is newer than PgBouncer 1.18")
+def test_auth_query_secret_of_one_database_is_not_used_for_another(pooler, tenant_table):
+    """A tenant writes a password for scramuser into its own auth table and logs in to
+    its database with it; that password must not open database app, whose lookup
+    knows the real one, and the real password must still work there."""
+    p = tenant_pooler(pooler)
+    tenant_table("INSERT INTO tenant_auth VALUES ('scramuser', 'evil')")
+    assert query1(p.connect("tenanta", "scramuser", "evil"), "SELECT current_user") == "trustuser"
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("app", "scramuser", "evil")
+    c = p.connect("app", "scramuser", "scrampass")
+    assert query1(c, "SELECT current_user") == "scramuser"
+
+
+@pgsplit_only("auth_query per database is newer than PgBouncer 1.18")
+def test_auth_query_row_deleted_refuses_the_next_login(pooler, tenant_table):
+    p = tenant_pooler(pooler)
+    tenant_table("INSERT INTO tenant_auth VALUES ('bob', 'bobpw')")
+    c = p.connect("tenanta", "bob", "bobpw")
+    assert query1(c, "SELECT 1") == 1
+    c.close()
+    tenant_table("DELETE FROM tenant_auth WHERE uname = 'bob'")
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("tenanta", "bob", "bobpw")
+    if not is_pgbouncer():
+        assert p.wait_log(r"auth_query for user bob in database tenanta: not found")
+
+
+def test_auth_query_new_password_counts_without_reload(pooler, cluster):
+    cluster.primary.psql("DROP ROLE IF EXISTS rotuser; CREATE ROLE rotuser LOGIN PASSWORD 'old-pw'")
+    try:
+        p = pooler(auth_type="md5", auth_user="trustuser", userlist={"trustuser": "trustpass"},
+                   auth_query="SELECT uname, phash FROM public.user_lookup($1)")
+        c = p.connect(user="rotuser", password="old-pw")
+        assert query1(c, "SELECT current_user") == "rotuser"
+        c.close()
+        cluster.primary.psql("ALTER ROLE rotuser PASSWORD 'new-pw'")
+        c = p.connect(user="rotuser", password="new-pw")
+        assert query1(c, "SELECT current_user") == "rotuser"
+        c.close()
+        with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+            p.connect(user="rotuser", password="old-pw")
+    finally:
+        cluster.primary.psql("DROP ROLE IF EXISTS rotuser")
+
+
+@pgsplit_only("the default auth_query that honours NOLOGIN and VALID UNTIL")
+def test_auth_query_nologin_and_expiry_refuse_while_a_server_is_idle(pooler, cluster):
+    """The user's server connection stays idle in the pool: only the lookup at login
+    can refuse the client."""
+    cluster.primary.psql("ALTER ROLE postgres PASSWORD 'pgsplit-super'")
+    cluster.primary.psql("DROP ROLE IF EXISTS liveuser; CREATE ROLE liveuser LOGIN PASSWORD 'livepass'")
+    try:
+        p = pooler(auth_type="md5", auth_user="postgres", userlist={"postgres": "pgsplit-super"})
+        c = p.connect(user="liveuser", password="livepass")
+        assert query1(c, "SELECT current_user") == "liveuser"
+        c.close()
+        for change in ("NOLOGIN", "LOGIN VALID UNTIL '2000-01-01'"):
+            cluster.primary.psql("ALTER ROLE liveuser " + change)
+            with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+                p.connect(user="liveuser", password="livepass")
+        assert p.wait_log(r"auth_query for user liveuser in database app: (not found|found without)")
+    finally:
+        cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
+        cluster.primary.psql("DROP ROLE IF EXISTS liveuser")
