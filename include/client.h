@@ -58,6 +58,7 @@ struct Client {
 	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
+	bool lookup_found;   /* ... and returned a row naming the user */
 	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */

@@ -139,6 +139,21 @@ static bool client_cert_ok(Client *c, const HbaRule *rule, bool check_name)
 }
 
 /*
+ * trust skips the password, not the user: the name must be in auth_file or found by
+ * auth_query, as in PgBouncer (whose words the error keeps).
+ */
+static void auth_trust(Client *c)
+{
+	if (stored_secret(c) || c->lookup_found) {
+		auth_ok(c);
+		return;
+	}
+	log_info("C-%llu: %s@%s login failed: user not in auth_file nor found by auth_query",
+		 (unsigned long long)c->conn.id, c->user_name, c->conn.addr_text);
+	client_close_error(c, SQLSTATE_INVALID_PASSWORD, "\"trust\" authentication failed");
+}
+
+/*
  * auth_type = hba: the first rule matching (connection type, address, database, user)
  * decides the method; no rule means rejection, as in PostgreSQL.
  */
@@ -161,7 +176,7 @@ static void auth_begin_hba(Client *c)
 		return;
 	switch (hba_rule_method(rule)) {
 	case HBA_METHOD_TRUST:
-		auth_ok(c);
+		auth_trust(c);
 		return;
 	case HBA_METHOD_REJECT:
 		auth_fail_hba(c);
@@ -197,8 +212,8 @@ static void auth_begin_hba(Client *c)
 void auth_begin(Client *c)
 {
 	const char *secret = stored_secret(c);
-	bool needs_secret = rt.cfg->auth_type != AUTH_TYPE_TRUST && rt.cfg->auth_type != AUTH_TYPE_ANY;
-	if (!secret && needs_secret && !c->is_admin && !c->auth_looked_up) {
+	bool needs_lookup = rt.cfg->auth_type != AUTH_TYPE_ANY;
+	if (!secret && needs_lookup && !c->is_admin && !c->auth_looked_up) {
 		c->auth_looked_up = true;
 		if (authquery_start(c))
 			return;
@@ -208,8 +223,9 @@ void auth_begin(Client *c)
 		auth_begin_hba(c);
 		return;
 	case AUTH_TYPE_TRUST:
+		auth_trust(c);
+		return;
 	case AUTH_TYPE_ANY:
-		c->auth_phase = AUTH_PHASE_DONE;
 		auth_ok(c);
 		return;
 	case AUTH_TYPE_PLAIN:

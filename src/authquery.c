@@ -166,6 +166,7 @@ void authquery_on_done(Server *s, bool failed)
 	}
 	c->auth_server = NULL;
 	lookup_report(c, s, failed, secret);
+	c->lookup_found = s->auth_found && !failed;
 	s->auth_found = false;
 	free_secret(c->lookup_secret);
 	c->lookup_secret = failed ? NULL : secret;

@@ -31,6 +31,7 @@ def forced_db(p, user="trustuser", password=None):
 
 
 AUTH_FAILED = ("password authentication failed", "SASL authentication failed")
+AUTH_FAILED_RE = "|".join(AUTH_FAILED)
 
 
 def auth_failed_sqlstates():
@@ -112,6 +113,39 @@ def test_auth_type_trust(pooler):
     assert query1(c, "SELECT current_user") == "app"
     c2 = p.connect(user="md5user", password="")
     assert query1(c2, "SELECT current_user") == "md5user"
+
+
+def test_auth_type_trust_refuses_users_missing_from_auth_file(pooler):
+    """trust skips the password, not the user check: a name absent from auth_file
+    (and with no auth_user to look it up) is refused, as a wrong password would be."""
+    p = pooler(start=False, auth_type="trust", userlist={"cuser": ""})
+    p.databases = forced_db(p)
+    p.start()
+    assert query1(p.connect("fdb", "cuser", ""), "SELECT current_user") == "trustuser"
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login("intruder", "fdb", "")
+        msg = str(ei.value)
+        assert "authentication failed" in msg, msg
+        assert any(code in msg for code in auth_failed_sqlstates()), msg
+    finally:
+        r.close()
+
+
+@pgsplit_only("the default auth_query that honours NOLOGIN")
+def test_auth_type_trust_admits_users_found_by_auth_query(pooler, cluster):
+    cluster.primary.psql("ALTER ROLE postgres PASSWORD 'pgsplit-super'")
+    try:
+        p = pooler(start=False, auth_type="trust", auth_user="postgres",
+                   userlist={"postgres": "pgsplit-super"})
+        p.databases = forced_db(p)
+        p.start()
+        assert query1(p.connect("fdb", "md5user", ""), "SELECT current_user") == "trustuser"
+        with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+            p.connect("fdb", "no_such_role", "")
+    finally:
+        cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
 
 
 def test_auth_type_any(pooler):
@@ -271,7 +305,6 @@ def test_default_auth_query_refuses_an_expired_password(pooler, cluster):
 
 # ---- auth_query answers count per login and per database --------------------------
 
-AUTH_FAILED_RE = "|".join(AUTH_FAILED)
 TENANT_QUERY = "'SELECT uname, phash FROM public.tenant_auth WHERE uname=$1'"
 
 
