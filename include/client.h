@@ -20,6 +20,13 @@ typedef enum {
 	CL_CLOSED,  /* closed, waiting for the sweep */
 } ClientState;
 
+/* Why a login is refused once authentication succeeds (never before: no hints). */
+typedef enum {
+	LOGIN_REFUSE_NONE,
+	LOGIN_REFUSE_NO_DATABASE, /* db_name is not in [databases] */
+	LOGIN_REFUSE_CONSOLE,     /* console user in neither admin_users nor stats_users */
+} LoginRefusal;
+
 typedef enum {
 	AUTH_PHASE_NONE,
 	AUTH_PHASE_CLEARTEXT,
@@ -43,6 +50,7 @@ struct Client {
 	uint32_t cancel_pid; /* pooler-issued BackendKeyData */
 	uint32_t cancel_key;
 	AuthPhase auth_phase;
+	LoginRefusal refusal; /* said after authentication succeeds */
 	uint8_t md5_salt[4];
 	ClientState state;   /* here, not first: fills what would be padding */
 	ScramServer *scram; /* owned, only while a SCRAM exchange runs */

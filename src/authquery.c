@@ -75,6 +75,8 @@ static void send_lookup(Server *s, Client *c)
 
 bool authquery_start(Client *c)
 {
+	if (!c->db)
+		return false; /* no such database: said after authentication */
 	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
 	const char *auth_user = auth_user_for(c, def);
 	if (!auth_user || strcmp(auth_user, c->user_name) == 0)

@@ -396,3 +396,49 @@ def test_auth_query_nologin_and_expiry_refuse_while_a_server_is_idle(pooler, clu
     finally:
         cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
         cluster.primary.psql("DROP ROLE IF EXISTS liveuser")
+
+
+# ---- nothing is said before the password checks out ------------------------------
+
+def raw_login_error(p, user, db, password):
+    """Log in over a raw socket; return the FATAL error's fields as text."""
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login(user, db, password)
+        return str(ei.value)
+    finally:
+        r.close()
+
+
+@pgsplit_only("PgBouncer 1.18 says 'no such database' before authentication; 1.25 does not")
+@pytest.mark.parametrize("auth_type", ["md5", "plain"])
+def test_unknown_database_is_said_only_after_authentication(pooler, auth_type):
+    p = pooler(auth_type=auth_type)
+    for user, pw in (("app", "wrong"), ("no_such_user", "whatever")):
+        msg = raw_login_error(p, user, "no_such_db", pw)
+        assert "authentication failed" in msg and "28P01" in msg, msg
+        assert "no_such_db" not in msg, msg
+    msg = raw_login_error(p, "app", "no_such_db", "apppass")
+    assert "no such database: no_such_db" in msg and "3D000" in msg, msg
+
+
+@pgsplit_only("PgBouncer 1.18 says 'no such database' before authentication; 1.25 does not")
+def test_unknown_database_after_scram(pooler):
+    p = pooler(auth_type="scram-sha-256")
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("no_such_db", "app", "wrong")
+    with pytest.raises(psycopg.OperationalError, match="no such database: no_such_db"):
+        p.connect("no_such_db", "app", "apppass")
+
+
+@pgsplit_only("PgBouncer 1.18 refuses console users before authentication; 1.25 does not")
+def test_console_refusal_is_said_only_after_authentication(pooler):
+    """app is in auth_file but in neither admin_users nor stats_users."""
+    p = pooler()
+    for user, pw in (("app", "wrong"), ("admin", "wrong"), ("no_such_user", "x")):
+        msg = raw_login_error(p, user, "pgbouncer", pw)
+        assert "password authentication failed" in msg and "28P01" in msg, msg
+    msg = raw_login_error(p, "app", "pgbouncer", "apppass")
+    assert "not allowed" in msg, msg
+    assert query1(p.connect("pgbouncer", "admin", "adminpass"), "SHOW VERSION")
