@@ -140,11 +140,19 @@ static void free_secret(char *secret)
 	}
 }
 
-/* Say what the lookup found; without a usable secret, the pool forgets the old one. */
-static void lookup_report(Client *c, const Server *s, bool failed, const char *secret)
+static const char *lookup_outcome(const Server *s, bool failed, const char *secret)
 {
-	const char *outcome = failed ? "query failed" : !s->auth_found ? "not found"
-							 : secret ? "found" : "found without a password";
+	if (failed)
+		return "query failed";
+	if (!s->auth_found)
+		return "not found";
+	return secret ? "found" : "found without a password";
+}
+
+/* Log what the lookup found; without a usable secret, the pool forgets the old one. */
+static void lookup_settle(Client *c, const Server *s, bool failed, const char *secret)
+{
+	const char *outcome = lookup_outcome(s, failed, secret);
 	if (failed)
 		log_warning("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
 			    c->user_name, c->db->name, outcome);
@@ -167,7 +175,7 @@ void authquery_on_done(Server *s, bool failed)
 		return;
 	}
 	c->auth_server = NULL;
-	lookup_report(c, s, failed, secret);
+	lookup_settle(c, s, failed, secret);
 	c->lookup_found = s->auth_found && !failed;
 	s->auth_found = false;
 	free_secret(c->lookup_secret);
