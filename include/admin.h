@@ -14,9 +14,10 @@
 typedef struct Client Client;
 
 /*
- * Startup for the console: permission check, then authentication. Returns true when the
- * caller should authenticate the client as usual; false when the login was finished here
- * (refused and closed, or a same-uid Unix-socket peer let in without a password).
+ * Startup for the console: notes whether the user may use it (a refusal is said only
+ * after authentication, so it reveals nothing to a wrong password). Returns true when
+ * the caller should authenticate the client as usual; false when the login was finished
+ * here (a same-uid Unix-socket peer let in without a password).
  */
 bool admin_client_login(Client *client);
 /* After authentication: send the welcome. */

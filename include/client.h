@@ -20,6 +20,13 @@ typedef enum {
 	CL_CLOSED,  /* closed, waiting for the sweep */
 } ClientState;
 
+/* Why a login is refused once authentication succeeds (never before: no hints). */
+typedef enum {
+	LOGIN_REFUSE_NONE,
+	LOGIN_REFUSE_NO_DATABASE, /* db_name is not in [databases] */
+	LOGIN_REFUSE_CONSOLE,     /* console user in neither admin_users nor stats_users */
+} LoginRefusal;
+
 typedef enum {
 	AUTH_PHASE_NONE,
 	AUTH_PHASE_CLEARTEXT,
@@ -43,6 +50,7 @@ struct Client {
 	uint32_t cancel_pid; /* pooler-issued BackendKeyData */
 	uint32_t cancel_key;
 	AuthPhase auth_phase;
+	LoginRefusal refusal; /* said after authentication succeeds */
 	uint8_t md5_salt[4];
 	ClientState state;   /* here, not first: fills what would be padding */
 	ScramServer *scram; /* owned, only while a SCRAM exchange runs */
@@ -58,6 +66,7 @@ struct Client {
 	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
+	bool lookup_found;   /* ... and returned a row naming the user */
 	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
@@ -74,6 +83,7 @@ struct Client {
 	 */
 	List park_node;
 	struct Server *auth_server; /* running this client's lookup */
+	char *lookup_secret; /* owned: what auth_query returned for this login; NULL if none */
 	/* 25006 re-run state (client_route.c), owned; NULL when no re-run is possible */
 	struct RetryState *retry;
 	/* client_route.c: how long a batch waits for its Sync; made on first use, owned */

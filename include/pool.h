@@ -110,6 +110,18 @@ typedef struct PoolUser {
 	List node;
 } PoolUser;
 
+/*
+ * Server-login secret of a user known only through auth_query, for one (database, user):
+ * replaced by each login the lookup admitted, cleared when a lookup finds no usable
+ * secret. Users in auth_file log in with PoolUser.secret instead.
+ */
+typedef struct LookupCreds {
+	char *secret; /* owned; NULL: none */
+	bool have_scram_keys;
+	uint8_t scram_client_key[32]; /* from the client's SCRAM proof, for pass-through */
+	uint8_t scram_server_key[32];
+} LookupCreds;
+
 typedef struct WelcomeParam {
 	char *name;
 	char *value;
@@ -120,6 +132,9 @@ struct Pool {
 	PoolUser *user; /* server login identity (forced user or the client's) */
 	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
 	bool is_monitor;  /* holds the replica monitor's connection, not clients' */
+	/* the primary pool of (db, user) whose lookup creds this pool uses; NULL: its own */
+	struct Pool *home;
+	LookupCreds lookup; /* auth_query creds; only a pool without home keeps them */
 	RywState ryw;     /* read-your-writes state of (database, user), scope user */
 	List auth_waiters; /* Client.park_node: clients waiting for an auth_query lookup */
 	List waiting_clients; /* Client.pool_node, FIFO */
@@ -146,6 +161,10 @@ int pool_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
 
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
+/* The auth_query creds this pool's servers log in with (its home pool's). */
+LookupCreds *pool_lookup_creds(Pool *pool);
+/* Drop them (the user is gone, or a new secret replaces them). */
+void pool_forget_lookup(Pool *pool);
 /* host and port the pool's servers connect to */
 const char *pool_host(const Pool *pool);
 int pool_port(const Pool *pool);

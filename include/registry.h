@@ -11,6 +11,8 @@
 Database *registry_find_database(const char *name);
 PoolUser *registry_get_user(const char *name);
 Pool *registry_get_pool(Database *db, PoolUser *user);
+/* The primary pool of (db, user) if it exists; never creates one. */
+Pool *registry_find_pool(const Database *db, const PoolUser *user);
 /* The pool of (db, user) for a replica; NULL replica is the primary pool. */
 Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica);
 /* Bring databases and users in line with rt.cfg / rt.authfile (start and reload). */

@@ -38,6 +38,7 @@ struct Server {
 	bool monitor_check;     /* running the replica monitor's query */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_lookup;       /* running an auth_query lookup */
+	bool auth_found;        /* the lookup returned a row with a user name */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */
 	struct StmtMap *stmts;  /* prepared.c: statements this server has (owned) */
 	struct ReplyQueue *replies; /* prepared.c: replies owed, in order (owned) */

@@ -97,10 +97,8 @@ bool admin_client_login(Client *c)
 	bool admin = config_list_contains(rt.cfg->admin_users, c->user_name);
 	bool stats = config_list_contains(rt.cfg->stats_users, c->user_name);
 	/* PgBouncer: with auth_type=any every user may look, as a stats user */
-	if (!admin && !stats && rt.cfg->auth_type != AUTH_TYPE_ANY) {
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "not allowed");
-		return false;
-	}
+	if (!admin && !stats && rt.cfg->auth_type != AUTH_TYPE_ANY)
+		c->refusal = LOGIN_REFUSE_CONSOLE; /* told only after the password checks out */
 	c->admin_may_change = admin;
 	c->user = registry_get_user(c->user_name);
 	return true;

@@ -45,9 +45,19 @@ static void send_auth_request(Client *c, uint32_t code, const void *data, size_t
 	pktbuf_free(&pb);
 }
 
+/* This login's secret: auth_file's, else what auth_query just returned. */
 static const char *stored_secret(const Client *c)
 {
+	if (c->lookup_secret)
+		return c->lookup_secret;
 	return c->user ? c->user->secret : NULL;
+}
+
+/* Success: a looked-up secret now serves this (database, user) pool's server logins. */
+static void auth_ok(Client *c)
+{
+	authquery_adopt_secret(c);
+	client_auth_ok(c);
 }
 
 static void begin_scram(Client *c)
@@ -129,6 +139,21 @@ static bool client_cert_ok(Client *c, const HbaRule *rule, bool check_name)
 }
 
 /*
+ * trust skips the password, not the user: the name must be in auth_file or found by
+ * auth_query, as in PgBouncer (whose words the error keeps).
+ */
+static void auth_trust(Client *c)
+{
+	if (stored_secret(c) || c->lookup_found) {
+		auth_ok(c);
+		return;
+	}
+	log_info("C-%llu: %s@%s login failed: user not in auth_file nor found by auth_query",
+		 (unsigned long long)c->conn.id, c->user_name, c->conn.addr_text);
+	client_close_error(c, SQLSTATE_INVALID_PASSWORD, "\"trust\" authentication failed");
+}
+
+/*
  * auth_type = hba: the first rule matching (connection type, address, database, user)
  * decides the method; no rule means rejection, as in PostgreSQL.
  */
@@ -151,7 +176,7 @@ static void auth_begin_hba(Client *c)
 		return;
 	switch (hba_rule_method(rule)) {
 	case HBA_METHOD_TRUST:
-		client_auth_ok(c);
+		auth_trust(c);
 		return;
 	case HBA_METHOD_REJECT:
 		auth_fail_hba(c);
@@ -173,11 +198,11 @@ static void auth_begin_hba(Client *c)
 		return;
 	case HBA_METHOD_CERT:
 		if (client_cert_ok(c, rule, true))
-			client_auth_ok(c);
+			auth_ok(c);
 		return;
 	case HBA_METHOD_PEER:
 		if (is_unix && peer_os_user(c, who, sizeof(who)) && identity_allowed(rule, who, c->user_name))
-			client_auth_ok(c);
+			auth_ok(c);
 		else
 			auth_fail_method(c, HBA_METHOD_PEER);
 		return;
@@ -187,8 +212,8 @@ static void auth_begin_hba(Client *c)
 void auth_begin(Client *c)
 {
 	const char *secret = stored_secret(c);
-	bool needs_secret = rt.cfg->auth_type != AUTH_TYPE_TRUST && rt.cfg->auth_type != AUTH_TYPE_ANY;
-	if (!secret && needs_secret && !c->is_admin && !c->auth_looked_up) {
+	bool needs_lookup = rt.cfg->auth_type != AUTH_TYPE_ANY;
+	if (!secret && needs_lookup && !c->is_admin && !c->auth_looked_up) {
 		c->auth_looked_up = true;
 		if (authquery_start(c))
 			return;
@@ -198,9 +223,10 @@ void auth_begin(Client *c)
 		auth_begin_hba(c);
 		return;
 	case AUTH_TYPE_TRUST:
+		auth_trust(c);
+		return;
 	case AUTH_TYPE_ANY:
-		c->auth_phase = AUTH_PHASE_DONE;
-		client_auth_ok(c);
+		auth_ok(c);
 		return;
 	case AUTH_TYPE_PLAIN:
 		c->auth_phase = AUTH_PHASE_CLEARTEXT;
@@ -217,13 +243,13 @@ void auth_begin(Client *c)
 		return;
 	case AUTH_TYPE_CERT:
 		if (client_cert_ok(c, NULL, true))
-			client_auth_ok(c);
+			auth_ok(c);
 		return;
 	case AUTH_TYPE_PEER: {
 		char who[256];
 		if (strcmp(c->conn.addr_text, "unix") == 0 && peer_os_user(c, who, sizeof(who)) &&
 		    strcmp(who, c->user_name) == 0)
-			client_auth_ok(c);
+			auth_ok(c);
 		else
 			client_close_error(c, SQLSTATE_INVALID_AUTH, "peer authentication failed");
 		return;
@@ -271,7 +297,7 @@ static void check_cleartext(Client *c, const uint8_t *body, size_t len)
 		auth_fail(c, "wrong password");
 		return;
 	}
-	client_auth_ok(c);
+	auth_ok(c);
 }
 
 static void check_md5(Client *c, const uint8_t *body, size_t len)
@@ -283,7 +309,7 @@ static void check_md5(Client *c, const uint8_t *body, size_t len)
 		return;
 	}
 	if (!secret) {
-		auth_fail(c, "no such user in auth_file");
+		auth_fail(c, "no password known for the user");
 		return;
 	}
 	SecretKind kind = auth_secret_kind(secret);
@@ -301,7 +327,7 @@ static void check_md5(Client *c, const uint8_t *body, size_t len)
 		auth_fail(c, "wrong password");
 		return;
 	}
-	client_auth_ok(c);
+	auth_ok(c);
 }
 
 /* SASLInitialResponse: mechanism name, then int32 length and the client-first message. */
@@ -348,6 +374,31 @@ static void scram_first(Client *c, const uint8_t *body, size_t len)
 	free(reply);
 }
 
+/*
+ * The keys for logging in to servers with the user's stored secret: auth_file's go on the
+ * user, a looked-up one's on the (database, user) pool only. Also adopts a looked-up secret.
+ */
+static void scram_keep_keys(Client *c)
+{
+	bool looked_up = c->lookup_secret != NULL;
+	ScramSecret stored;
+	const char *secret = stored_secret(c);
+	bool have = c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
+		    scram_parse_secret(secret, &stored);
+	LookupCreds *lc = authquery_adopt_secret(c);
+	if (!have || (looked_up && !lc))
+		return;
+	uint8_t *client_key = lc ? lc->scram_client_key : c->user->scram_client_key;
+	uint8_t *server_key = lc ? lc->scram_server_key : c->user->scram_server_key;
+	memcpy(client_key, c->scram->client_key, SCRAM_KEY_LEN);
+	memcpy(server_key, stored.server_key, SCRAM_KEY_LEN);
+	if (lc)
+		lc->have_scram_keys = true;
+	else
+		c->user->have_scram_keys = true;
+	OPENSSL_cleanse(&stored, sizeof(stored));
+}
+
 static void scram_final(Client *c, const uint8_t *body, size_t len)
 {
 	char err[256] = "";
@@ -358,15 +409,7 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 	}
 	send_auth_request(c, PG_AUTH_SASL_FINAL, reply, strlen(reply));
 	free(reply);
-	/* Keep the keys for logging in to servers with this user's stored secret. */
-	const char *secret = stored_secret(c);
-	ScramSecret stored;
-	if (c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
-	    scram_parse_secret(secret, &stored)) {
-		memcpy(c->user->scram_client_key, c->scram->client_key, SCRAM_KEY_LEN);
-		memcpy(c->user->scram_server_key, stored.server_key, SCRAM_KEY_LEN);
-		c->user->have_scram_keys = true;
-	}
+	scram_keep_keys(c);
 	scram_server_free(c->scram);
 	free(c->scram);
 	c->scram = NULL;

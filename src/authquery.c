@@ -1,6 +1,7 @@
 /*
  * auth_query lookups (see authquery.h). The query goes in the extended protocol with the
- * user name as a parameter, never spliced into SQL text.
+ * user name as a parameter, never spliced into SQL text. Every login looks the user up
+ * again, so what PostgreSQL says now (new password, NOLOGIN, dropped role) counts now.
  */
 #include "authquery.h"
 #include "auth.h"
@@ -13,6 +14,7 @@
 #include "runtime.h"
 #include "server.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,8 @@ static void send_lookup(Server *s, Client *c)
 
 bool authquery_start(Client *c)
 {
+	if (!c->db)
+		return false; /* no such database: said after authentication */
 	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
 	const char *auth_user = auth_user_for(c, def);
 	if (!auth_user || strcmp(auth_user, c->user_name) == 0)
@@ -115,14 +119,48 @@ void authquery_on_row(Server *s, const uint8_t *body, size_t len)
 	proto_reader_init(&r, body, len);
 	if (!proto_get_u16(&r, &ncols) || ncols < 2)
 		return;
-	if (!proto_get_u32(&r, &flen) || (flen != 0xffffffffu && !proto_get_bytes(&r, flen, &v)))
+	/* a NULL name is "no such user", as a missing row */
+	if (!proto_get_u32(&r, &flen) || flen == 0xffffffffu || !proto_get_bytes(&r, flen, &v))
 		return;
+	s->auth_found = true;
+	free(s->auth_secret);
+	s->auth_secret = NULL;
 	if (!proto_get_u32(&r, &flen) || flen == 0xffffffffu || flen > 4096 || !proto_get_bytes(&r, flen, &v))
 		return; /* NULL password: no login (e.g. VALID UNTIL passed) */
-	free(s->auth_secret);
 	s->auth_secret = xmalloc(flen + 1);
 	memcpy(s->auth_secret, v, flen);
 	s->auth_secret[flen] = 0;
+}
+
+static void free_secret(char *secret)
+{
+	if (secret) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+	}
+}
+
+static const char *lookup_outcome(const Server *s, bool failed, const char *secret)
+{
+	if (failed)
+		return "query failed";
+	if (!s->auth_found)
+		return "not found";
+	return secret ? "found" : "found without a password";
+}
+
+/* Log what the lookup found; without a usable secret, the pool forgets the old one. */
+static void lookup_settle(Client *c, const Server *s, bool failed, const char *secret)
+{
+	const char *outcome = lookup_outcome(s, failed, secret);
+	if (failed)
+		log_warning("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
+			    c->user_name, c->db->name, outcome);
+	else
+		log_info("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
+			 c->user_name, c->db->name, outcome);
+	if (!failed && !secret && c->pool->user == c->user)
+		pool_forget_lookup(c->pool);
 }
 
 void authquery_on_done(Server *s, bool failed)
@@ -133,23 +171,38 @@ void authquery_on_done(Server *s, bool failed)
 	s->auth_client = NULL;
 	s->auth_secret = NULL;
 	if (!c) {
-		free(secret);
+		free_secret(secret);
 		return;
 	}
 	c->auth_server = NULL;
+	lookup_settle(c, s, failed, secret);
+	c->lookup_found = s->auth_found && !failed;
+	s->auth_found = false;
+	free_secret(c->lookup_secret);
+	c->lookup_secret = failed ? NULL : secret;
 	if (failed)
-		log_warning("C-%llu: auth_query failed for user %s", (unsigned long long)c->conn.id, c->user_name);
-	if (secret && !failed) {
-		free(c->user->secret);
-		c->user->secret = secret;
-		c->user->have_scram_keys = false;
-		secret = NULL;
-	}
-	free(secret);
+		free_secret(secret);
 	sbuf_start_reading(&c->conn);
 	auth_begin(c);
 	if (!c->conn.closing)
 		sbuf_flush(&c->conn);
+}
+
+LookupCreds *authquery_adopt_secret(Client *c)
+{
+	char *secret = c->lookup_secret;
+	if (!secret)
+		return NULL;
+	c->lookup_secret = NULL;
+	if (c->pool->user != c->user) {
+		/* servers log in as the database's forced user, not with this secret */
+		free_secret(secret);
+		return NULL;
+	}
+	pool_forget_lookup(c->pool);
+	LookupCreds *lc = pool_lookup_creds(c->pool);
+	lc->secret = secret;
+	return lc;
 }
 
 void authquery_fail_pool(Pool *p, const char *message)
@@ -172,4 +225,6 @@ void authquery_forget_client(Client *c)
 		c->auth_server->auth_client = NULL;
 		c->auth_server = NULL;
 	}
+	free_secret(c->lookup_secret);
+	c->lookup_secret = NULL;
 }

@@ -438,10 +438,10 @@ static bool client_pick_database(Client *c)
 	}
 	Database *db = registry_find_database(c->db_name);
 	if (!db) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "no such database: %s", c->db_name);
-		client_close_error(c, SQLSTATE_INVALID_DATABASE, msg);
-		return false;
+		/* authenticate first: an unknown database is said only to a verified user */
+		c->refusal = LOGIN_REFUSE_NO_DATABASE;
+		c->user = registry_get_user(c->user_name);
+		return true;
 	}
 	if (db->disabled) {
 		char msg[300];
@@ -566,9 +566,27 @@ static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
 
 /* ---- welcome ---- */
 
+/* Refusals kept until the client proved who it is. True if the client was closed. */
+static bool client_refuse_after_auth(Client *c)
+{
+	char msg[300];
+	switch (c->refusal) {
+	case LOGIN_REFUSE_NONE:
+		return false;
+	case LOGIN_REFUSE_NO_DATABASE:
+		snprintf(msg, sizeof(msg), "no such database: %s", c->db_name);
+		client_close_error(c, SQLSTATE_INVALID_DATABASE, msg);
+		return true;
+	case LOGIN_REFUSE_CONSOLE:
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "not allowed");
+		return true;
+	}
+	return false;
+}
+
 void client_auth_ok(Client *c)
 {
-	if (c->state == CL_CLOSED)
+	if (c->state == CL_CLOSED || client_refuse_after_auth(c))
 		return;
 	c->auth_phase = AUTH_PHASE_DONE;
 	PktBuf pb;

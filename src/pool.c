@@ -78,8 +78,25 @@ static void free_welcome(Pool *p)
 	p->n_welcome = 0;
 }
 
+LookupCreds *pool_lookup_creds(Pool *p)
+{
+	return p->home ? &p->home->lookup : &p->lookup;
+}
+
+void pool_forget_lookup(Pool *p)
+{
+	LookupCreds *lc = pool_lookup_creds(p);
+	if (lc->secret) {
+		OPENSSL_cleanse(lc->secret, strlen(lc->secret));
+		free(lc->secret);
+	}
+	OPENSSL_cleanse(lc, sizeof(*lc));
+}
+
 void pool_destroy(Pool *p)
 {
+	if (!p->home)
+		pool_forget_lookup(p);
 	free_welcome(p);
 	varcache_clear(&p->welcome_vars);
 	free(p->last_connect_error);

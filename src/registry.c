@@ -204,7 +204,7 @@ PoolUser *registry_get_user(const char *name)
 	return u;
 }
 
-Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
+static Pool *find_target_pool(const Database *db, const PoolUser *user, const Replica *replica)
 {
 	List *it;
 	list_for_each(it, &rt.pools)
@@ -213,7 +213,23 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 		if (p->db == db && p->user == user && p->replica == replica && !p->is_monitor)
 			return p;
 	}
-	Pool *p = pool_create(db, user, replica);
+	return NULL;
+}
+
+Pool *registry_find_pool(const Database *db, const PoolUser *user)
+{
+	return find_target_pool(db, user, NULL);
+}
+
+Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
+{
+	Pool *p = find_target_pool(db, user, replica);
+	if (p)
+		return p;
+	/* a replica pool logs in with the creds of the primary pool of (db, user) */
+	Pool *home = replica ? registry_get_pool(db, user) : NULL;
+	p = pool_create(db, user, replica);
+	p->home = home;
 	list_append(&rt.pools, &p->node);
 	return p;
 }

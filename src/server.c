@@ -457,7 +457,24 @@ static const char *login_password(const Server *s)
 	const Database *db = s->pool->db;
 	if (db->forced_user && db->forced_password)
 		return db->forced_password;
-	return s->pool->user->secret;
+	if (s->pool->user->secret)
+		return s->pool->user->secret;
+	return pool_lookup_creds(s->pool)->secret;
+}
+
+/* SCRAM keys learned from a client of this user: auth_file's, or this database's lookup. */
+static bool login_scram_keys(Server *s, const uint8_t **client_key, const uint8_t **server_key)
+{
+	PoolUser *u = s->pool->user;
+	if (u->secret) {
+		*client_key = u->scram_client_key;
+		*server_key = u->scram_server_key;
+		return u->have_scram_keys;
+	}
+	LookupCreds *lc = pool_lookup_creds(s->pool);
+	*client_key = lc->scram_client_key;
+	*server_key = lc->scram_server_key;
+	return lc->have_scram_keys;
 }
 
 static void send_password(Server *s, const char *pw)
@@ -504,14 +521,14 @@ static bool login_sasl_start(Server *s, PktReader *r)
 		if (strcmp(mech, "SCRAM-SHA-256") == 0)
 			offered = true;
 	const char *pw = login_password(s);
-	PoolUser *u = s->pool->user;
+	const uint8_t *client_key, *server_key;
 	bool ok;
 	if (!offered || s->scram_started)
 		return false; /* a second AuthenticationSASL in one login is a protocol violation */
 	if (pw && auth_secret_kind(pw) == SECRET_PLAIN)
 		ok = scram_client_start(&s->scram, pw, NULL, NULL);
-	else if (u->have_scram_keys)
-		ok = scram_client_start(&s->scram, NULL, u->scram_client_key, u->scram_server_key);
+	else if (login_scram_keys(s, &client_key, &server_key))
+		ok = scram_client_start(&s->scram, NULL, client_key, server_key);
 	else
 		return false;
 	s->scram_started = true;

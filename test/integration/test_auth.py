@@ -31,6 +31,7 @@ def forced_db(p, user="trustuser", password=None):
 
 
 AUTH_FAILED = ("password authentication failed", "SASL authentication failed")
+AUTH_FAILED_RE = "|".join(AUTH_FAILED)
 
 
 def auth_failed_sqlstates():
@@ -112,6 +113,39 @@ def test_auth_type_trust(pooler):
     assert query1(c, "SELECT current_user") == "app"
     c2 = p.connect(user="md5user", password="")
     assert query1(c2, "SELECT current_user") == "md5user"
+
+
+def test_auth_type_trust_refuses_users_missing_from_auth_file(pooler):
+    """trust skips the password, not the user check: a name absent from auth_file
+    (and with no auth_user to look it up) is refused, as a wrong password would be."""
+    p = pooler(start=False, auth_type="trust", userlist={"cuser": ""})
+    p.databases = forced_db(p)
+    p.start()
+    assert query1(p.connect("fdb", "cuser", ""), "SELECT current_user") == "trustuser"
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login("intruder", "fdb", "")
+        msg = str(ei.value)
+        assert "authentication failed" in msg, msg
+        assert any(code in msg for code in auth_failed_sqlstates()), msg
+    finally:
+        r.close()
+
+
+@pgsplit_only("the default auth_query that honours NOLOGIN")
+def test_auth_type_trust_admits_users_found_by_auth_query(pooler, cluster):
+    cluster.primary.psql("ALTER ROLE postgres PASSWORD 'pgsplit-super'")
+    try:
+        p = pooler(start=False, auth_type="trust", auth_user="postgres",
+                   userlist={"postgres": "pgsplit-super"})
+        p.databases = forced_db(p)
+        p.start()
+        assert query1(p.connect("fdb", "md5user", ""), "SELECT current_user") == "trustuser"
+        with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+            p.connect("fdb", "no_such_role", "")
+    finally:
+        cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
 
 
 def test_auth_type_any(pooler):
@@ -267,3 +301,144 @@ def test_default_auth_query_refuses_an_expired_password(pooler, cluster):
             p.connect(user="liveuser", password="wrong")
     finally:
         cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
+
+
+# ---- auth_query answers count per login and per database --------------------------
+
+TENANT_QUERY = "'SELECT uname, phash FROM public.tenant_auth WHERE uname=$1'"
+
+
+@pytest.fixture
+def tenant_table(cluster):
+    """A table in database app2 that its tenant may write: an auth_query source."""
+    cluster.primary.psql("DROP TABLE IF EXISTS tenant_auth; "
+                         "CREATE TABLE tenant_auth(uname text, phash text); "
+                         "GRANT SELECT ON tenant_auth TO PUBLIC", db="app2")
+    yield lambda sql: cluster.primary.psql(sql, db="app2")
+    cluster.primary.psql("DROP TABLE IF EXISTS tenant_auth", db="app2")
+
+
+def tenant_pooler(pooler):
+    """tenanta: database app2 entered as the forced user trustuser, users looked up in
+    the tenant's own table; app: users looked up in pg_shadow."""
+    p = pooler(start=False, auth_type="md5", userlist={"trustuser": "trustpass"})
+    p.databases = {
+        "tenanta": p.connstr("app2", user="trustuser", auth_user="trustuser",
+                             auth_query=TENANT_QUERY),
+        "app": p.connstr("app", auth_user="trustuser",
+                         auth_query="'SELECT uname, phash FROM public.user_lookup($1)'"),
+    }
+    return p.start()
+
+
+@pgsplit_only("auth_query per database is newer than PgBouncer 1.18")
+def test_auth_query_secret_of_one_database_is_not_used_for_another(pooler, tenant_table):
+    """A tenant writes a password for scramuser into its own auth table and logs in to
+    its database with it; that password must not open database app, whose lookup
+    knows the real one, and the real password must still work there."""
+    p = tenant_pooler(pooler)
+    tenant_table("INSERT INTO tenant_auth VALUES ('scramuser', 'evil')")
+    assert query1(p.connect("tenanta", "scramuser", "evil"), "SELECT current_user") == "trustuser"
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("app", "scramuser", "evil")
+    c = p.connect("app", "scramuser", "scrampass")
+    assert query1(c, "SELECT current_user") == "scramuser"
+
+
+@pgsplit_only("auth_query per database is newer than PgBouncer 1.18")
+def test_auth_query_row_deleted_refuses_the_next_login(pooler, tenant_table):
+    p = tenant_pooler(pooler)
+    tenant_table("INSERT INTO tenant_auth VALUES ('bob', 'bobpw')")
+    c = p.connect("tenanta", "bob", "bobpw")
+    assert query1(c, "SELECT 1") == 1
+    c.close()
+    tenant_table("DELETE FROM tenant_auth WHERE uname = 'bob'")
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("tenanta", "bob", "bobpw")
+    if not is_pgbouncer():
+        assert p.wait_log(r"auth_query for user bob in database tenanta: not found")
+
+
+def test_auth_query_new_password_counts_without_reload(pooler, cluster):
+    cluster.primary.psql("DROP ROLE IF EXISTS rotuser; CREATE ROLE rotuser LOGIN PASSWORD 'old-pw'")
+    try:
+        p = pooler(auth_type="md5", auth_user="trustuser", userlist={"trustuser": "trustpass"},
+                   auth_query="SELECT uname, phash FROM public.user_lookup($1)")
+        c = p.connect(user="rotuser", password="old-pw")
+        assert query1(c, "SELECT current_user") == "rotuser"
+        c.close()
+        cluster.primary.psql("ALTER ROLE rotuser PASSWORD 'new-pw'")
+        c = p.connect(user="rotuser", password="new-pw")
+        assert query1(c, "SELECT current_user") == "rotuser"
+        c.close()
+        with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+            p.connect(user="rotuser", password="old-pw")
+    finally:
+        cluster.primary.psql("DROP ROLE IF EXISTS rotuser")
+
+
+@pgsplit_only("the default auth_query that honours NOLOGIN and VALID UNTIL")
+def test_auth_query_nologin_and_expiry_refuse_while_a_server_is_idle(pooler, cluster):
+    """The user's server connection stays idle in the pool: only the lookup at login
+    can refuse the client."""
+    cluster.primary.psql("ALTER ROLE postgres PASSWORD 'pgsplit-super'")
+    cluster.primary.psql("DROP ROLE IF EXISTS liveuser; CREATE ROLE liveuser LOGIN PASSWORD 'livepass'")
+    try:
+        p = pooler(auth_type="md5", auth_user="postgres", userlist={"postgres": "pgsplit-super"})
+        c = p.connect(user="liveuser", password="livepass")
+        assert query1(c, "SELECT current_user") == "liveuser"
+        c.close()
+        for change in ("NOLOGIN", "LOGIN VALID UNTIL '2000-01-01'"):
+            cluster.primary.psql("ALTER ROLE liveuser " + change)
+            with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+                p.connect(user="liveuser", password="livepass")
+        assert p.wait_log(r"auth_query for user liveuser in database app: (not found|found without)")
+    finally:
+        cluster.primary.psql("ALTER ROLE postgres PASSWORD NULL")
+        cluster.primary.psql("DROP ROLE IF EXISTS liveuser")
+
+
+# ---- nothing is said before the password checks out ------------------------------
+
+def raw_login_error(p, user, db, password):
+    """Log in over a raw socket; return the FATAL error's fields as text."""
+    r = pgwire.Raw(p.host, p.port)
+    try:
+        with pytest.raises(AssertionError) as ei:
+            r.login(user, db, password)
+        return str(ei.value)
+    finally:
+        r.close()
+
+
+@pgsplit_only("PgBouncer 1.18 says 'no such database' before authentication; 1.25 does not")
+@pytest.mark.parametrize("auth_type", ["md5", "plain"])
+def test_unknown_database_is_said_only_after_authentication(pooler, auth_type):
+    p = pooler(auth_type=auth_type)
+    for user, pw in (("app", "wrong"), ("no_such_user", "whatever")):
+        msg = raw_login_error(p, user, "no_such_db", pw)
+        assert "authentication failed" in msg and "28P01" in msg, msg
+        assert "no_such_db" not in msg, msg
+    msg = raw_login_error(p, "app", "no_such_db", "apppass")
+    assert "no such database: no_such_db" in msg and "3D000" in msg, msg
+
+
+@pgsplit_only("PgBouncer 1.18 says 'no such database' before authentication; 1.25 does not")
+def test_unknown_database_after_scram(pooler):
+    p = pooler(auth_type="scram-sha-256")
+    with pytest.raises(psycopg.OperationalError, match=AUTH_FAILED_RE):
+        p.connect("no_such_db", "app", "wrong")
+    with pytest.raises(psycopg.OperationalError, match="no such database: no_such_db"):
+        p.connect("no_such_db", "app", "apppass")
+
+
+@pgsplit_only("PgBouncer 1.18 refuses console users before authentication; 1.25 does not")
+def test_console_refusal_is_said_only_after_authentication(pooler):
+    """app is in auth_file but in neither admin_users nor stats_users."""
+    p = pooler()
+    for user, pw in (("app", "wrong"), ("admin", "wrong"), ("no_such_user", "x")):
+        msg = raw_login_error(p, user, "pgbouncer", pw)
+        assert "password authentication failed" in msg and "28P01" in msg, msg
+    msg = raw_login_error(p, "app", "pgbouncer", "apppass")
+    assert "not allowed" in msg, msg
+    assert query1(p.connect("pgbouncer", "admin", "adminpass"), "SHOW VERSION")
