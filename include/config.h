@@ -264,6 +264,8 @@ typedef struct Config {
 	DatabaseDef *databases; /* in file order */
 	UserDef *users;
 	PeerDef *peers;
+	/* a [pgbouncer] header occurred in the files read (a reload without one is refused) */
+	bool has_pgbouncer_section;
 } Config;
 
 /*
@@ -273,6 +275,13 @@ typedef struct Config {
  */
 Config *config_load(const char *path, char *err, size_t errlen) MUST_CHECK;
 void config_free(Config *cfg);
+
+/*
+ * Whether a loaded file may replace the running configuration: false, with the reason in
+ * err, when it has no [pgbouncer] section (an empty, emptied or truncated file would
+ * otherwise drop every database, admin_users and TLS).
+ */
+bool config_check_reload(const Config *cfg, char *err, size_t errlen) MUST_CHECK;
 
 /* A snapshot holding only the defaults (no sections); config_file is "". */
 Config *config_new_default(void);

@@ -510,6 +510,8 @@ static bool ini_section(IniReader *r, const IniPos *pos, char *line)
 	for (int i = 1; i < (int)ARRAY_SIZE(section_names); i++) {
 		if (strcasecmp(name, section_names[i]) == 0) {
 			r->section = (Section)i;
+			if (r->section == SECT_PGBOUNCER)
+				r->cfg->has_pgbouncer_section = true;
 			return true;
 		}
 	}
@@ -843,6 +845,19 @@ Config *config_load(const char *path, char *err, size_t errlen)
 	}
 	free(r);
 	return cfg;
+}
+
+bool config_check_reload(const Config *cfg, char *err, size_t errlen)
+{
+	if (cfg->has_pgbouncer_section)
+		return true;
+	if (!cfg->databases && !cfg->users && !cfg->peers)
+		set_err(err, errlen, "%s: no [pgbouncer] section and no entries: the file is empty or truncated",
+			cfg->config_file);
+	else
+		set_err(err, errlen, "%s: no [pgbouncer] section: the file is truncated or incomplete",
+			cfg->config_file);
+	return false;
 }
 
 /* ---- lookups ---------------------------------------------------------------------- */

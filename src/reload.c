@@ -129,6 +129,11 @@ bool reload_config(char *err, size_t errlen)
 		log_error("reload failed, keeping the old configuration: %s", err);
 		return false;
 	}
+	if (!config_check_reload(cfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(cfg);
+		return false;
+	}
 	ClassifyConfig *ccfg = classify_config_new(cfg->write_functions);
 	if (!ccfg) {
 		snprintf(err, errlen, "%s: key 'write_functions': expected a list of function names", cfg->config_file);
