@@ -306,6 +306,13 @@ bool config_setting_reloadable(const ConfigSetting *s);
 void config_setting_format(const Config *cfg, const ConfigSetting *s, char *buf, size_t len);
 /* Set one [pgbouncer] key on cfg (admin SET). False with a reason in err. */
 bool config_set(Config *cfg, const char *key, const char *value, char *err, size_t errlen) MUST_CHECK;
+/* The value of s on cfg as config_set accepts it back (caller frees). */
+char *config_setting_dup_value(const Config *cfg, const ConfigSetting *s);
+/*
+ * Settings that can only change at start keep old's value in cfg (a reload); each one
+ * the file changed is logged as taking effect at the next start.
+ */
+void config_keep_fixed(Config *cfg, const Config *old);
 
 /* Lookup by name (case-insensitive); NULL when unknown. */
 const ConfigSetting *config_setting_find(const char *name);
