@@ -254,6 +254,7 @@ typedef struct Config {
 	char *replica_fallback;
 	usec_t replica_check_period;
 	usec_t replica_max_lag;
+	char *replica_monitor_user; /* who the monitor logs in as, after user= / auth_user */
 	char *write_functions;
 	char *read_your_writes;
 	char *read_your_writes_scope;
