@@ -254,6 +254,7 @@ typedef struct Config {
 	char *replica_fallback;
 	usec_t replica_check_period;
 	usec_t replica_max_lag;
+	char *replica_monitor_user; /* who the monitor logs in as, after user= / auth_user */
 	char *write_functions;
 	char *read_your_writes;
 	char *read_your_writes_scope;
@@ -264,6 +265,8 @@ typedef struct Config {
 	DatabaseDef *databases; /* in file order */
 	UserDef *users;
 	PeerDef *peers;
+	/* a [pgbouncer] header occurred in the files read (a reload without one is refused) */
+	bool has_pgbouncer_section;
 } Config;
 
 /*
@@ -273,6 +276,13 @@ typedef struct Config {
  */
 Config *config_load(const char *path, char *err, size_t errlen) MUST_CHECK;
 void config_free(Config *cfg);
+
+/*
+ * Whether a loaded file may replace the running configuration: false, with the reason in
+ * err, when it has no [pgbouncer] section (an empty, emptied or truncated file would
+ * otherwise drop every database, admin_users and TLS).
+ */
+bool config_check_reload(const Config *cfg, char *err, size_t errlen) MUST_CHECK;
 
 /* A snapshot holding only the defaults (no sections); config_file is "". */
 Config *config_new_default(void);
@@ -297,6 +307,13 @@ bool config_setting_reloadable(const ConfigSetting *s);
 void config_setting_format(const Config *cfg, const ConfigSetting *s, char *buf, size_t len);
 /* Set one [pgbouncer] key on cfg (admin SET). False with a reason in err. */
 bool config_set(Config *cfg, const char *key, const char *value, char *err, size_t errlen) MUST_CHECK;
+/* The value of s on cfg as config_set accepts it back (caller frees). */
+char *config_setting_dup_value(const Config *cfg, const ConfigSetting *s);
+/*
+ * Settings that can only change at start keep old's value in cfg (a reload); each one
+ * the file changed is logged as taking effect at the next start.
+ */
+void config_keep_fixed(Config *cfg, const Config *old);
 
 /* Lookup by name (case-insensitive); NULL when unknown. */
 const ConfigSetting *config_setting_find(const char *name);

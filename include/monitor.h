@@ -6,7 +6,9 @@
  * time lag comes from the history of the primary's WAL positions, so it is 0 on an idle
  * primary once the replica has caught up. Monitoring connections are ordinary server
  * connections in pools marked is_monitor, logged in as the database's user=, else its
- * auth_user, else the global auth_user, else the user of the database's first pool.
+ * auth_user, else replica_monitor_user, else the global auth_user: never as a user a
+ * client named (an unauthenticated startup packet must not choose it). With none, the
+ * database's replicas stay out of rotation.
  */
 #ifndef PGSPLIT_MONITOR_H
 #define PGSPLIT_MONITOR_H

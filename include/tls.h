@@ -27,6 +27,12 @@ typedef enum {
 typedef struct TlsConn TlsConn;
 
 /*
+ * Check a *_tls_protocols value (prefix "client" or "server") without building a context,
+ * so a value is refused even while that side's TLS is off.
+ */
+bool tls_check_protocols(const char *prefix, const char *protocols, char *err, size_t errlen) MUST_CHECK;
+
+/*
  * The context for accepting clients. Needs client_tls_key_file and client_tls_cert_file
  * whatever the mode (call it only when client_tls_sslmode is not disable).
  * verify-ca and verify-full demand a client certificate signed by client_tls_ca_file;

@@ -772,14 +772,12 @@ static AdminResult cmd_set(AdminCtx *x)
 				  st->arg);
 		return ADMIN_DONE;
 	}
-	if (!config_set(rt.cfg, st->arg, st->value, err, sizeof(err))) {
+	if (!reload_set(st->arg, st->value, err, sizeof(err))) {
+		log_warning("SET %s = %s refused: %s", config_setting_name(s), st->value, err);
 		admin_reply_error(x->r, SQLSTATE_INVALID_PARAMETER, "SET failed: %s", err);
 		return ADMIN_DONE;
 	}
 	log_info("SET %s = %s command issued", config_setting_name(s), st->value);
-	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
-	registry_apply_config();
-	reload_dns(rt.cfg);
 	if (strcasecmp(st->arg, "verbose") == 0)
 		log_level_current = LOG_LVL_INFO + rt.cfg->verbose;
 	snprintf(tag, sizeof(tag), "SET %s=%s", config_setting_name(s), st->value);

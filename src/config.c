@@ -142,7 +142,7 @@ static const ConfigSetting settings[] = {
 	S_INT(max_user_connections, "0", 0, INT_MAXLL, RI),
 	S_INT(max_user_client_connections, "0", 0, INT_MAXLL, RI),
 	S_BOOL(server_round_robin, "0", RI),
-	S_STR(track_extra_parameters, "IntervalStyle", RI),
+	S_STR(track_extra_parameters, "IntervalStyle", RO),
 	S_STR(ignore_startup_parameters, "", RI),
 	S_INT(peer_id, "0", 0, 16383, RO),
 	S_BOOL(disable_pqexec, "0", NN),
@@ -237,6 +237,7 @@ static const ConfigSetting settings[] = {
 	S_WORD(replica_fallback, "primary", replica_fallback_names, RI),
 	S_TIME(replica_check_period, "0.1", RI),
 	S_TIME(replica_max_lag, "10", RI),
+	S_STR(replica_monitor_user, "", RI),
 	S_STR(write_functions, "", RI),
 	S_WORD(read_your_writes, "lsn", read_your_writes_names, RI),
 	S_WORD(read_your_writes_scope, "client", ryw_scope_names, RI),
@@ -510,6 +511,8 @@ static bool ini_section(IniReader *r, const IniPos *pos, char *line)
 	for (int i = 1; i < (int)ARRAY_SIZE(section_names); i++) {
 		if (strcasecmp(name, section_names[i]) == 0) {
 			r->section = (Section)i;
+			if (r->section == SECT_PGBOUNCER)
+				r->cfg->has_pgbouncer_section = true;
 			return true;
 		}
 	}
@@ -845,6 +848,19 @@ Config *config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+bool config_check_reload(const Config *cfg, char *err, size_t errlen)
+{
+	if (cfg->has_pgbouncer_section)
+		return true;
+	if (!cfg->databases && !cfg->users && !cfg->peers)
+		set_err(err, errlen, "%s: no [pgbouncer] section and no entries: the file is empty or truncated",
+			cfg->config_file);
+	else
+		set_err(err, errlen, "%s: no [pgbouncer] section: the file is truncated or incomplete",
+			cfg->config_file);
+	return false;
+}
+
 /* ---- lookups ---------------------------------------------------------------------- */
 
 const DatabaseDef *config_find_database(const Config *cfg, const char *name)
@@ -969,4 +985,32 @@ bool config_set(Config *cfg, const char *key, const char *value, char *err, size
 	if (!(s->flags & SF_IMPL) && !setting_is_default(cfg, s))
 		warn_not_implemented(s);
 	return true;
+}
+
+char *config_setting_dup_value(const Config *cfg, const ConfigSetting *s)
+{
+	char buf[64];
+
+	if (s->type == CF_STR || s->type == CF_STRENUM)
+		return xstrdup(*(char *const *)field_ptr(cfg, s));
+	config_setting_format(cfg, s, buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+void config_keep_fixed(Config *cfg, const Config *old)
+{
+	char why[256];
+
+	for (int i = 0; i < N_SETTINGS; i++) {
+		const ConfigSetting *s = &settings[i];
+		if ((s->flags & (SF_RELOAD | SF_ALIAS)) || !config_setting_differs(cfg, old, s))
+			continue;
+		char *value = config_setting_dup_value(old, s);
+		/* old's value passed the same parser, so this cannot fail */
+		if (!setting_parse(cfg, s, value, why, sizeof(why)))
+			abort();
+		log_warning("setting %s changed in the file: it takes effect only at the next start",
+			    s->name);
+		free(value);
+	}
 }

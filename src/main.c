@@ -272,6 +272,11 @@ static int run(const Options *o)
 		log_fatal("%s", err);
 		return 1;
 	}
+	/* checked even with client TLS off, as RELOAD and SET check it */
+	if (!tls_check_protocols("client", rt.cfg->client_tls_protocols, err, sizeof(err))) {
+		log_fatal("%s", err);
+		return 1;
+	}
 	if (rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
 		rt.client_tls_ctx = tls_client_side_ctx(rt.cfg, err, sizeof(err));
 		if (!rt.client_tls_ctx) {

@@ -272,25 +272,49 @@ void monitor_on_done(Server *s, bool failed)
 	client_route_evacuate_replica(p->db, p->replica);
 }
 
-/* Who the monitor logs in as (see monitor.h). */
-static PoolUser *monitor_user(Database *db)
+/* Who the monitor logs in as (see monitor.h): configuration only, or NULL. */
+static const char *monitor_user_name(const Database *db)
 {
 	const DatabaseDef *def = config_find_database(rt.cfg, db->name);
-	const char *name = db->forced_user;
-	if (!name && def && def->auth_user)
-		name = def->auth_user;
-	if (!name && *rt.cfg->auth_user)
-		name = rt.cfg->auth_user;
-	if (name)
-		return registry_get_user(name);
-	List *it;
-	list_for_each(it, &rt.pools)
-	{
-		Pool *p = container_of(it, Pool, node);
-		if (p->db == db && !p->is_monitor)
-			return p->user;
+	if (db->forced_user)
+		return db->forced_user;
+	if (def && def->auth_user)
+		return def->auth_user;
+	if (*rt.cfg->replica_monitor_user)
+		return rt.cfg->replica_monitor_user;
+	return *rt.cfg->auth_user ? rt.cfg->auth_user : NULL;
+}
+
+static PoolUser *monitor_user(Database *db)
+{
+	const char *name = monitor_user_name(db);
+	return name ? registry_get_user(name) : NULL;
+}
+
+/* Replicas no one can check are kept out of rotation until a user is configured. */
+#define UNCHECKED_UNTIL INT64_MAX
+
+static void keep_unchecked_out(Database *db)
+{
+	for (int i = 0; i < db->n_replicas; i++) {
+		Replica *r = db->replicas[i];
+		if (r->removed || (r->state != REPLICA_UP && r->state != REPLICA_DOWN) ||
+		    r->down_until == UNCHECKED_UNTIL)
+			continue;
+		log_warning("replica %s:%d of database %s is not used: no user to check it with", r->host,
+			    r->port, db->name);
+		r->state = REPLICA_DOWN;
+		r->down_until = UNCHECKED_UNTIL;
+		client_route_evacuate_replica(db, r);
 	}
-	return NULL;
+}
+
+/* A user appeared (reload, SET): replicas held out for lack of one get checked now. */
+static void release_unchecked(Database *db)
+{
+	for (int i = 0; i < db->n_replicas; i++)
+		if (db->replicas[i]->down_until == UNCHECKED_UNTIL)
+			db->replicas[i]->down_until = 0;
 }
 
 static Pool *monitor_pool(Database *db, PoolUser *user, Replica *r)
@@ -409,8 +433,11 @@ static void early_check_tick(evutil_socket_t fd, short what, void *arg)
 static void monitor_database(Database *db, usec_t now)
 {
 	PoolUser *user = monitor_user(db);
-	if (!user)
+	if (!user) {
+		keep_unchecked_out(db);
 		return;
+	}
+	release_unchecked(db);
 	Pool *primary = monitor_pool(db, user, NULL);
 	if (primary)
 		check_target(primary, now);
@@ -439,10 +466,26 @@ static void monitor_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* At each load: say which databases cannot have their replicas checked, and why. */
+static void warn_unmonitored(void)
+{
+	List *it;
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed &&
+		    !monitor_user_name(db))
+			log_warning("database %s has replicas but no user to check them with (set user=, "
+				    "auth_user or replica_monitor_user): its reads go to the primary",
+				    db->name);
+	}
+}
+
 void monitor_reconfigure(void)
 {
 	if (!monitor_timer)
 		return;
+	warn_unmonitored();
 	usec_t period = rt.cfg->replica_check_period > 0 ? rt.cfg->replica_check_period : USEC_PER_SEC / 10;
 	struct timeval tv = { (time_t)(period / USEC_PER_SEC), (suseconds_t)(period % USEC_PER_SEC) };
 	event_del(monitor_timer);

@@ -70,7 +70,6 @@ static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
 		ctx = tls_client_side_ctx(cfg, why, sizeof(why));
 		if (!ctx) {
 			snprintf(err, errlen, "client TLS: %s", why);
-			log_error("reload failed, keeping the old configuration: %s", err);
 			return false;
 		}
 	}
@@ -80,7 +79,6 @@ static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
 		sctx = tls_server_side_ctx(cfg, why, sizeof(why));
 		if (!sctx) {
 			snprintf(err, errlen, "server TLS: %s", why);
-			log_error("reload failed, keeping the old configuration: %s", err);
 			if (ctx)
 				SSL_CTX_free(ctx);
 			return false;
@@ -95,7 +93,21 @@ static bool reload_client_tls(const Config *cfg, char *err, size_t errlen)
 	return true;
 }
 
+/* Protocol words are checked even for a side whose TLS is off, so they fail now, not later. */
+static bool check_tls_protocols(const Config *cfg, char *err, size_t errlen)
+{
+	return tls_check_protocols("client", cfg->client_tls_protocols, err, errlen) &&
+	       tls_check_protocols("server", cfg->server_tls_protocols, err, errlen);
+}
+
 /* Server connections made under other TLS settings are closed when released. */
+static void retire_servers(void)
+{
+	List *it;
+	list_for_each(it, &rt.servers) container_of(it, Server, all_node)->dirty = true;
+	log_info("TLS settings changed: server connections are replaced as they are released");
+}
+
 static void retire_servers_for_tls(const Config *old, const Config *cfg)
 {
 	const char *const a[] = { old->server_tls_ca_file, old->server_tls_key_file, old->server_tls_cert_file,
@@ -105,11 +117,8 @@ static void retire_servers_for_tls(const Config *old, const Config *cfg)
 	bool changed = old->server_tls_sslmode != cfg->server_tls_sslmode;
 	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]) && !changed; i++)
 		changed = strcmp(a[i], b[i]) != 0;
-	if (!changed)
-		return;
-	List *it;
-	list_for_each(it, &rt.servers) container_of(it, Server, all_node)->dirty = true;
-	log_info("TLS settings changed: server connections are replaced as they are released");
+	if (changed)
+		retire_servers();
 }
 
 /* The resolver's TTLs and zone check period take effect at once; resolv_conf only at start. */
@@ -129,6 +138,11 @@ bool reload_config(char *err, size_t errlen)
 		log_error("reload failed, keeping the old configuration: %s", err);
 		return false;
 	}
+	if (!config_check_reload(cfg, err, errlen) || !check_tls_protocols(cfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		config_free(cfg);
+		return false;
+	}
 	ClassifyConfig *ccfg = classify_config_new(cfg->write_functions);
 	if (!ccfg) {
 		snprintf(err, errlen, "%s: key 'write_functions': expected a list of function names", cfg->config_file);
@@ -144,6 +158,7 @@ bool reload_config(char *err, size_t errlen)
 	}
 	bool tls_changed = tls_config_changed(rt.cfg, cfg);
 	if (tls_changed && !reload_client_tls(cfg, err, errlen)) {
+		log_error("reload failed, keeping the old configuration: %s", err);
 		classify_config_free(ccfg);
 		config_free(cfg);
 		return false;
@@ -153,6 +168,7 @@ bool reload_config(char *err, size_t errlen)
 	char aferr[512] = "";
 	AuthFile *af = load_authfile(cfg, aferr, sizeof(aferr));
 	Config *old = rt.cfg;
+	config_keep_fixed(cfg, old);
 	if (tls_changed)
 		retire_servers_for_tls(old, cfg);
 	rt.cfg = cfg;
@@ -168,6 +184,92 @@ bool reload_config(char *err, size_t errlen)
 	monitor_reconfigure();
 	reload_dns(cfg);
 	log_info("configuration reloaded");
+	return true;
+}
+
+static bool name_starts(const ConfigSetting *s, const char *prefix)
+{
+	return strncmp(config_setting_name(s), prefix, strlen(prefix)) == 0;
+}
+
+static bool set_write_functions(char *err, size_t errlen)
+{
+	ClassifyConfig *ccfg = classify_config_new(rt.cfg->write_functions);
+	if (!ccfg) {
+		snprintf(err, errlen, "write_functions: expected a list of function names");
+		return false;
+	}
+	classify_config_free(rt.classify_cfg);
+	rt.classify_cfg = ccfg;
+	return true;
+}
+
+static bool set_auth_file(char *err, size_t errlen)
+{
+	AuthFile *af = NULL;
+	if (*rt.cfg->auth_file) {
+		char why[512];
+		if (!(af = authfile_load(rt.cfg->auth_file, why, sizeof(why)))) {
+			snprintf(err, errlen, "auth_file: %s", why);
+			return false;
+		}
+	}
+	if (rt.authfile)
+		authfile_free(rt.authfile);
+	rt.authfile = af;
+	return true;
+}
+
+/*
+ * Build what the new value of s feeds (TLS contexts, HBA rules, the write-function
+ * list, the auth_file), as a reload would; false leaves the old ones in force.
+ */
+static bool set_apply_derived(const ConfigSetting *s, char *err, size_t errlen)
+{
+	if (!check_tls_protocols(rt.cfg, err, errlen))
+		return false;
+	if (name_starts(s, "client_tls") || name_starts(s, "server_tls")) {
+		if (!reload_client_tls(rt.cfg, err, errlen))
+			return false;
+		if (name_starts(s, "server_tls"))
+			retire_servers();
+		return true;
+	}
+	if (name_starts(s, "auth_type") || name_starts(s, "auth_hba_file") ||
+	    name_starts(s, "auth_ident_file"))
+		return reload_hba(rt.cfg, err, errlen);
+	if (name_starts(s, "auth_file"))
+		return set_auth_file(err, errlen);
+	if (name_starts(s, "write_functions"))
+		return set_write_functions(err, errlen);
+	return true;
+}
+
+bool reload_set(const char *key, const char *value, char *err, size_t errlen)
+{
+	const ConfigSetting *s = config_setting_find(key);
+	if (!s || !config_setting_reloadable(s))
+		return config_set(rt.cfg, key, value, err, errlen); /* for its message */
+	char *old = config_setting_dup_value(rt.cfg, s);
+	if (!config_set(rt.cfg, key, value, err, errlen)) {
+		free(old);
+		return false;
+	}
+	if (!set_apply_derived(s, err, errlen)) {
+		char ignored[256];
+		/* the old value was accepted before, so putting it back cannot fail */
+		if (!config_set(rt.cfg, key, old, ignored, sizeof(ignored)))
+			abort();
+		free(old);
+		return false;
+	}
+	free(old);
+	if (name_starts(s, "logfile") || name_starts(s, "syslog"))
+		log_configure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, false, rt.cfg->verbose);
+	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
+	registry_apply_config();
+	monitor_reconfigure();
+	reload_dns(rt.cfg);
 	return true;
 }
 

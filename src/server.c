@@ -778,7 +778,7 @@ void server_link(Server *s, Client *c)
 	server_set_state(s, SV_ACTIVE);
 	/* per link, not per message: a reload must not switch tracking on mid-transaction */
 	c->tracking = prepared_enabled(c);
-	char sql[2048];
+	char sql[8192];
 	int n = varcache_sync_sql(&c->vars, &s->vars, sql, sizeof(sql));
 	if (n > 0) {
 		PktBuf pb;

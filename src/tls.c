@@ -152,6 +152,13 @@ static bool protocols_parse(const TlsLeg *leg, unsigned *bits, char *err, size_t
 	return true;
 }
 
+bool tls_check_protocols(const char *prefix, const char *protocols, char *err, size_t errlen)
+{
+	TlsLeg leg = { .prefix = prefix, .protocols = protocols };
+	unsigned bits;
+	return protocols_parse(&leg, &bits, err, errlen);
+}
+
 static int proto_version(unsigned bit)
 {
 	switch (bit) {

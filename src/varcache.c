@@ -130,25 +130,33 @@ static bool append_literal(char *buf, size_t len, size_t *pos, const char *value
 	return true;
 }
 
+/*
+ * set_config() takes the value as one string, as a startup packet's "-c name=value" and
+ * ParameterStatus give it; SET would quote a list value of search_path or
+ * temp_tablespaces as a single name ("a,b"). E'' keeps backslashes meaning the same
+ * whatever standard_conforming_strings is.
+ */
 int varcache_sync_sql(const VarCache *client, const VarCache *server, char *buf, size_t len)
 {
+	static const char head[] = "SELECT pg_catalog.set_config(E", tail[] = ",false);";
 	size_t pos = 0;
 	for (int i = 0; i < tracked_count; i++) {
 		const char *want = varcache_get(client, i);
 		/* interned: equal values are the same pointer */
 		if (!want || want == varcache_get(server, i))
 			continue;
-		int n = snprintf(buf + pos, len - pos, "SET %s=", tracked_names[i]);
-		if (n < 0 || (size_t)n >= len - pos)
+		if (pos + sizeof(head) >= len)
 			return -1;
-		pos += (size_t)n;
-		/* E'' so that backslashes mean the same whatever standard_conforming_strings is */
-		if (pos + 2 >= len)
+		memcpy(buf + pos, head, sizeof(head) - 1);
+		pos += sizeof(head) - 1;
+		if (!append_literal(buf, len, &pos, tracked_names[i]) || pos + 2 >= len)
 			return -1;
+		buf[pos++] = ',';
 		buf[pos++] = 'E';
-		if (!append_literal(buf, len, &pos, want) || pos + 2 >= len)
+		if (!append_literal(buf, len, &pos, want) || pos + sizeof(tail) >= len)
 			return -1;
-		buf[pos++] = ';';
+		memcpy(buf + pos, tail, sizeof(tail) - 1);
+		pos += sizeof(tail) - 1;
 	}
 	if (pos < len)
 		buf[pos] = 0;

@@ -186,7 +186,12 @@ class Pooler:
             # A stuck wait fails the test in seconds instead of hitting the timeout.
             "query_wait_timeout": "15",
         }
-        self.settings.update({k: str(v) for k, v in (settings or {}).items()})
+        if not is_pgbouncer():
+            # The replica monitor logs in only as a configured user (never one a client
+            # named); tests that check the unconfigured case set it to None.
+            self.settings["replica_monitor_user"] = "app"
+        self.settings.update({k: None if v is None else str(v)
+                              for k, v in (settings or {}).items()})
         self.extra = extra
 
     # -- configuration ------------------------------------------------------

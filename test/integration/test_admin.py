@@ -1349,3 +1349,44 @@ def test_rerun_25006_counted(pooler, cluster):
     st = row_for(admin(p, "SHOW STATS"), database="app")
     assert st["total_rerun_25006"] >= 1, st
     assert row_for(admin(p, "SHOW ROUTING"), database="app")["retry_25006"] >= 1
+
+
+@pgsplit_only("write_functions is pgsplit's own")
+def test_set_write_functions_validates_and_takes_effect(pooler, cluster):
+    """A format string is refused like any name that is not a function name (the
+    pooler keeps running, the old list stays); a valid list applies to the next read."""
+    cluster.primary.psql(
+        "CREATE OR REPLACE FUNCTION wf_on_standby() RETURNS bool LANGUAGE sql AS "
+        "$$ SELECT pg_is_in_recovery() $$", db="app")
+    probe = "SELECT count(*) FROM pg_proc WHERE proname = 'wf_on_standby'"
+    for r in cluster.replicas:
+        assert wait_until(lambda: r.psql(probe, db="app") == "1", 10)
+    p = routed_pooler(pooler, cluster)
+    c = p.connect()
+    assert query1(c, "SELECT wf_on_standby()") is True      # a plain read: a replica
+    for bad in ("%s%s%n", "%n%n%n%n%s", "a b.%x"):
+        with pytest.raises(psycopg.Error, match="expected a list of function names") as ei:
+            admin(p, "SET write_functions = '%s'" % bad)
+        assert ei.value.sqlstate == "22023"
+    assert p.alive()
+    assert {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}["write_functions"] == ""
+    admin(p, "SET write_functions = 'wf_on_standby'")
+    assert query1(c, "SELECT wf_on_standby()") is False     # now a write: the primary
+
+
+@pgsplit_only("pgsplit refuses settings that need a restart")
+def test_track_extra_parameters_changes_only_at_start(pooler):
+    """The tracked names are fixed at start: SET refuses a change, a reload keeps the
+    running value and logs that the file's takes effect at the next start."""
+    p = pooler()
+    with pytest.raises(psycopg.Error, match="cannot be changed online") as ei:
+        admin(p, "SET track_extra_parameters = 'search_path'")
+    assert ei.value.sqlstate == "55P02"
+    p.settings["track_extra_parameters"] = "search_path"
+    p.settings["default_pool_size"] = "6"
+    p.reload()
+    cfg = {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}
+    assert cfg["track_extra_parameters"] == "IntervalStyle"
+    assert cfg["default_pool_size"] == "6"                   # the rest of the reload applied
+    assert p.wait_log(r"setting track_extra_parameters changed in the file: it takes effect "
+                      r"only at the next start")

@@ -151,3 +151,11 @@ def test_unix_socket_group_and_mode(pooler):
     assert st.st_gid == gid
     assert stat.S_IMODE(st.st_mode) == 0o660
     assert query1(p.connect(host=p.dir), "SELECT 1") == 1
+
+
+@pgsplit_only("PgBouncer 1.18 checks the protocol list only when client TLS is on")
+def test_unknown_tls_protocol_refused_at_start_with_client_tls_off(pooler):
+    p = pooler(start=False, client_tls_protocols="tlsv9")
+    rc, out = start_expecting_failure(p)
+    assert rc != 0
+    assert "client_tls_protocols: unknown protocol 'tlsv9'" in out

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from harness import admin, is_pgbouncer, query1
+from harness import admin, is_pgbouncer, pgsplit_only, query1
 
 
 def test_reload_adds_database_keeps_clients(pooler):
@@ -107,3 +107,53 @@ def test_sighup_twice_quickly(pooler):
     time.sleep(0.5)
     assert p.alive()
     assert query1(c, "SELECT 1") == 1
+
+
+# An empty file, one emptied down to comments, and one cut off before [pgbouncer] (the
+# databases survive, every setting would fall back to its default: no admin_users).
+TRUNCATED = {
+    "empty": lambda p: "",
+    "comments": lambda p: "; nothing left\n# here\n",
+    "no_pgbouncer": lambda p: p.ini_text().split("[pgbouncer]")[0],
+}
+
+
+def _still_serving(p, c):
+    """The console, an open client and a new client all work as before the bad reload."""
+    assert p.alive()
+    assert {r["name"] for r in admin(p, "SHOW DATABASES")} >= {"app", "app2"}
+    assert query1(c, "SELECT 1") == 1
+    assert query1(p.connect(db="app2"), "SELECT current_database()") == "app2"
+    cfg = {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}
+    assert cfg["admin_users"] == "admin" and cfg["default_pool_size"] == "3"
+
+
+@pgsplit_only("PgBouncer 1.18 applies an empty file and locks the console out")
+@pytest.mark.parametrize("shape", sorted(TRUNCATED))
+def test_sighup_with_truncated_file_keeps_old_config(pooler, shape):
+    p = pooler(default_pool_size=3)
+    c = p.connect()
+    p.write_files(TRUNCATED[shape](p))
+    p.signal(signal.SIGHUP)
+    assert p.wait_log(r"reload failed, keeping the old configuration: .*no \[pgbouncer\] section")
+    _still_serving(p, c)
+
+
+@pgsplit_only("PgBouncer 1.18 applies an empty file and locks the console out")
+@pytest.mark.parametrize("shape", sorted(TRUNCATED))
+def test_admin_reload_with_truncated_file_is_refused(pooler, shape):
+    p = pooler(default_pool_size=3)
+    c = p.connect()
+    p.write_files(TRUNCATED[shape](p))
+    with pytest.raises(psycopg.Error) as ei:
+        admin(p, "RELOAD")
+    assert ei.value.sqlstate == "F0000"
+    assert "no [pgbouncer] section" in str(ei.value)
+    assert p.wait_log(r"reload failed, keeping the old configuration: .*no \[pgbouncer\] section")
+    _still_serving(p, c)
+    # once the file is whole again, RELOAD works
+    p.settings["default_pool_size"] = "4"
+    p.write_files()
+    admin(p, "RELOAD")
+    cfg = {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}
+    assert cfg["default_pool_size"] == "4"

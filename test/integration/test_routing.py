@@ -4,6 +4,7 @@ Every case is observed through the server that answered: pg_is_in_recovery() and
 inet_server_port(), never through the pooler's own counters alone.
 """
 
+import os
 import time
 
 import psycopg
@@ -308,3 +309,47 @@ def test_least_lag_prefers_the_fresher_replica(pooler, cluster):
     finally:
         stale.psql("SELECT pg_wal_replay_resume()")
         cluster.wait_replay()
+
+
+def _replicated(pooler, cluster, **kw):
+    p = pooler(start=False, pool_mode="transaction", **kw)
+    reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
+    p.databases["app"] = p.connstr("app", replicas=reps)
+    return p.start()
+
+
+def _replica_states(p):
+    return sorted(r["state"] for r in harness.admin(p, "SHOW REPLICAS") if r["database"] == "app")
+
+
+@harness.pgsplit_only("replica routing is pgsplit's own")
+def test_made_up_user_first_does_not_choose_monitor_user(pooler, cluster):
+    """A startup packet with a made-up user right after start (login fails) does not
+    decide who the monitor logs in as: the replicas stay up and serve reads."""
+    p = _replicated(pooler, cluster)
+    with pytest.raises(psycopg.OperationalError):
+        harness.connect(p, user="nobody_%d" % os.getpid(), password="x")
+    time.sleep(1.0)                     # several replica_check_period
+    assert _replica_states(p) == ["up", "up"]
+    c = p.connect()
+    assert all(query1(c, "SELECT pg_is_in_recovery()") is True for _ in range(5))
+    # no server login was tried as the made-up user
+    assert not [ln for ln in p.output().splitlines() if " S-" in ln and "nobody_" in ln]
+
+
+@harness.pgsplit_only("replica routing is pgsplit's own")
+def test_no_monitor_user_keeps_replicas_out_and_says_so(pooler, cluster):
+    p = _replicated(pooler, cluster, replica_monitor_user=None)
+    assert p.wait_log(r"database app has replicas but no user to check them with")
+    with pytest.raises(psycopg.OperationalError):
+        harness.connect(p, user="nobody_%d" % os.getpid(), password="x")
+    c = p.connect()
+    assert all(query1(c, "SELECT pg_is_in_recovery()") is False for _ in range(5))
+    assert _replica_states(p) == ["down", "down"]
+    # configuring a user puts them back
+    harness.admin(p, "SET replica_monitor_user = 'app'")
+    deadline = time.time() + 10
+    while _replica_states(p) != ["up", "up"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert _replica_states(p) == ["up", "up"]
+    assert query1(c, "SELECT pg_is_in_recovery()") is True

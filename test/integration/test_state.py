@@ -4,6 +4,7 @@ the next client (client gone mid-transaction, reset query, tracked parameters)."
 import time
 import uuid
 
+import psycopg
 import pytest
 
 import pgwire
@@ -66,6 +67,30 @@ def test_options_startup_parameter(pooler):
     for _ in range(3):
         assert query1(a, "SHOW TimeZone") == "Asia/Kolkata"
         assert query1(b, "SHOW TimeZone") != "Asia/Kolkata"
+
+
+SEARCH_PATHS = ["a,b", 'Sales,"$user",public', '"a,b",c']
+
+
+@pgsplit_only("1.18 rejects the options startup parameter")
+def test_options_search_path_list_reaches_server_as_postgresql_sets_it(pooler):
+    """`-c search_path=a,b` is the list a, b (as PostgreSQL itself sets it from the
+    startup packet), not the single name "a,b", on every server the client gets."""
+    p = pooler(pool_mode="transaction", default_pool_size=1,
+               track_extra_parameters="IntervalStyle,search_path")
+    want = {}
+    for sp in SEARCH_PATHS:
+        with psycopg.connect(host="127.0.0.1", port=p.cluster.port, dbname="app", user="app",
+                             password="apppass", options="-c search_path=" + sp) as d:
+            want[sp] = (query1(d, "SHOW search_path"),
+                        query1(d, "SELECT pg_catalog.current_schemas(false)::text"))
+    assert want["a,b"][0] == "a,b"
+    clients = {sp: p.connect(options="-c search_path=" + sp) for sp in SEARCH_PATHS}
+    for _ in range(2):          # alternate on the one server connection
+        for sp, c in clients.items():
+            got = (query1(c, "SHOW search_path"),
+                   query1(c, "SELECT pg_catalog.current_schemas(false)::text"))
+            assert got == want[sp], sp
 
 
 def test_ignore_startup_parameters(pooler):

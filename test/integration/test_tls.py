@@ -175,3 +175,50 @@ def test_reload_recycles_servers_only_when_server_tls_changed(pooler, cluster, c
     p.reload()
     assert query1(c, "SELECT pg_backend_pid()") != pid  # replaced at release
     assert query1(c, SSL_IN_USE) is True
+
+
+def _config(p):
+    return {r["key"]: r["value"] for r in harness.admin(p, "SHOW CONFIG")}
+
+
+@harness.pgsplit_only("PgBouncer 1.18 accepts these values and fails later")
+@pytest.mark.parametrize("mode", ["require", "disable"])
+def test_set_unknown_tls_protocol_is_refused(pooler, certs, mode):
+    """An unknown protocol word is refused at SET time, even while client TLS is off
+    (it would fail when TLS is switched on); the old value stays in force."""
+    p = tls_pooler(pooler, certs, mode)
+    for key in ("client_tls_protocols", "server_tls_protocols"):
+        with pytest.raises(psycopg.Error, match="unknown protocol 'tlsv9'") as ei:
+            harness.admin(p, "SET %s = 'tlsv9'" % key)
+        assert ei.value.sqlstate == "22023"
+        assert _config(p)[key] == "secure"
+    assert p.wait_log(r"SET client_tls_protocols = tlsv9 refused")
+    c = p.connect(sslmode="require" if mode == "require" else "disable")
+    assert query1(c, "SELECT 1") == 1
+
+
+@harness.pgsplit_only("PgBouncer 1.18 accepts these values and fails later")
+def test_set_certificate_that_is_not_a_certificate_is_refused(pooler, certs, tmp_path):
+    p = tls_pooler(pooler, certs, "require")
+    junk = tmp_path / "junk.crt"
+    junk.write_text("this is not a certificate\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(junk, 0o644)
+    with pytest.raises(psycopg.Error, match="client TLS") as ei:
+        harness.admin(p, "SET client_tls_cert_file = '%s'" % junk)
+    assert ei.value.sqlstate == "22023"
+    assert _config(p)["client_tls_cert_file"] == os.path.join(certs, "server.crt")
+    c = p.connect(sslmode="require")
+    assert c.pgconn.ssl_in_use and query1(c, "SELECT 1") == 1
+
+
+@harness.pgsplit_only("PgBouncer 1.18 applies TLS settings of SET differently")
+def test_set_tls_protocols_takes_effect(pooler, certs):
+    """A valid SET rebuilds the TLS context: new handshakes use it at once."""
+    p = tls_pooler(pooler, certs, "require")
+    for proto in ("tlsv1.2", "tlsv1.3"):
+        harness.admin(p, "SET client_tls_protocols = '%s'" % proto)
+        c = p.connect(sslmode="require", application_name="over-" + proto)
+        shown = {r["application_name"]: r["tls"] for r in p.admin("SHOW CLIENTS")}
+        assert shown["over-" + proto].startswith(proto.replace("tlsv", "TLSv") + "/"), shown
+        c.close()

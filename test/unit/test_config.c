@@ -148,7 +148,7 @@ static const char *const pgbouncer_options[] = {
 
 static const char *const pgsplit_options[] = {
 	"replica_lb",      "primary_read_weight", "replica_fallback", "replica_check_period",
-	"replica_max_lag", "write_functions",     "read_your_writes", "read_your_writes_scope",
+	"replica_max_lag", "replica_monitor_user", "write_functions",     "read_your_writes", "read_your_writes_scope",
 	"write_window",    "causal_wait",
 };
 
@@ -520,6 +520,25 @@ static void test_duplicates_replace(void)
 	config_free(cfg);
 }
 
+/* A file without [pgbouncer] loads (start keeps working) but may not replace a running one. */
+static void test_check_reload(void)
+{
+	char err[512] = "";
+	Config *cfg = load("leaf.ini", err, sizeof(err));
+
+	CHECK(cfg != NULL);
+	if (cfg) {
+		CHECK(!config_check_reload(cfg, err, sizeof(err)));
+		CHECK(strstr(err, "no [pgbouncer] section") != NULL);
+	}
+	config_free(cfg);
+	cfg = load("dupes.ini", err, sizeof(err));
+	CHECK(cfg != NULL);
+	if (cfg)
+		CHECK(config_check_reload(cfg, err, sizeof(err)));
+	config_free(cfg);
+}
+
 static void test_include_from_cwd(void)
 {
 	char dir[4096], here[4096], err[512];
@@ -785,7 +804,7 @@ static void test_unimplemented_warnings(void)
 TAP_MAIN({ "table_covers_pgbouncer", test_table_covers_pgbouncer }, { "doc_order", test_doc_order },
 	 { "defaults", test_defaults }, { "full_file", test_full_file }, { "errors", test_errors },
 	 { "include_depth_ok", test_include_depth_ok },
-	 { "duplicates_replace", test_duplicates_replace },
+	 { "duplicates_replace", test_duplicates_replace }, { "check_reload", test_check_reload },
 	 { "include_from_cwd", test_include_from_cwd }, { "connstr_values", test_connstr_values },
 	 { "replicas", test_replicas }, { "scalars", test_scalars }, { "lists", test_lists },
 	 { "find_without_fallback", test_find_without_fallback },

@@ -55,7 +55,7 @@ static void test_pktbuf_overflow_is_sticky(void)
 static void test_varcache_sync(void)
 {
 	VarCache client = { 0 }, server = { 0 };
-	char sql[256];
+	char sql[512];
 	varcache_configure("search_path");
 	int tz = varcache_lookup("timezone");
 	int sp = varcache_lookup("SEARCH_PATH");
@@ -66,7 +66,8 @@ static void test_varcache_sync(void)
 	varcache_set(&server, tz, "UTC");
 	varcache_set(&client, sp, "it's");
 	CHECK(varcache_sync_sql(&client, &server, sql, sizeof(sql)) > 0);
-	CHECK_STR(sql, "SET TimeZone=E'Europe/Paris';SET search_path=E'it''s';");
+	CHECK_STR(sql, "SELECT pg_catalog.set_config(E'TimeZone',E'Europe/Paris',false);"
+		       "SELECT pg_catalog.set_config(E'search_path',E'it''s',false);");
 	varcache_set(&server, tz, "Europe/Paris");
 	varcache_set(&server, sp, "it's");
 	CHECK(varcache_sync_sql(&client, &server, sql, sizeof(sql)) == 0);
