@@ -474,10 +474,12 @@ static void warn_unmonitored(void)
 	{
 		Database *db = container_of(it, Database, node);
 		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed &&
-		    !monitor_user_name(db))
+		    !monitor_user_name(db)) {
 			log_warning("database %s has replicas but no user to check them with (set user=, "
 				    "auth_user or replica_monitor_user): its reads go to the primary",
 				    db->name);
+			keep_unchecked_out(db); /* now, not at the first tick: no read goes there meanwhile */
+		}
 	}
 }
 

@@ -109,6 +109,8 @@ class BinPooler(harness.Pooler):
     def __init__(self, binary, *a, **kw):
         super().__init__(*a, **kw)
         self.binary = binary
+        if "pgbouncer" in os.path.basename(binary):
+            self.settings.pop("replica_monitor_user", None)  # pgsplit's setting only
 
     def command(self, *args):
         return [self.binary] + list(args) + [self.ini_path]
