@@ -19,8 +19,6 @@ typedef enum {
 ClientRouteStatus client_route(Client *client, const SbufMsg *msg, Pool **target);
 /* The next batch of a client linked to a replica that has not answered the earlier ones. */
 ClientRouteStatus client_route_pipelined(Client *client, const SbufMsg *msg);
-/* Forget a batch's wait for its Sync (routed, or the client is going away). */
-void client_route_partial_reset(Client *client);
 /* A replica's pool failed: move its waiting clients elsewhere, invisibly. */
 void client_route_evacuate(Pool *replica_pool);
 void client_route_evacuate_replica(Database *db, Replica *replica);

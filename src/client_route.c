@@ -179,7 +179,7 @@ static void partial_wait_arm(Client *c)
 		c->partial_due = true; /* no timer: do not wait */
 }
 
-void client_route_partial_reset(Client *c)
+static void partial_wait_reset(Client *c)
 {
 	c->partial_due = false;
 	if (c->partial_timer)
@@ -214,6 +214,26 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 	req->classified = st == SCAN_DONE;
 	req->prepare_only = req->classified && !executes;
 	return CLIENT_ROUTE_READY;
+}
+
+/*
+ * The router's question about the pending batch: the session's state and, when
+ * transaction pooling routes by content, what the batch says. Ready means the batch's
+ * wait for its Sync, if any, is over.
+ */
+static ClientRouteStatus route_request(Client *c, const SbufMsg *msg, RouteRequest *req, size_t *rerun_len)
+{
+	memset(req, 0, sizeof(*req));
+	*rerun_len = 0;
+	req->routing = c->pool->db->routing;
+	req->session_mode = pool_mode_of(c->pool) == POOL_MODE_SESSION;
+	req->default_read_only = client_default_read_only(c);
+	if (req->session_mode || req->routing != ROUTING_AUTO)
+		return CLIENT_ROUTE_READY;
+	ClientRouteStatus st = classify_pending(c, msg, req, rerun_len);
+	if (st == CLIENT_ROUTE_READY && c->partial_timer)
+		partial_wait_reset(c);
+	return st;
 }
 
 static Pool *replica_pool_for(Client *c, Replica *r)
@@ -323,16 +343,9 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (db->routing == ROUTING_PRIMARY)
 		return CLIENT_ROUTE_READY;
 	RouteRequest req;
-	size_t rerun_len = 0;
-	memset(&req, 0, sizeof(req));
-	req.routing = db->routing;
-	req.session_mode = pool_mode_of(c->pool) == POOL_MODE_SESSION;
-	req.default_read_only = client_default_read_only(c);
-	if (!req.session_mode && req.routing == ROUTING_AUTO &&
-	    classify_pending(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
+	size_t rerun_len;
+	if (route_request(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
-	if (c->partial_timer)
-		client_route_partial_reset(c);
 	RouteDecision d = router_decide(&req);
 	Replica *r = NULL;
 	if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {
@@ -379,15 +392,8 @@ ClientRouteStatus client_route_pipelined(Client *c, const SbufMsg *msg)
 		return CLIENT_ROUTE_AWAIT_LINKED; /* joining would end the re-run chance of the one in flight */
 	RouteRequest req;
 	size_t rerun_len;
-	memset(&req, 0, sizeof(req));
-	req.routing = c->pool->db->routing;
-	req.default_read_only = client_default_read_only(c);
-	if (req.routing == ROUTING_AUTO) {
-		if (classify_pending(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
-			return CLIENT_ROUTE_WAIT_MORE;
-		if (c->partial_timer)
-			client_route_partial_reset(c);
-	}
+	if (route_request(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
+		return CLIENT_ROUTE_WAIT_MORE;
 	RouteDecision d = router_decide(&req);
 	if (d.to_replica && !(req.classified && req.cls.calls_functions))
 		return CLIENT_ROUTE_READY;

@@ -371,11 +371,6 @@ static void check_target(Pool *p, usec_t now)
  */
 #define EARLY_CHECK_GAP_USEC 2000
 
-static usec_t early_check_gap(void)
-{
-	return EARLY_CHECK_GAP_USEC;
-}
-
 static void arm_early_check_timer(usec_t delay)
 {
 	struct timeval tv = { (time_t)(delay / USEC_PER_SEC), (suseconds_t)(delay % USEC_PER_SEC) };
@@ -395,11 +390,11 @@ static void start_early_check(Database *db)
 		return; /* a check is out: monitor_on_done comes back here */
 	if (list_empty(&p->idle_servers)) {
 		check_target(p, now); /* connects */
-		arm_early_check_timer(early_check_gap()); /* and comes back once logged in */
+		arm_early_check_timer(EARLY_CHECK_GAP_USEC); /* and comes back once logged in */
 		return;
 	}
 	Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
-	usec_t gap = early_check_gap();
+	usec_t gap = EARLY_CHECK_GAP_USEC;
 	if (now - s->last_checked < gap) {
 		arm_early_check_timer(gap - (now - s->last_checked));
 		return;

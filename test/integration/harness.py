@@ -108,6 +108,15 @@ def is_sanitizer_build():
     return "libasan" in out
 
 
+def rss_kb(pid):
+    """Resident set size of a process in kB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def not_under_sanitizer(reason="memory figures are meaningless under ASan"):
     return pytest.mark.skipif(is_sanitizer_build(), reason=reason)
 

@@ -31,14 +31,6 @@ PGBOUNCER = "/usr/sbin/pgbouncer"
 
 # ---- helpers ----------------------------------------------------------------------
 
-def rss_kb(pid):
-    """Resident set size of a process in kB (VmRSS)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
 
 def raise_fd_limit(want):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -310,7 +302,7 @@ def test_client_that_never_reads_keeps_pooler_memory_bounded(pooler):
     pid = p.proc.pid
     warm = p.connect()
     assert query1(warm, "SELECT 1") == 1
-    base = rss_kb(pid)
+    base = harness.rss_kb(pid)
     stalled = pgwire.Raw(p.host, p.port)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.login("app", "app", "apppass")
@@ -319,14 +311,14 @@ def test_client_that_never_reads_keeps_pooler_memory_bounded(pooler):
     peak = base
     deadline = time.time() + 6
     while time.time() < deadline:
-        peak = max(peak, rss_kb(pid))
+        peak = max(peak, harness.rss_kb(pid))
         time.sleep(0.1)
     # Another client is not held up by the stalled one.
     t0 = time.time()
     other = p.connect()
     assert query1(other, "SELECT count(*) FROM generate_series(1, 1000)") == 1000
     other_s = time.time() - t0
-    peak = max(peak, rss_kb(pid))
+    peak = max(peak, harness.rss_kb(pid))
     growth_mb = (peak - base) / 1024.0
     print("\nnon-reading client: pooler RSS %d kB before, peak %d kB (+%.1f MB); "
           "another client answered in %.3f s" % (base, peak, growth_mb, other_s))
@@ -358,12 +350,12 @@ def _idle_cost(p, n):
     first = _open_idle(p, 1)          # the pool's server connection exists before the baseline
     assert first[0].simple("SELECT 1")[0] == [["1"]]
     time.sleep(0.3)
-    before = rss_kb(pid)
+    before = harness.rss_kb(pid)
     t0 = time.time()
     socks = _open_idle(p, n)
     opened_s = time.time() - t0
     time.sleep(0.5)
-    after = rss_kb(pid)
+    after = harness.rss_kb(pid)
     try:
         totals = pool_totals(p, "app", console)
         assert totals["cl_active"] + totals["cl_waiting"] >= n, \
@@ -477,7 +469,7 @@ def test_connect_disconnect_storm(pooler):
     secs = time.time() - t0
     stuck = [t for t in threads if t.is_alive()]
     print("\nstorm: %d connect/disconnects by %d threads in %.1f s, %d client errors, RSS %d kB"
-          % (total, nthreads, secs, len(errors), rss_kb(p.proc.pid)))
+          % (total, nthreads, secs, len(errors), harness.rss_kb(p.proc.pid)))
     assert not stuck, "%d storm threads stuck" % len(stuck)
     assert p.alive(), "pooler died in the storm"
     assert console_answers(p)

@@ -28,13 +28,6 @@ pytestmark = pytest.mark.timeout(120)
 MAX_GROWTH_MB = 48
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
 
 def parse(name, sql):
     return pgwire.msg(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!H", 0))
@@ -92,20 +85,20 @@ class Flood:
 def watch(p, flood):
     """RSS before, peak during the flood; the time another client took meanwhile."""
     pid = p.proc.pid
-    base = rss_kb(pid)
+    base = harness.rss_kb(pid)
     flood.start()
     peak = base
     other_s = None
     t_end = time.time() + flood.seconds
     while time.time() < t_end:
-        peak = max(peak, rss_kb(pid))
+        peak = max(peak, harness.rss_kb(pid))
         if other_s is None and time.time() > t_end - flood.seconds / 2:
             t0 = time.time()
             with p.connect() as other:
                 assert query1(other, "SELECT 41 + 1") == 42
             other_s = time.time() - t0
         time.sleep(0.1)
-    peak = max(peak, rss_kb(pid))
+    peak = max(peak, harness.rss_kb(pid))
     flood.finish()
     return base, peak, other_s
 

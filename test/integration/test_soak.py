@@ -52,13 +52,6 @@ def soak_pooler(soak_cluster, request):
     harness.finish_test_poolers(request, made, tail=8000)
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
 
 def cut(conn):
     """Drop the connection without a Terminate message, as a crashed client would."""
@@ -198,12 +191,12 @@ def test_soak_routing_ryw_disconnects_replica_restart(soak_pooler, soak_cluster)
     t0 = time.time()
     soak = Soak(p, SOAK_SECONDS).start()
     time.sleep(min(3.0, SOAK_SECONDS / 10))
-    rss_start = rss_kb(pid)
+    rss_start = harness.rss_kb(pid)
     rss_peak = rss_start
 
     # One replica restart in the middle.
     while time.time() < t0 + SOAK_SECONDS / 2:
-        rss_peak = max(rss_peak, rss_kb(pid))
+        rss_peak = max(rss_peak, harness.rss_kb(pid))
         time.sleep(0.5)
     victim = soak_cluster.replicas[0]
     restart_begin = time.time()
@@ -213,10 +206,10 @@ def test_soak_routing_ryw_disconnects_replica_restart(soak_pooler, soak_cluster)
     restart_end = time.time()
 
     while time.time() < soak.until:
-        rss_peak = max(rss_peak, rss_kb(pid))
+        rss_peak = max(rss_peak, harness.rss_kb(pid))
         time.sleep(0.5)
     stuck = soak.join(30)
-    rss_end = rss_kb(pid)
+    rss_end = harness.rss_kb(pid)
     elapsed = time.time() - t0
 
     totals = None
