@@ -55,6 +55,9 @@ typedef struct ClassifyResult {
 	/* A statement calls a function not on the write-function list: a READ verdict may
 	 * still be refused by a replica (25006) if the function writes. */
 	bool calls_functions;
+	/* Every statement is SET, RESET, DISCARD or DEALLOCATE: it changes session state, never
+	 * data, so it is no write for read-your-writes. */
+	bool session_only;
 } ClassifyResult;
 
 /* The write-function list: the built-in defaults plus configured names. */

@@ -589,6 +589,7 @@ typedef struct StmtInfo {
 	TxnModes modes;
 	DefaultRo default_ro;
 	bool calls_function; /* calls a function not known to write (see ClassifyResult) */
+	bool session_only;   /* changes session state only, never data (see ClassifyResult) */
 } StmtInfo;
 
 /* What a statement handler sees: the whole statement, the tokens after its keyword. */
@@ -898,6 +899,7 @@ static void stmt_set(StmtCtx *x)
 {
 	Cursor *c = &x->rest;
 	stmt_set_verdict(x->out, CLASSIFY_UNSURE, "SET changes session state");
+	x->out->session_only = true;
 	if (cur_accept(c, "LOCAL")) {
 		if (tok_kw(c->sc, cur_peek(c), "TRANSACTION"))
 			stmt_set_verdict(x->out, CLASSIFY_UNSURE, "unrecognised SET LOCAL");
@@ -933,6 +935,7 @@ static void stmt_reset(StmtCtx *x)
 	static const char guc[] = "default_transaction_read_only";
 	const Scan *sc = x->rest.sc;
 	stmt_set_verdict(x->out, CLASSIFY_UNSURE, "RESET changes session state");
+	x->out->session_only = true;
 	Tok t = cur_next(&x->rest);
 	const char *name;
 	size_t len;
@@ -945,8 +948,15 @@ static void stmt_reset(StmtCtx *x)
 static void stmt_discard(StmtCtx *x)
 {
 	stmt_set_verdict(x->out, CLASSIFY_UNSURE, "DISCARD changes session state");
+	x->out->session_only = true;
 	if (cur_accept(&x->rest, "ALL") && cur_at_end(&x->rest))
 		x->out->default_ro = DEFRO_OFF;
+}
+
+static void stmt_deallocate(StmtCtx *x)
+{
+	stmt_set_verdict(x->out, CLASSIFY_UNSURE, "DEALLOCATE changes session state");
+	x->out->session_only = true;
 }
 
 /* EXPLAIN (option [value], ...): finds ANALYZE and whether its value turns it off. */
@@ -1095,7 +1105,7 @@ static const StmtRule stmt_rules[] = {
 	RULE_W("DO"), RULE_W("NOTIFY"), RULE_W("LISTEN"), RULE_W("UNLISTEN"), RULE_W("CHECKPOINT"),
 	RULE_W("IMPORT"), RULE_W("REASSIGN"),
 	RULE_U("EXECUTE", "EXECUTE of a prepared statement"),
-	RULE_U("DEALLOCATE", "DEALLOCATE changes session state"),
+	RULE_H("DEALLOCATE", stmt_deallocate),
 	RULE_U("DECLARE", "cursor"), RULE_U("FETCH", "cursor"), RULE_U("MOVE", "cursor"),
 	RULE_U("CLOSE", "cursor"), RULE_U("LOAD", "LOAD changes session state"),
 };
@@ -1146,6 +1156,7 @@ typedef struct TxnTrack {
 	bool open_ro;	    /* ... and is READ ONLY (and not SERIALIZABLE) */
 	bool just_begun;    /* the previous statements were its BEGIN and SET TRANSACTIONs */
 	bool first_txn;	    /* ... and it is the one begun by the first statement */
+	bool all_session;   /* every statement so far changes session state only */
 } TxnTrack;
 
 static void result_verdict(ClassifyResult *res, ClassifyVerdict v, const char *reason)
@@ -1203,6 +1214,7 @@ static void result_add(ClassifyResult *res, TxnTrack *tr, const StmtInfo *in)
 		res->begin_read_write = in->modes.read_write;
 	}
 	tr->all_txn = tr->all_txn && in->txn != TXN_NONE;
+	tr->all_session = tr->all_session && in->session_only;
 	result_track_txn(res, tr, in);
 	result_verdict(res, in->verdict, in->reason);
 	res->calls_functions = res->calls_functions || in->calls_function;
@@ -1244,7 +1256,7 @@ static bool stmt_find_end(Scan *sc, size_t pos, size_t *end, bool *empty)
 /* One pass over the whole string in the Scan's lexing mode. */
 static void classify_pass(Scan *sc, ClassifyResult *res)
 {
-	TxnTrack tr = { true, false, false, false, false };
+	TxnTrack tr = { true, false, false, false, false, true };
 	size_t pos = 0;
 	for (;;) {
 		size_t end;
@@ -1266,6 +1278,7 @@ static void classify_pass(Scan *sc, ClassifyResult *res)
 	if (tr.open && !tr.open_ro)
 		result_verdict(res, CLASSIFY_UNSURE, "explicit transaction without READ ONLY");
 	res->is_transaction_control = res->n_statements > 0 && tr.all_txn;
+	res->session_only = res->n_statements > 0 && tr.all_session;
 }
 
 /* ---------------------------------------------------------------------------------- */

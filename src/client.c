@@ -267,7 +267,16 @@ void client_fail_wait(Client *c, const char *message)
 static void client_on_eof(Conn *conn, const char *reason)
 {
 	Client *c = (Client *)conn;
-	/* framing errors get a FATAL the client can show; a vanished client just goes */
+	/*
+	 * Framing errors get a FATAL the client can show; a vanished client just goes. Before
+	 * its startup packet a connection that sends nothing valid (garbage, a Terminate) is
+	 * closed without an answer, as PostgreSQL closes it.
+	 */
+	if (conn->startup && strncmp(reason, "bad ", 4) == 0) {
+		log_info("C-%llu: %s: %s, closing", (unsigned long long)conn->id, conn->addr_text, reason);
+		client_close(c, reason);
+		return;
+	}
 	if (strncmp(reason, "bad ", 4) == 0 || strcmp(reason, "message too large") == 0) {
 		log_warning("C-%llu: %s: %s", (unsigned long long)conn->id, conn->addr_text, reason);
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, reason);

@@ -33,12 +33,14 @@ typedef enum { SCAN_DONE, SCAN_MORE, SCAN_PARTIAL, SCAN_UNSURE } ScanStatus;
 static void merge_result(ClassifyResult *acc, const ClassifyResult *one, bool *first)
 {
 	bool calls = !*first && acc->calls_functions;
+	bool session_only = (*first || acc->session_only) && one->session_only;
 	if (*first || (acc->verdict == CLASSIFY_READ && one->verdict != CLASSIFY_READ)) {
 		ClassifyHint hint = *first ? one->hint : acc->hint;
 		*acc = *one;
 		acc->hint = hint;
 	}
 	acc->calls_functions = calls || one->calls_functions;
+	acc->session_only = session_only;
 	*first = false;
 }
 
@@ -369,7 +371,8 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		client_route_disarm_retry(c);
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
 		db->ryw_kept_on_primary++;
-	c->xact_is_write = !r && reason_is_write(d.reason);
+	/* session statements (SET, RESET, DISCARD, DEALLOCATE) change no data: no floor */
+	c->xact_is_write = !r && reason_is_write(d.reason) && !(req.classified && req.cls.session_only);
 	count_route(db, d.reason, r);
 	if (r)
 		*target = replica_pool_for(c, r);

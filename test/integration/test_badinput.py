@@ -245,3 +245,25 @@ def test_many_garbage_connections(setup):
     for r in socks:
         r.error_or_close(10)
         r.close()
+
+
+def _answer_before_close(host, port, data):
+    """Every byte a server sends back before it closes, for `data` sent before any
+    startup packet."""
+    r = pgwire.Raw(host, port)
+    r.send(data)
+    closed = r.is_closed(wait=5)
+    got = r.buf
+    r.close()
+    return closed, got
+
+
+@pytest.mark.parametrize("data", [pgwire.terminate(), b"GET / HTTP/1.1\r\n\r\n", b"\0\0\0\2xx"],
+                         ids=["terminate", "http", "short-length"])
+def test_nothing_valid_before_startup_closes_silently_as_postgresql(setup, cluster, data):
+    """node-postgres's connect(); end() sends a Terminate first: PostgreSQL closes without
+    a word, so a FATAL from the pooler surfaced as an unhandled error event."""
+    p, _ = setup
+    direct = _answer_before_close("127.0.0.1", cluster.primary.port, data)
+    assert direct == (True, b"")
+    assert _answer_before_close(p.host, p.port, data) == direct

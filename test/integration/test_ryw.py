@@ -178,3 +178,19 @@ def test_admin_set_changes_the_mode_for_new_transactions(pooler, cluster):
         assert write_then_read(c, c, 20) == 0
         harness.admin(p, "SET read_your_writes = 'off'")
         assert write_then_read(c, c, 20) > 0  # the guarantee is off now
+
+
+@pytest.mark.parametrize("stmt", ["SET application_name = 'PostgreSQL JDBC Driver'", "DISCARD ALL",
+                                  "SET search_path TO public; RESET timezone"])
+def test_session_statements_raise_no_floor(pooler, cluster, stmt):
+    """A driver's start-up SETs (pgjdbc sends two) and other session statements change no
+    data: the reads after them still go to a replica, even one that replays nothing."""
+    setup_table(cluster)
+    p = ryw_pooler(pooler, cluster, read_your_writes="lsn")
+    c = p.connect()
+    with replay_paused(cluster):
+        # another session's write (straight to the primary): the replicas are now behind
+        # the primary, so any floor raised by the statement would keep the reads there
+        cluster.primary.psql("INSERT INTO ryw VALUES ('%s', 1)" % uuid.uuid4().hex, db="app")
+        c.execute(stmt)
+        assert [query1(c, "SELECT pg_is_in_recovery()") for _ in range(3)] == [True] * 3

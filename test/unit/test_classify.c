@@ -204,6 +204,25 @@ static void test_begin_flags(void)
 	CHECK(!r.is_transaction_control && r.n_statements == 0 && r.verdict == CLASSIFY_READ);
 }
 
+/* Session statements change no data; function calls are reported for the 25006 re-run. */
+static void test_session_only_and_calls(void)
+{
+	static const char *const session[] = {
+		"SET application_name = 'x'", "SET extra_float_digits = 3", "RESET ALL", "DISCARD ALL",
+		"DEALLOCATE s1", "SET search_path TO a, b; RESET timezone", "SET LOCAL work_mem = '1MB'",
+	};
+	static const char *const not_session[] = {
+		"SELECT 1", "SET x = 1; INSERT INTO t VALUES (1)", "BEGIN", "SHOW work_mem", "",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(session); i++)
+		CHECK(classify_str(NULL, session[i]).session_only);
+	for (size_t i = 0; i < ARRAY_SIZE(not_session); i++)
+		CHECK(!classify_str(NULL, not_session[i]).session_only);
+	CHECK(classify_str(NULL, "SELECT count(*) FROM t").calls_functions);
+	CHECK(classify_str(NULL, "EXPLAIN SELECT f(1)").calls_functions);
+	CHECK(!classify_str(NULL, "SELECT a, b FROM t WHERE id = $1").calls_functions);
+}
+
 /* 1 = sets read only, 0 = sets read write, -1 = neither */
 static int default_flag(const char *sql)
 {
@@ -519,4 +538,4 @@ static void test_large_inputs(void)
 TAP_MAIN({"corpus", test_corpus}, {"bounds", test_bounds}, {"begin_flags", test_begin_flags},
          {"default_read_only", test_default_read_only}, {"reasons", test_reasons},
          {"hints", test_hints}, {"config", test_config}, {"fuzz_fragments", test_fuzz_fragments},
-         {"large_inputs", test_large_inputs})
+         {"large_inputs", test_large_inputs}, {"session_only_and_calls", test_session_only_and_calls})
