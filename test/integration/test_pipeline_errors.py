@@ -9,6 +9,7 @@ the same script directly against PostgreSQL and through the pooler and compares.
 """
 
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 
 import harness
+import pgwire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -154,29 +156,58 @@ def test_pipeline_parse_and_bind_errors(pooler, cluster, kind, routed):
     assert run_isolated("parse_or_bind_error", pooled_dsn(p), kind=kind) == want
 
 
-def evicted_in_failed_part(dsn):
-    """Named statements past the pooler's cache size prepared in the part of a pipeline
-    that an error aborted: the server skipped them, so they must not be believed to exist."""
+def _parse(name, sql):
+    return pgwire.msg(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!HI", 1, 23))
+
+
+def _bind_execute_sync(name, value):
+    v = str(value).encode()
+    bind = (b"\0" + name.encode() + b"\0" + struct.pack("!H", 0) + struct.pack("!H", 1)
+            + struct.pack("!I", len(v)) + v + struct.pack("!H", 0))
+    return (pgwire.msg(b"B", bind) + pgwire.msg(b"E", b"\0" + struct.pack("!I", 0))
+            + pgwire.msg(b"S"))
+
+
+def _answer(raw):
+    """Up to ReadyForQuery: the first column of the row, or the error's SQLSTATE."""
+    got = None
+    for kind, body in raw.read_until((b"Z",)):
+        if kind == b"D":
+            (n,) = struct.unpack("!i", body[2:6])
+            got = body[6:6 + n].decode()
+        elif kind == b"E" and got is None:
+            got = pgwire.parse_fields(body).get("C")
+    return got
+
+
+def evicted_in_failed_part(host, port):
+    """Named Parses, more than max_prepared_statements, sent after a statement that
+    fails and before the Sync: the server skips them, so they do not exist afterwards
+    (Bind says 26000), and preparing them again works. Raw protocol, so the order of
+    messages is exact."""
     seen = []
-    with psycopg.connect(dsn, autocommit=True, prepare_threshold=0, connect_timeout=5) as conn:
-        with conn.pipeline() as p, conn.cursor() as cur:
-            cur.execute("SELECT 1/0")
-            for i in range(6):
-                cur.execute("SELECT %s::int + %d" % ("%s", i), (i,))
-            time.sleep(0.1)
-            try:
-                cur.fetchall()
-            except psycopg.Error as e:
-                seen.append(type(e).__name__)
-            p.sync()
+    with pgwire.Raw(host, port) as raw:
+        raw.login("plainuser", "app", "plainpass")
+        failing = (pgwire.msg(b"P", b"\0SELECT 1/0\0" + struct.pack("!H", 0))
+                   + pgwire.msg(b"B", b"\0\0" + struct.pack("!HHH", 0, 0, 0))
+                   + pgwire.msg(b"E", b"\0" + struct.pack("!I", 0)))
+        raw.send(failing + b"".join(_parse("s%d" % i, "SELECT $1::int + %d" % i) for i in range(6)))
+        seen.append(raw.expect_error().get("C"))  # answered before the Sync is sent
+        raw.send(pgwire.msg(b"S"))
+        seen.append(_answer(raw))
         for i in range(6):
-            seen.append(rows(conn.execute("SELECT %s::int + %d" % ("%s", i), (i,)).fetchall()))
+            raw.send(_bind_execute_sync("s%d" % i, i))
+            seen.append(_answer(raw))
+        for i in range(6):
+            raw.send(_parse("s%d" % i, "SELECT $1::int + %d" % i) + _bind_execute_sync("s%d" % i, i))
+            seen.append(_answer(raw))
     return seen
 
 
 @pytest.mark.parametrize("routed", [False, True], ids=["primary-only", "replicas"])
 def test_pipeline_error_with_evicted_statements(pooler, cluster, routed):
     p = make_pooler(pooler, cluster, "transaction", routed, max_prepared_statements="3")
-    want = run_isolated("evicted_in_failed_part", direct_dsn(cluster))
-    assert run_isolated("evicted_in_failed_part", pooled_dsn(p)) == want
+    want = evicted_in_failed_part("127.0.0.1", cluster.primary.port)
+    assert want == ["22012", None] + ["26000"] * 6 + [str(2 * i) for i in range(6)]
+    assert evicted_in_failed_part(p.host, p.port) == want
     assert harness.query1(p.connect(), "SELECT 5") == 5
