@@ -8,6 +8,13 @@
 
 #include "pool.h"
 
+/*
+ * The lookups never create anything: they are what a client may use before it has
+ * authenticated, so a made-up name costs nothing. find/get create (a database from "*",
+ * a user) and are for names that have proved themselves or come from the config.
+ */
+Database *registry_lookup_database(const char *name);
+PoolUser *registry_lookup_user(const char *name);
 Database *registry_find_database(const char *name);
 PoolUser *registry_get_user(const char *name);
 Pool *registry_get_pool(Database *db, PoolUser *user);

@@ -763,7 +763,7 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 	s->request = c->conn.request_time;
 	s->type = "C";
 	s->user = c->user_name ? c->user_name : "(nouser)";
-	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : "(nodb)";
+	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : c->db_name ? c->db_name : "(nodb)";
 	s->state = state;
 	s->ptr = c;
 	s->link = c->conn.link;

@@ -154,6 +154,12 @@ static Database *database_create(const char *name, const DatabaseDef *def)
 	return db;
 }
 
+Database *registry_lookup_database(const char *name)
+{
+	Database *db = database_lookup(name);
+	return db && !db->removed ? db : NULL;
+}
+
 Database *registry_find_database(const char *name)
 {
 	Database *db = database_lookup(name);
@@ -188,7 +194,7 @@ static void user_apply_config(PoolUser *u)
 	u->query_timeout = ud ? ud->query_timeout : -1;
 }
 
-PoolUser *registry_get_user(const char *name)
+PoolUser *registry_lookup_user(const char *name)
 {
 	List *it;
 	list_for_each(it, &rt.users)
@@ -197,7 +203,15 @@ PoolUser *registry_get_user(const char *name)
 		if (strcmp(u->name, name) == 0)
 			return u;
 	}
-	PoolUser *u = xcalloc(1, sizeof(*u));
+	return NULL;
+}
+
+PoolUser *registry_get_user(const char *name)
+{
+	PoolUser *u = registry_lookup_user(name);
+	if (u)
+		return u;
+	u = xcalloc(1, sizeof(*u));
 	u->name = xstrdup(name);
 	user_apply_config(u);
 	list_append(&rt.users, &u->node);
