@@ -25,6 +25,8 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica);
 /* Bring databases and users in line with rt.cfg / rt.authfile (start and reload). */
 void registry_apply_config(void);
 void registry_free_all(void);
+/* Free pools unused for pool_idle_timeout and users nothing refers to (upkeep). */
+void registry_free_idle(usec_t now);
 /* Free a database with no clients and no servers, and its pools. False if in use. */
 bool registry_drop_database(Database *db);
 /*

@@ -237,8 +237,9 @@ static bool db_stats(const Database *db, DbStats *out)
 		stats_add(&last, &p->stats.last_period);
 		stats_add(&prev, &p->stats.prev_period);
 	}
+	stats_add(&out->total, &db->retired);
 	stats_period_average(&last, &prev, rt.cfg->stats_period, &out->avg);
-	return any;
+	return any || db->retired.xact_count > 0 || db->retired.query_count > 0;
 }
 
 /* The console's own row: every console query is one transaction of one query. */

@@ -220,6 +220,7 @@ void client_close(Client *c, const char *reason)
 	}
 	if (c->pool) {
 		client_leave_state(c);
+		c->pool->n_clients--;
 		c->pool->db->client_count--;
 		c->pool->db->last_used = time_now_loop();
 		c->user->client_count--;
@@ -496,6 +497,7 @@ bool client_login_bind(Client *c)
 	c->db = db;
 	c->user = user;
 	c->pool = registry_get_pool(db, db->forced_user ? registry_get_user(db->forced_user) : user);
+	c->pool->n_clients++;
 	db->client_count++;
 	user->client_count++;
 	db->last_used = time_now_loop();

@@ -243,7 +243,7 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 	/* a replica pool logs in with the creds of the primary pool of (db, user) */
 	Pool *home = replica ? registry_get_pool(db, user) : NULL;
 	p = pool_create(db, user, replica);
-	p->home = home;
+	pool_set_home(p, home);
 	list_append(&rt.pools, &p->node);
 	return p;
 }
@@ -290,47 +290,96 @@ static void database_free(Database *db)
 	free(db);
 }
 
+static void pool_free(Pool *p)
+{
+	stats_add(&p->db->retired, &p->stats.total);
+	list_del(&p->node);
+	pool_destroy(p);
+}
+
+static void user_free(PoolUser *u)
+{
+	list_del(&u->node);
+	free(u->name);
+	free(u->secret);
+	free(u);
+}
+
+/* Pools of db (NULL: all) go together: homes are let go first, so none is freed in use. */
+static void free_pools_of(const Database *db)
+{
+	List *it, *tmp;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (!db || p->db == db)
+			pool_set_home(p, NULL);
+	}
+	list_for_each_safe(it, tmp, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (!db || p->db == db)
+			pool_free(p);
+	}
+}
+
 bool registry_drop_database(Database *db)
 {
 	if (db->client_count > 0 || db->server_count > 0)
 		return false;
-	List *it, *tmp;
-	list_for_each_safe(it, tmp, &rt.pools)
+	List *it;
+	list_for_each(it, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		if (p->db != db)
-			continue;
-		list_del(&p->node);
-		pool_destroy(p);
+		if (p->db == db && !list_empty(&p->auth_waiters))
+			return false; /* logins wait for a lookup in it */
 	}
+	free_pools_of(db);
 	list_del(&db->node);
 	database_free(db);
 	return true;
 }
 
-void registry_free_all(void)
+/*
+ * A pool unused for pool_idle_timeout is freed (one borrowing its creds goes first, so its
+ * home follows on a later tick), then users no pool or client refers to. A client's next
+ * login makes them again. The replica monitor's pools are its own to keep.
+ */
+void registry_free_idle(usec_t now)
 {
 	List *it, *tmp;
+	usec_t limit = rt.cfg->pool_idle_timeout;
 	list_for_each_safe(it, tmp, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		list_del(&p->node);
-		pool_destroy(p);
+		if (limit <= 0 || p->is_monitor || !pool_unused(p)) {
+			p->empty_since = 0;
+			continue;
+		}
+		if (!p->empty_since)
+			p->empty_since = now;
+		else if (now - p->empty_since >= limit)
+			pool_free(p);
 	}
+	list_for_each_safe(it, tmp, &rt.users)
+	{
+		PoolUser *u = container_of(it, PoolUser, node);
+		if (u->n_pools == 0 && u->client_count == 0 && u->server_count == 0)
+			user_free(u);
+	}
+}
+
+void registry_free_all(void)
+{
+	List *it, *tmp;
+	free_pools_of(NULL);
 	list_for_each_safe(it, tmp, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
 		list_del(&db->node);
 		database_free(db);
 	}
-	list_for_each_safe(it, tmp, &rt.users)
-	{
-		PoolUser *u = container_of(it, PoolUser, node);
-		list_del(&u->node);
-		free(u->name);
-		free(u->secret);
-		free(u);
-	}
+	list_for_each_safe(it, tmp, &rt.users) user_free(container_of(it, PoolUser, node));
 }
 
 void registry_on_dns_change(void *arg UNUSED, const char *host)
