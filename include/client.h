@@ -108,6 +108,12 @@ void client_fail_wait(Client *client, const char *message);
 /* Send an ErrorResponse to a linked client (e.g. query_timeout) without closing. */
 void client_send_error(Client *client, const char *severity, const char *sqlstate, const char *message);
 void client_set_state(Client *client, ClientState state);
+/*
+ * The client just authenticated: give it its user, database (made from "*" if need be)
+ * and pool, after the refusals kept for this moment and the per-database and per-user
+ * limits. False when the client was closed instead. Safe to call again.
+ */
+bool client_login_bind(Client *client) MUST_CHECK;
 Client *client_find_by_cancel_key(uint32_t pid, uint32_t key);
 const char *client_state_name(ClientState state);
 

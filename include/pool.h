@@ -90,6 +90,7 @@ typedef struct Database {
 	uint64_t ryw_waited;          /* reads that waited (causal_wait) */
 	int client_count;      /* clients connected to this database */
 	int server_count;      /* server connections of all its pools */
+	StatCounters retired;  /* totals of its pools freed when idle: SHOW STATS never goes back */
 	List node;             /* registry's database list */
 } Database;
 
@@ -107,6 +108,7 @@ typedef struct PoolUser {
 	usec_t query_timeout;
 	int client_count;
 	int server_count;
+	int n_pools;       /* pools logging in as this user: while any, it is kept */
 	List node;
 } PoolUser;
 
@@ -152,6 +154,9 @@ struct Pool {
 	usec_t last_connect_failure; /* monotonic; 0 = none */
 	char *last_connect_error;
 	int max_wait_clients;
+	int n_clients;     /* logged-in clients whose home pool this is (Client.pool) */
+	int n_homed;       /* pools whose home this is: while any, it is kept */
+	usec_t empty_since; /* monotonic: first upkeep that found it unused; 0 = in use */
 	List node; /* registry's pool list */
 };
 
@@ -161,6 +166,10 @@ int pool_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
 
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
+/* The pool borrows home's auth_query creds; home is kept while it does. */
+void pool_set_home(Pool *pool, Pool *home);
+/* Nothing refers to it: no clients, servers, lookups or pools borrowing its creds. */
+bool pool_unused(const Pool *pool);
 /* The auth_query creds this pool's servers log in with (its home pool's). */
 LookupCreds *pool_lookup_creds(Pool *pool);
 /* Drop them (the user is gone, or a new secret replaces them). */

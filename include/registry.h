@@ -8,6 +8,13 @@
 
 #include "pool.h"
 
+/*
+ * The lookups never create anything: they are what a client may use before it has
+ * authenticated, so a made-up name costs nothing. find/get create (a database from "*",
+ * a user) and are for names that have proved themselves or come from the config.
+ */
+Database *registry_lookup_database(const char *name);
+PoolUser *registry_lookup_user(const char *name);
 Database *registry_find_database(const char *name);
 PoolUser *registry_get_user(const char *name);
 Pool *registry_get_pool(Database *db, PoolUser *user);
@@ -18,6 +25,8 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica);
 /* Bring databases and users in line with rt.cfg / rt.authfile (start and reload). */
 void registry_apply_config(void);
 void registry_free_all(void);
+/* Free pools unused for pool_idle_timeout and users nothing refers to (upkeep). */
+void registry_free_idle(usec_t now);
 /* Free a database with no clients and no servers, and its pools. False if in use. */
 bool registry_drop_database(Database *db);
 /*

@@ -100,7 +100,6 @@ bool admin_client_login(Client *c)
 	if (!admin && !stats && rt.cfg->auth_type != AUTH_TYPE_ANY)
 		c->refusal = LOGIN_REFUSE_CONSOLE; /* told only after the password checks out */
 	c->admin_may_change = admin;
-	c->user = registry_get_user(c->user_name);
 	return true;
 }
 
@@ -548,9 +547,14 @@ static AdminResult cmd_enable(AdminCtx *x)
 	return cmd_enable_disable(x, false);
 }
 
+/* A client still logging in has no Database yet: it is matched by the name it gave. */
 static bool pick_db_client(const Client *c, const void *db)
 {
-	return !c->is_admin && c->db && (!db || c->db == db);
+	if (c->is_admin)
+		return false;
+	if (c->db)
+		return !db || c->db == db;
+	return c->state == CL_LOGIN && c->db_name && (!db || strcmp(c->db_name, ((const Database *)db)->name) == 0);
 }
 
 static bool pick_db_server(const Server *s, const void *db)

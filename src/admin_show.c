@@ -237,8 +237,9 @@ static bool db_stats(const Database *db, DbStats *out)
 		stats_add(&last, &p->stats.last_period);
 		stats_add(&prev, &p->stats.prev_period);
 	}
+	stats_add(&out->total, &db->retired);
 	stats_period_average(&last, &prev, rt.cfg->stats_period, &out->avg);
-	return any;
+	return any || db->retired.xact_count > 0 || db->retired.query_count > 0;
 }
 
 /* The console's own row: every console query is one transaction of one query. */
@@ -763,7 +764,7 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 	s->request = c->conn.request_time;
 	s->type = "C";
 	s->user = c->user_name ? c->user_name : "(nouser)";
-	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : "(nodb)";
+	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : c->db_name ? c->db_name : "(nodb)";
 	s->state = state;
 	s->ptr = c;
 	s->link = c->conn.link;

@@ -4,6 +4,7 @@
  * password and an unknown user.
  */
 #include "auth.h"
+#include "authfile.h"
 #include "authquery.h"
 #include "client.h"
 #include "hba.h"
@@ -45,17 +46,22 @@ static void send_auth_request(Client *c, uint32_t code, const void *data, size_t
 	pktbuf_free(&pb);
 }
 
-/* This login's secret: auth_file's, else what auth_query just returned. */
+/*
+ * This login's secret: what auth_query just returned, else auth_file's, read from the
+ * file itself since the client has no PoolUser before it authenticates.
+ */
 static const char *stored_secret(const Client *c)
 {
 	if (c->lookup_secret)
 		return c->lookup_secret;
-	return c->user ? c->user->secret : NULL;
+	return authfile_lookup(rt.authfile, c->user_name);
 }
 
 /* Success: a looked-up secret now serves this (database, user) pool's server logins. */
 static void auth_ok(Client *c)
 {
+	if (!client_login_bind(c))
+		return;
 	authquery_adopt_secret(c);
 	client_auth_ok(c);
 }
@@ -386,8 +392,8 @@ static void scram_keep_keys(Client *c)
 	bool have = c->scram->have_client_key && secret && auth_secret_kind(secret) == SECRET_SCRAM &&
 		    scram_parse_secret(secret, &stored);
 	LookupCreds *lc = authquery_adopt_secret(c);
-	if (!have || (looked_up && !lc))
-		return;
+	if (!have || (looked_up && !lc) || !c->user)
+		return; /* the console has no PoolUser to keep them on */
 	uint8_t *client_key = lc ? lc->scram_client_key : c->user->scram_client_key;
 	uint8_t *server_key = lc ? lc->scram_server_key : c->user->scram_server_key;
 	memcpy(client_key, c->scram->client_key, SCRAM_KEY_LEN);
@@ -409,6 +415,8 @@ static void scram_final(Client *c, const uint8_t *body, size_t len)
 	}
 	send_auth_request(c, PG_AUTH_SASL_FINAL, reply, strlen(reply));
 	free(reply);
+	if (!client_login_bind(c))
+		return;
 	scram_keep_keys(c);
 	scram_server_free(c->scram);
 	free(c->scram);

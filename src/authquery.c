@@ -29,7 +29,7 @@ static const char *auth_user_for(const Client *c, const DatabaseDef *def)
 static Pool *lookup_pool(Client *c, const char *auth_user, const DatabaseDef *def)
 {
 	const char *dbname = def && def->auth_dbname ? def->auth_dbname
-			     : *rt.cfg->auth_dbname ? rt.cfg->auth_dbname : c->db->name;
+			     : *rt.cfg->auth_dbname ? rt.cfg->auth_dbname : c->db_name;
 	Database *db = registry_find_database(dbname);
 	if (!db)
 		return NULL;
@@ -38,7 +38,7 @@ static Pool *lookup_pool(Client *c, const char *auth_user, const DatabaseDef *de
 
 static void send_lookup(Server *s, Client *c)
 {
-	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
+	const DatabaseDef *def = config_find_database(rt.cfg, c->db_name);
 	const char *query = def && def->auth_query ? def->auth_query : rt.cfg->auth_query;
 	size_t ulen = strlen(c->user_name);
 	PktBuf pb;
@@ -75,9 +75,9 @@ static void send_lookup(Server *s, Client *c)
 
 bool authquery_start(Client *c)
 {
-	if (!c->db)
+	const DatabaseDef *def = config_find_database(rt.cfg, c->db_name);
+	if (!def)
 		return false; /* no such database: said after authentication */
-	const DatabaseDef *def = config_find_database(rt.cfg, c->db->name);
 	const char *auth_user = auth_user_for(c, def);
 	if (!auth_user || strcmp(auth_user, c->user_name) == 0)
 		return false;
@@ -149,18 +149,33 @@ static const char *lookup_outcome(const Server *s, bool failed, const char *secr
 	return secret ? "found" : "found without a password";
 }
 
+/*
+ * The user's pool in the client's database, if there is one already, forgets the secret
+ * its servers log in with. Nothing is made for the name: the client is not logged in.
+ */
+static void forget_pool_secret(const Client *c)
+{
+	Database *db = registry_lookup_database(c->db_name);
+	PoolUser *user = registry_lookup_user(c->user_name);
+	if (!db || !user || db->forced_user)
+		return; /* servers log in as the forced user, not with the client's secret */
+	Pool *p = registry_find_pool(db, user);
+	if (p)
+		pool_forget_lookup(p);
+}
+
 /* Log what the lookup found; without a usable secret, the pool forgets the old one. */
 static void lookup_settle(Client *c, const Server *s, bool failed, const char *secret)
 {
 	const char *outcome = lookup_outcome(s, failed, secret);
 	if (failed)
 		log_warning("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
-			    c->user_name, c->db->name, outcome);
+			    c->user_name, c->db_name, outcome);
 	else
 		log_info("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
-			 c->user_name, c->db->name, outcome);
-	if (!failed && !secret && c->pool->user == c->user)
-		pool_forget_lookup(c->pool);
+			 c->user_name, c->db_name, outcome);
+	if (!failed && !secret)
+		forget_pool_secret(c);
 }
 
 void authquery_on_done(Server *s, bool failed)

@@ -220,6 +220,7 @@ void client_close(Client *c, const char *reason)
 	}
 	if (c->pool) {
 		client_leave_state(c);
+		c->pool->n_clients--;
 		c->pool->db->client_count--;
 		c->pool->db->last_used = time_now_loop();
 		c->user->client_count--;
@@ -415,20 +416,15 @@ static bool parse_startup_params(Client *c, PktReader *r, const char **pq_opts, 
 	}
 }
 
-static bool client_check_limits(Client *c)
+/* Per-database and per-user client limits, checked once the client is authenticated. */
+static bool client_check_limits(Client *c, const Database *db, const PoolUser *user)
 {
-	Database *db = c->db;
-	if (rt.client_count > rt.cfg->max_client_conn) {
-		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)");
-		return false;
-	}
 	if (db->max_db_client_connections > 0 && db->client_count >= db->max_db_client_connections) {
 		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS,
 				   "no more connections allowed (max_db_client_connections)");
 		return false;
 	}
-	if (c->user->max_user_client_connections > 0 &&
-	    c->user->client_count >= c->user->max_user_client_connections) {
+	if (user->max_user_client_connections > 0 && user->client_count >= user->max_user_client_connections) {
 		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS,
 				   "no more connections allowed (max_user_client_connections)");
 		return false;
@@ -436,7 +432,22 @@ static bool client_check_limits(Client *c)
 	return true;
 }
 
-/* Find the database and user; admin console for "pgbouncer" / "pgsplit". */
+static bool client_database_disabled(Client *c, const Database *db)
+{
+	char msg[300];
+	if (!db || !db->disabled)
+		return false;
+	snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->db_name); /* PgBouncer's text */
+	client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+	return true;
+}
+
+/*
+ * Before authentication the client holds only its interned names and looks objects up:
+ * the user, database (from "*") and pool of a name are made by client_login_bind once the
+ * name has proved itself, so made-up names cost the connection and nothing more. The
+ * admin console is "pgbouncer" / "pgsplit".
+ */
 static bool client_pick_database(Client *c)
 {
 	if (!c->db_name)
@@ -445,27 +456,59 @@ static bool client_pick_database(Client *c)
 		c->is_admin = true;
 		return admin_client_login(c);
 	}
-	Database *db = registry_find_database(c->db_name);
-	if (!db) {
-		/* authenticate first: an unknown database is said only to a verified user */
+	if (rt.client_count > rt.cfg->max_client_conn) {
+		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)");
+		return false;
+	}
+	if (client_database_disabled(c, registry_lookup_database(c->db_name)))
+		return false;
+	/* authenticate first: an unknown database is said only to a verified user */
+	if (!config_find_database(rt.cfg, c->db_name))
 		c->refusal = LOGIN_REFUSE_NO_DATABASE;
-		c->user = registry_get_user(c->user_name);
+	return true;
+}
+
+/* Refusals kept until the client proved who it is. True if the client was closed. */
+static bool client_refuse_after_auth(Client *c)
+{
+	char msg[300];
+	switch (c->refusal) {
+	case LOGIN_REFUSE_NONE:
+		return false;
+	case LOGIN_REFUSE_NO_DATABASE:
+		snprintf(msg, sizeof(msg), "no such database: %s", c->db_name);
+		client_close_error(c, SQLSTATE_INVALID_DATABASE, msg);
+		return true;
+	case LOGIN_REFUSE_CONSOLE:
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "not allowed");
 		return true;
 	}
-	if (db->disabled) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->db_name); /* PgBouncer's text */
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
+	return false;
+}
+
+bool client_login_bind(Client *c)
+{
+	if (c->state == CL_CLOSED || client_refuse_after_auth(c))
+		return false;
+	if (c->is_admin || c->pool)
+		return true;
+	Database *db = registry_find_database(c->db_name);
+	if (!db) {
+		c->refusal = LOGIN_REFUSE_NO_DATABASE; /* dropped by a reload during the login */
+		client_refuse_after_auth(c);
 		return false;
 	}
-	c->db = db;
-	c->user = registry_get_user(c->user_name);
-	PoolUser *server_user = db->forced_user ? registry_get_user(db->forced_user) : c->user;
-	if (!client_check_limits(c))
+	if (client_database_disabled(c, db))
 		return false;
-	c->pool = registry_get_pool(db, server_user);
+	PoolUser *user = registry_get_user(c->user_name);
+	if (!client_check_limits(c, db, user))
+		return false;
+	c->db = db;
+	c->user = user;
+	c->pool = registry_get_pool(db, db->forced_user ? registry_get_user(db->forced_user) : user);
+	c->pool->n_clients++;
 	db->client_count++;
-	c->user->client_count++;
+	user->client_count++;
 	db->last_used = time_now_loop();
 	return true;
 }
@@ -575,27 +618,9 @@ static SbufVerdict client_startup_packet(Client *c, const SbufMsg *msg)
 
 /* ---- welcome ---- */
 
-/* Refusals kept until the client proved who it is. True if the client was closed. */
-static bool client_refuse_after_auth(Client *c)
-{
-	char msg[300];
-	switch (c->refusal) {
-	case LOGIN_REFUSE_NONE:
-		return false;
-	case LOGIN_REFUSE_NO_DATABASE:
-		snprintf(msg, sizeof(msg), "no such database: %s", c->db_name);
-		client_close_error(c, SQLSTATE_INVALID_DATABASE, msg);
-		return true;
-	case LOGIN_REFUSE_CONSOLE:
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "not allowed");
-		return true;
-	}
-	return false;
-}
-
 void client_auth_ok(Client *c)
 {
-	if (c->state == CL_CLOSED || client_refuse_after_auth(c))
+	if (!client_login_bind(c))
 		return;
 	c->auth_phase = AUTH_PHASE_DONE;
 	PktBuf pb;

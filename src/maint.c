@@ -172,6 +172,7 @@ void maint_run(void)
 		log_pool_stats();
 	}
 	expire_autodbs(now);
+	registry_free_idle(now);
 	admin_tick();
 	if (rt.shutting_down && shutdown_done())
 		shutdown_now();

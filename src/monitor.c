@@ -328,7 +328,7 @@ static Pool *monitor_pool(Database *db, PoolUser *user, Replica *r)
 	}
 	Pool *p = pool_create(db, user, r);
 	p->is_monitor = true;
-	p->home = registry_find_pool(db, user); /* auth_query creds of a client-made pool */
+	pool_set_home(p, registry_find_pool(db, user)); /* auth_query creds of a client-made pool */
 	list_append(&rt.pools, &p->node);
 	return p;
 }

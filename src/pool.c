@@ -64,7 +64,23 @@ Pool *pool_create(Database *db, PoolUser *user, Replica *replica)
 	list_init(&p->active_servers);
 	list_init(&p->used_servers);
 	list_init(&p->auth_waiters);
+	user->n_pools++;
 	return p;
+}
+
+void pool_set_home(Pool *p, Pool *home)
+{
+	if (p->home)
+		p->home->n_homed--;
+	p->home = home;
+	if (home)
+		home->n_homed++;
+}
+
+bool pool_unused(const Pool *p)
+{
+	return p->n_clients == 0 && p->n_waiting == 0 && p->n_active_clients == 0 && pool_server_count(p) == 0 &&
+	       p->n_homed == 0 && list_empty(&p->auth_waiters);
 }
 
 static void free_welcome(Pool *p)
@@ -97,6 +113,8 @@ void pool_destroy(Pool *p)
 {
 	if (!p->home)
 		pool_forget_lookup(p);
+	pool_set_home(p, NULL);
+	p->user->n_pools--;
 	free_welcome(p);
 	varcache_clear(&p->welcome_vars);
 	free(p->last_connect_error);

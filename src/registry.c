@@ -154,6 +154,12 @@ static Database *database_create(const char *name, const DatabaseDef *def)
 	return db;
 }
 
+Database *registry_lookup_database(const char *name)
+{
+	Database *db = database_lookup(name);
+	return db && !db->removed ? db : NULL;
+}
+
 Database *registry_find_database(const char *name)
 {
 	Database *db = database_lookup(name);
@@ -188,7 +194,7 @@ static void user_apply_config(PoolUser *u)
 	u->query_timeout = ud ? ud->query_timeout : -1;
 }
 
-PoolUser *registry_get_user(const char *name)
+PoolUser *registry_lookup_user(const char *name)
 {
 	List *it;
 	list_for_each(it, &rt.users)
@@ -197,7 +203,15 @@ PoolUser *registry_get_user(const char *name)
 		if (strcmp(u->name, name) == 0)
 			return u;
 	}
-	PoolUser *u = xcalloc(1, sizeof(*u));
+	return NULL;
+}
+
+PoolUser *registry_get_user(const char *name)
+{
+	PoolUser *u = registry_lookup_user(name);
+	if (u)
+		return u;
+	u = xcalloc(1, sizeof(*u));
 	u->name = xstrdup(name);
 	user_apply_config(u);
 	list_append(&rt.users, &u->node);
@@ -229,7 +243,7 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 	/* a replica pool logs in with the creds of the primary pool of (db, user) */
 	Pool *home = replica ? registry_get_pool(db, user) : NULL;
 	p = pool_create(db, user, replica);
-	p->home = home;
+	pool_set_home(p, home);
 	list_append(&rt.pools, &p->node);
 	return p;
 }
@@ -276,47 +290,96 @@ static void database_free(Database *db)
 	free(db);
 }
 
+static void pool_free(Pool *p)
+{
+	stats_add(&p->db->retired, &p->stats.total);
+	list_del(&p->node);
+	pool_destroy(p);
+}
+
+static void user_free(PoolUser *u)
+{
+	list_del(&u->node);
+	free(u->name);
+	free(u->secret);
+	free(u);
+}
+
+/* Pools of db (NULL: all) go together: homes are let go first, so none is freed in use. */
+static void free_pools_of(const Database *db)
+{
+	List *it, *tmp;
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (!db || p->db == db)
+			pool_set_home(p, NULL);
+	}
+	list_for_each_safe(it, tmp, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		if (!db || p->db == db)
+			pool_free(p);
+	}
+}
+
 bool registry_drop_database(Database *db)
 {
 	if (db->client_count > 0 || db->server_count > 0)
 		return false;
-	List *it, *tmp;
-	list_for_each_safe(it, tmp, &rt.pools)
+	List *it;
+	list_for_each(it, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		if (p->db != db)
-			continue;
-		list_del(&p->node);
-		pool_destroy(p);
+		if (p->db == db && !list_empty(&p->auth_waiters))
+			return false; /* logins wait for a lookup in it */
 	}
+	free_pools_of(db);
 	list_del(&db->node);
 	database_free(db);
 	return true;
 }
 
-void registry_free_all(void)
+/*
+ * A pool unused for pool_idle_timeout is freed (one borrowing its creds goes first, so its
+ * home follows on a later tick), then users no pool or client refers to. A client's next
+ * login makes them again. The replica monitor's pools are its own to keep.
+ */
+void registry_free_idle(usec_t now)
 {
 	List *it, *tmp;
+	usec_t limit = rt.cfg->pool_idle_timeout;
 	list_for_each_safe(it, tmp, &rt.pools)
 	{
 		Pool *p = container_of(it, Pool, node);
-		list_del(&p->node);
-		pool_destroy(p);
+		if (limit <= 0 || p->is_monitor || !pool_unused(p)) {
+			p->empty_since = 0;
+			continue;
+		}
+		if (!p->empty_since)
+			p->empty_since = now;
+		else if (now - p->empty_since >= limit)
+			pool_free(p);
 	}
+	list_for_each_safe(it, tmp, &rt.users)
+	{
+		PoolUser *u = container_of(it, PoolUser, node);
+		if (u->n_pools == 0 && u->client_count == 0 && u->server_count == 0)
+			user_free(u);
+	}
+}
+
+void registry_free_all(void)
+{
+	List *it, *tmp;
+	free_pools_of(NULL);
 	list_for_each_safe(it, tmp, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
 		list_del(&db->node);
 		database_free(db);
 	}
-	list_for_each_safe(it, tmp, &rt.users)
-	{
-		PoolUser *u = container_of(it, PoolUser, node);
-		list_del(&u->node);
-		free(u->name);
-		free(u->secret);
-		free(u);
-	}
+	list_for_each_safe(it, tmp, &rt.users) user_free(container_of(it, PoolUser, node));
 }
 
 void registry_on_dns_change(void *arg UNUSED, const char *host)

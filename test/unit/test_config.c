@@ -747,7 +747,7 @@ static void test_set_and_format(void)
 	CHECK(!config_setting_differs(cfg, other, config_setting_find("listen_port")));
 	CHECK(!config_setting_reloadable(config_setting_find("unix_socket_dir")));
 	CHECK(config_setting_reloadable(config_setting_find("default_pool_size")));
-	CHECK(!config_setting_implemented(config_setting_find("pool_idle_timeout")));
+	CHECK(!config_setting_implemented(config_setting_find("query_wait_notify")));
 	CHECK(config_setting_implemented(config_setting_find("pool_mode")));
 	CHECK_STR(config_pool_mode_name(POOL_MODE_TRANSACTION), "transaction");
 	CHECK_STR(config_pool_mode_name(POOL_MODE_UNSET), "unset");
@@ -787,11 +787,11 @@ static void test_unimplemented_warnings(void)
 	cfg = load("unimplemented.ini", err, sizeof(err));
 	CHECK(cfg != NULL);
 	if (cfg) {
-		CHECK(cfg->pool_idle_timeout == 60 * USEC_PER_SEC);
+		CHECK(cfg->query_wait_notify == 60 * USEC_PER_SEC);
 		CHECK_STR(cfg->service_name, "other");
 	}
 	log_configure(NULL, false, NULL, true, 0);
-	CHECK(count_in_file(logpath, "option \"pool_idle_timeout\" is accepted but not "
+	CHECK(count_in_file(logpath, "option \"query_wait_notify\" is accepted but not "
 				     "implemented yet; it has no effect") == 1);
 	CHECK(count_in_file(logpath, "option \"job_name\" is accepted but not implemented yet") ==
 	      1);
