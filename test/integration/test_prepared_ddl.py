@@ -189,3 +189,55 @@ def test_error_on_an_old_name_is_given_once_then_it_works(pooler, cluster):
     want, got = compare(cluster, pooler, scenario)
     assert want == ["1", "0A000", "0A000", "0A000"]
     assert got == ["1", "0A000", "1", "1"]
+
+
+def test_no_extra_server_work_per_transaction(pooler, cluster):
+    """The cost stays per name and server: executions of a prepared name add no Parse,
+    however many transactions, once each server has a copy as new as the name. A guard
+    on the fix's cost, not on the bug: it passes before the fix too."""
+    p = tx_pooler(pooler, default_pool_size=2)
+    table = "ddl_%s" % uuid.uuid4().hex[:10]
+    Side(cluster).setup(table)
+    c, other = p.connect(), p.connect()
+    prepare(c, "s", "SELECT v FROM %s" % table)
+
+    def server_parses():
+        return [r for r in harness.admin(p, "SHOW STATS") if r["database"] == "app"][0][
+            "total_server_parse_count"]
+
+    def executions(n):
+        for i in range(n):
+            if i % 2:
+                other.pgconn.exec_(b"BEGIN")
+                other.pgconn.exec_(b"SELECT 1")
+            assert run(c, "s", i % 3 == 0) == "1"
+            if i % 2:
+                other.pgconn.exec_(b"COMMIT")
+
+    executions(10)  # both servers get their copy
+    before = server_parses()
+    assert before >= 1
+    executions(60)
+    assert server_parses() == before
+
+
+def test_psycopg_new_connections_in_transactions_after_ddl(pooler, cluster):
+    """psycopg preparing at once (prepare_threshold=0), a new connection per transaction,
+    as in the issue's report (8 failures out of 8 before the fix)."""
+    def scenario(side, table):
+        sql = "SELECT v FROM %s" % table
+        out = []
+        for i in range(10):
+            if i == 2:
+                side.ddl(table, "alter-type")
+            with side.connect() as conn:
+                try:
+                    with conn.transaction():
+                        out.append(str(conn.execute(sql).fetchone()[0]))
+                except psycopg.Error as e:
+                    out.append(e.sqlstate)
+        return out
+
+    want, got = compare(cluster, pooler, scenario)
+    assert want == ["1"] * 10
+    assert got == want
