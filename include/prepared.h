@@ -1,12 +1,13 @@
 /*
  * Protocol-level named prepared statements in transaction and statement pooling
  * (max_prepared_statements > 0). Client statement names map to shared, content-addressed
- * statements that servers know as "pgsplit_<id>". A Parse the linked server already has
- * is answered by the pooler; a Bind or Describe of a statement the server lacks gets a
- * Parse injected first. Each server keeps an LRU of its statements bounded by
+ * statements that servers know as "pgsplit_<id>". A client's Parse always reaches the
+ * server (closing its older copy first, which may predate DDL); a Bind or Describe of a
+ * statement the server lacks, or holds only in a copy older than the client's Parse, gets
+ * a Parse injected first. Each server keeps an LRU of its statements bounded by
  * max_prepared_statements. Because replies must reach the client in order, every
  * message sent to a server while tracking is on is recorded in the server's reply queue,
- * and pooler-made replies (ParseComplete, CloseComplete) are emitted when they reach its
+ * and pooler-made replies (CloseComplete, the 42P05 error) are emitted when they reach its
  * head; each entry also notes what its message changed in the pooler's view (names,
  * server caches), undone when the server skips the message after an error. DEALLOCATE
  * name is rewritten; SQL-level PREPARE/EXECUTE is not tracked and stays session-bound.

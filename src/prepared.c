@@ -38,6 +38,8 @@ struct PreparedStmt {
 #define STMT_BUCKETS 4096
 static PreparedStmt *stmt_table[STMT_BUCKETS];
 static uint64_t next_stmt_id;
+/* Counts client Parses: orders names against server copies (MapEntry.seq) */
+static uint64_t parse_seq;
 
 static uint64_t hash_bytes(const void *data, size_t len)
 {
@@ -87,6 +89,14 @@ static void stmt_unref(PreparedStmt *s)
 typedef struct MapEntry {
 	char *name;          /* client map key; NULL in server caches */
 	PreparedStmt *stmt;
+	/*
+	 * Ordering against DDL the pooler cannot see. A client name: parse_seq when the
+	 * client's Parse (or a restore) defined it. A server copy: parse_seq when its Parse
+	 * was sent, 0 when it may predate any name (restored after a skipped Close, or it
+	 * answered 0A000). A copy is used for a name only when copy seq >= name seq: it was
+	 * analysed after the client's Parse, so after any DDL the client had seen by then.
+	 */
+	uint64_t seq;
 	struct MapEntry *next; /* hash chain */
 	List lru;            /* server caches: most recently used first */
 } MapEntry;
@@ -145,7 +155,7 @@ static MapEntry *map_find(StmtMap *m, const char *name, const PreparedStmt *stmt
 	return m ? *map_slot(m, name, stmt) : NULL;
 }
 
-static void map_put(StmtMap *m, const char *name, PreparedStmt *stmt)
+static MapEntry *map_put(StmtMap *m, const char *name, PreparedStmt *stmt)
 {
 	if (m->count >= m->n_buckets * 2)
 		map_grow(m);
@@ -155,7 +165,7 @@ static void map_put(StmtMap *m, const char *name, PreparedStmt *stmt)
 		stmt->refs++;
 		stmt_unref(e->stmt);
 		e->stmt = stmt;
-		return;
+		return e;
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->name = name ? xstrdup(name) : NULL;
@@ -164,6 +174,7 @@ static void map_put(StmtMap *m, const char *name, PreparedStmt *stmt)
 	list_prepend(&m->lru, &e->lru);
 	*slot = e;
 	m->count++;
+	return e;
 }
 
 static void map_remove(StmtMap *m, const char *name, const PreparedStmt *stmt)
@@ -220,7 +231,6 @@ typedef enum {
 	SLOT_CLOSE,
 	SLOT_SYNC,
 	SLOT_QUERY,         /* simple Query or FunctionCall: everything up to ReadyForQuery */
-	SLOT_FAKE_PARSE,    /* answer ParseComplete ourselves */
 	SLOT_FAKE_CLOSE,    /* answer CloseComplete ourselves */
 	SLOT_FAKE_DUPLICATE, /* answer "prepared statement already exists" ourselves */
 } SlotKind;
@@ -260,7 +270,7 @@ struct ReplyQueue {
 
 static bool slot_is_fake(SlotKind kind)
 {
-	return kind == SLOT_FAKE_PARSE || kind == SLOT_FAKE_CLOSE || kind == SLOT_FAKE_DUPLICATE;
+	return kind == SLOT_FAKE_CLOSE || kind == SLOT_FAKE_DUPLICATE;
 }
 
 static Slot *queue_at(ReplyQueue *q, int i)
@@ -334,24 +344,28 @@ static inline void queue_pop(Server *s)
 
 /* ---- effects on the view ---- */
 
-/* Into the server's cache, as most recently used or (put back) least recently used. */
-static void cache_put(Server *s, PreparedStmt *stmt, bool least_recent)
+/*
+ * Into the server's cache, as most recently used or (put back) least recently used;
+ * seq as MapEntry says: 0 when the pooler cannot tell when the server analysed it.
+ */
+static void cache_put(Server *s, PreparedStmt *stmt, bool least_recent, uint64_t seq)
 {
 	if (!s->stmts)
 		s->stmts = map_new();
-	map_put(s->stmts, NULL, stmt);
+	MapEntry *e = map_put(s->stmts, NULL, stmt);
+	e->seq = seq;
 	if (least_recent) {
-		MapEntry *e = map_find(s->stmts, NULL, stmt);
 		list_del(&e->lru);
 		list_append(&s->stmts->lru, &e->lru);
 	}
 }
 
+/* A name defined now: only server copies analysed from now on may serve it. */
 static void names_put(Client *c, const char *name, PreparedStmt *stmt)
 {
 	if (!c->stmts)
 		c->stmts = map_new();
-	map_put(c->stmts, name, stmt);
+	map_put(c->stmts, name, stmt)->seq = ++parse_seq;
 }
 
 /* Apply a slot's effects (again) or take them back. */
@@ -359,7 +373,7 @@ static void slot_effects(Server *s, Client *c, const Slot *sl, bool undo)
 {
 	if (sl->effects & (EFFECT_SERVER_ADD | EFFECT_SERVER_DROP)) {
 		if (((sl->effects & EFFECT_SERVER_ADD) != 0) != undo)
-			cache_put(s, sl->stmt, undo);
+			cache_put(s, sl->stmt, undo, 0);
 		else if (s->stmts)
 			map_remove(s->stmts, NULL, sl->stmt);
 	}
@@ -391,6 +405,7 @@ static void undo_to_sync(Server *s, Client *c)
 /* ---- sending ---- */
 
 static void server_cache_add(Server *s, PreparedStmt *stmt);
+static void close_on_server(Server *s, PreparedStmt *stmt);
 
 /* The name the servers know stmt by. */
 static void server_stmt_name(const PreparedStmt *stmt, char *buf, size_t len)
@@ -441,27 +456,38 @@ static void send_close(Server *s, const char *server_name)
  */
 static void server_cache_add(Server *s, PreparedStmt *stmt)
 {
-	cache_put(s, stmt, false);
+	cache_put(s, stmt, false, parse_seq);
 	int limit = rt.cfg->max_prepared_statements;
-	while (limit > 0 && s->stmts->count > limit) {
-		MapEntry *old = container_of(s->stmts->lru.prev, MapEntry, lru);
-		char name[32];
-		server_stmt_name(old->stmt, name, sizeof(name));
-		send_close(s, name);
-		slot_note(queue_push(s, SLOT_CLOSE_HIDDEN, old->stmt), EFFECT_SERVER_DROP, NULL);
-		map_remove(s->stmts, NULL, old->stmt);
-	}
+	while (limit > 0 && s->stmts->count > limit)
+		close_on_server(s, container_of(s->stmts->lru.prev, MapEntry, lru)->stmt);
 }
 
-/* Make sure the server has stmt, marking it most recently used. */
-static void ensure_on_server(Server *s, PreparedStmt *stmt)
+/* A hidden Close of stmt; it leaves the view now and comes back if the server skips it. */
+static void close_on_server(Server *s, PreparedStmt *stmt)
+{
+	char name[32];
+	server_stmt_name(stmt, name, sizeof(name));
+	send_close(s, name);
+	slot_note(queue_push(s, SLOT_CLOSE_HIDDEN, stmt), EFFECT_SERVER_DROP, NULL);
+	map_remove(s->stmts, NULL, stmt);
+}
+
+/*
+ * Make sure the server has stmt as analysed no earlier than the name defined at
+ * name_seq, marking it most recently used. An older copy may predate DDL the client
+ * saw (a column's new type, a table made again): it is closed and prepared again,
+ * which the name's first use on each server costs at most once.
+ */
+static void ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_seq)
 {
 	MapEntry *e = map_find(s->stmts, NULL, stmt);
-	if (e) {
+	if (e && e->seq >= name_seq) {
 		list_del(&e->lru);
 		list_prepend(&s->stmts->lru, &e->lru);
 		return;
 	}
+	if (e)
+		close_on_server(s, stmt);
 	send_parse(s, stmt, NULL);
 }
 
@@ -518,7 +544,7 @@ static void flush_fake_replies(Server *s, Client *c)
 			client_route_to_client(c, pb.data, pb.len);
 			pktbuf_free(&pb);
 		} else {
-			uint8_t msg[5] = { h->kind == SLOT_FAKE_PARSE ? '1' : '3', 0, 0, 0, 4 };
+			uint8_t msg[5] = { '3', 0, 0, 0, 4 }; /* CloseComplete */
 			client_route_to_client(c, msg, sizeof(msg));
 		}
 		queue_pop(s);
@@ -692,12 +718,13 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 	}
 	PreparedStmt *stmt = stmt_get(r.data + r.pos, (uint32_t)proto_remaining(&r));
 	names_put(c, name, stmt);
-	if (map_find(s->stmts, NULL, stmt)) {
-		ensure_on_server(s, stmt);
-		slot_note(queue_push(s, SLOT_FAKE_PARSE, stmt), EFFECT_NAME_ADD, name);
-	} else {
-		send_parse(s, stmt, name);
-	}
+	/*
+	 * The server's copy, if any, was analysed before this Parse, perhaps before DDL
+	 * that changed its result type: prepared again, as a direct connection would.
+	 */
+	if (map_find(s->stmts, NULL, stmt))
+		close_on_server(s, stmt);
+	send_parse(s, stmt, name);
 	return SB_CONSUMED;
 }
 
@@ -711,8 +738,8 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 	}
 	MapEntry *e = *name ? map_find(c->stmts, name, NULL) : NULL;
 	if (e)
-		ensure_on_server(s, e->stmt); /* its Parse goes out (and is answered) first */
-	queue_push(s, kind, NULL);
+		ensure_on_server(s, e->stmt, e->seq); /* its Parse goes out (and is answered) first */
+	queue_push(s, kind, e ? e->stmt : NULL); /* the statement, should it answer 0A000 */
 	if (!e)
 		return SB_FORWARD; /* unnamed, or unknown: the server answers "does not exist" */
 	if (msg->avail < msg->len)
@@ -833,6 +860,18 @@ SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 /* ---- server side ---- */
 
 /*
+ * A Bind or Describe of the pooler's statement failed with 0A000: the server's copy
+ * predates DDL that changed its result type, and fails the same way for every name
+ * that uses it from now on. It is closed and prepared again on its next use here.
+ */
+static void mark_stale(Server *s, const Slot *h)
+{
+	MapEntry *e = map_find(s->stmts, NULL, h->stmt);
+	if ((h->kind == SLOT_BIND || h->kind == SLOT_DESCRIBE_STMT) && e)
+		e->seq = 0;
+}
+
+/*
  * The server refused the head's message. In a simple Query only that message fails;
  * in the extended protocol the server skips everything up to Sync, and so do the
  * replies. A Parse refused with 42P05 found the statement there already: it stays.
@@ -843,6 +882,8 @@ static void server_refused(Server *s, Client *c, const SbufMsg *msg)
 	const char *code = msg->avail == msg->len ? proto_error_field(msg->data + 5, msg->len - 5, 'C') : NULL;
 	if (code && strcmp(code, SQLSTATE_DUPLICATE_PSTATEMENT) == 0)
 		h->effects &= (uint8_t)~EFFECT_SERVER_ADD;
+	if (code && h->stmt && strcmp(code, SQLSTATE_FEATURE_NOT_SUPPORTED) == 0)
+		mark_stale(s, h);
 	if (h->kind == SLOT_QUERY) {
 		slot_effects(s, c, h, true);
 		h->effects = 0;
