@@ -312,6 +312,23 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	return NULL;
 }
 
+/*
+ * A batch that only prepares (Parse, Describe, Close, Sync) reads and writes nothing, and
+ * prepared.c prepares the statement again on whichever server later runs it. So when no
+ * primary server is idle it takes an idle replica server (one the read-your-writes floor
+ * allows), never waiting behind a busy primary: pgbench -M prepared prepares with a
+ * blocking call while the same thread's other clients hold the primary's servers.
+ */
+static Replica *prepare_only_target(Client *c)
+{
+	RouteReason reason;
+	bool wait;
+	if (!prepared_enabled(c) || c->pool->n_idle > 0)
+		return NULL;
+	Replica *r = pick_for_read(c, &reason, &wait);
+	return r && replica_pool_for(c, r)->n_idle > 0 ? r : NULL;
+}
+
 /* Park the client until a replica catches up or causal_wait passes (maint and monitor wake it). */
 static bool causal_wait_begin(Client *c)
 {
@@ -350,7 +367,9 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_WAIT_MORE;
 	RouteDecision d = router_decide(&req);
 	Replica *r = NULL;
-	if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {
+	if (d.reason == ROUTE_PREPARE_ONLY) {
+		r = prepare_only_target(c);
+	} else if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {
 		r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
 		if (!r)
 			d.reason = ROUTE_NO_REPLICA;

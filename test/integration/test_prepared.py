@@ -2,6 +2,7 @@
 across primary and replica pools (max_prepared_statements, default 200)."""
 
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -552,3 +553,18 @@ def test_duplicate_statement_name_is_an_error_like_postgresql(pooler, cluster):
     # the first statement is intact and the session usable
     assert pg.exec_prepared(b"dup", []).get_value(0, 0) == b"1"
     assert query1(c, "SELECT 3") == 3
+
+
+@pytest.mark.timeout(120)
+def test_pgbench_prepared_more_clients_per_thread_than_servers(pooler, cluster):
+    """pgbench -M prepared prepares with a blocking call: with 10 clients per thread and a
+    pool of 5, one client's prepare used to wait for a primary server that the same
+    thread's other clients held mid-transaction, and pgbench hung. A batch that only
+    prepares now takes an idle replica server when no primary server is idle."""
+    p = tx_pooler(pooler, cluster, routed=True, default_pool_size=5)
+    try:
+        res = harness.pgbench(p, ["-n", "-M", "prepared", "-c", "20", "-j", "2", "-T", "4"], timeout=40)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pgbench -M prepared hung (prepare waiting behind its own thread's clients)")
+    assert res.proc.returncode == 0, res.out[-3000:]
+    assert res.processed and res.processed > 100, res.out[-3000:]
