@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "hashindex.h"
 #include "list.h"
 #include "ryw.h"
 #include "stats.h"
@@ -92,6 +93,7 @@ typedef struct Database {
 	int server_count;      /* server connections of all its pools */
 	StatCounters retired;  /* totals of its pools freed when idle: SHOW STATS never goes back */
 	List node;             /* registry's database list */
+	HashLink by_name;      /* registry's index by name */
 } Database;
 
 /* Credentials and limits of one user name. */
@@ -110,6 +112,7 @@ typedef struct PoolUser {
 	int server_count;
 	int n_pools;       /* pools logging in as this user: while any, it is kept */
 	List node;
+	HashLink by_name; /* registry's index by name */
 } PoolUser;
 
 /*
@@ -158,6 +161,7 @@ struct Pool {
 	int n_homed;       /* pools whose home this is: while any, it is kept */
 	usec_t empty_since; /* monotonic: first upkeep that found it unused; 0 = in use */
 	List node; /* registry's pool list */
+	HashLink by_target; /* registry's index by (db, user, replica); not for monitor pools */
 };
 
 /* Resolved settings for a pool. */

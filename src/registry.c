@@ -130,12 +130,17 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	db->removed = false;
 }
 
+/*
+ * Indexes over rt's lists: a login, a replica read and an upkeep tick look things up by
+ * key, and none of them may cost more as databases, users and pools add up.
+ */
+static HashIndex databases_by_name, users_by_name, pools_by_target;
+
 static Database *database_lookup(const char *name)
 {
-	List *it;
-	list_for_each(it, &rt.databases)
-	{
-		Database *db = container_of(it, Database, node);
+	uint64_t h = hashindex_hash_str(name);
+	for (HashLink *l = hashindex_first(&databases_by_name, h); l; l = hashindex_next(l)) {
+		Database *db = container_of(l, Database, by_name);
 		if (strcmp(db->name, name) == 0)
 			return db;
 	}
@@ -151,6 +156,7 @@ static Database *database_create(const char *name, const DatabaseDef *def)
 	database_apply_def(db, def);
 	db->last_used = time_now_mono();
 	list_append(&rt.databases, &db->node);
+	hashindex_add(&databases_by_name, &db->by_name, hashindex_hash_str(db->name));
 	return db;
 }
 
@@ -196,10 +202,9 @@ static void user_apply_config(PoolUser *u)
 
 PoolUser *registry_lookup_user(const char *name)
 {
-	List *it;
-	list_for_each(it, &rt.users)
-	{
-		PoolUser *u = container_of(it, PoolUser, node);
+	uint64_t h = hashindex_hash_str(name);
+	for (HashLink *l = hashindex_first(&users_by_name, h); l; l = hashindex_next(l)) {
+		PoolUser *u = container_of(l, PoolUser, by_name);
 		if (strcmp(u->name, name) == 0)
 			return u;
 	}
@@ -215,16 +220,16 @@ PoolUser *registry_get_user(const char *name)
 	u->name = xstrdup(name);
 	user_apply_config(u);
 	list_append(&rt.users, &u->node);
+	hashindex_add(&users_by_name, &u->by_name, hashindex_hash_str(u->name));
 	return u;
 }
 
 static Pool *find_target_pool(const Database *db, const PoolUser *user, const Replica *replica)
 {
-	List *it;
-	list_for_each(it, &rt.pools)
-	{
-		Pool *p = container_of(it, Pool, node);
-		if (p->db == db && p->user == user && p->replica == replica && !p->is_monitor)
+	uint64_t h = hashindex_hash_ptrs(db, user, replica);
+	for (HashLink *l = hashindex_first(&pools_by_target, h); l; l = hashindex_next(l)) {
+		Pool *p = container_of(l, Pool, by_target);
+		if (p->db == db && p->user == user && p->replica == replica)
 			return p;
 	}
 	return NULL;
@@ -245,6 +250,7 @@ Pool *registry_get_target_pool(Database *db, PoolUser *user, Replica *replica)
 	p = pool_create(db, user, replica);
 	pool_set_home(p, home);
 	list_append(&rt.pools, &p->node);
+	hashindex_add(&pools_by_target, &p->by_target, hashindex_hash_ptrs(db, user, replica));
 	return p;
 }
 
@@ -274,6 +280,7 @@ void registry_apply_config(void)
 
 static void database_free(Database *db)
 {
+	hashindex_remove(&databases_by_name, &db->by_name);
 	free(db->name);
 	free(db->host);
 	free(db->dbname);
@@ -294,12 +301,14 @@ static void pool_free(Pool *p)
 {
 	stats_add(&p->db->retired, &p->stats.total);
 	list_del(&p->node);
+	hashindex_remove(&pools_by_target, &p->by_target);
 	pool_destroy(p);
 }
 
 static void user_free(PoolUser *u)
 {
 	list_del(&u->node);
+	hashindex_remove(&users_by_name, &u->by_name);
 	free(u->name);
 	free(u->secret);
 	free(u);
@@ -380,6 +389,9 @@ void registry_free_all(void)
 		database_free(db);
 	}
 	list_for_each_safe(it, tmp, &rt.users) user_free(container_of(it, PoolUser, node));
+	hashindex_free(&databases_by_name);
+	hashindex_free(&users_by_name);
+	hashindex_free(&pools_by_target);
 }
 
 void registry_on_dns_change(void *arg UNUSED, const char *host)

@@ -8,6 +8,7 @@
 #include "tap.h"
 #include "varcache.h"
 #include "intern.h"
+#include "hashindex.h"
 
 #include <stdlib.h>
 
@@ -106,5 +107,52 @@ static void test_lsn_text(void)
 		CHECK_MSG(!lsn_parse(bad[i], &v), bad[i]);
 }
 
+typedef struct Entry {
+	HashLink link;
+	int key;
+} Entry;
+
+static Entry *index_find(const HashIndex *ix, int key)
+{
+	uint64_t h = hashindex_hash_ptrs(NULL, NULL, (void *)(intptr_t)key);
+	for (HashLink *l = hashindex_first(ix, h); l; l = hashindex_next(l))
+		if (((Entry *)l)->key == key)
+			return (Entry *)l;
+	return NULL;
+}
+
+/* The registry's index: every entry found while the table grows, removed ones gone. */
+static void test_hashindex(void)
+{
+	enum { N = 5000 };
+	static Entry e[N];
+	HashIndex ix = { 0 };
+	Entry stray = { { NULL, 0 }, -1 };
+	hashindex_remove(&ix, &stray.link); /* not in it (and no table yet): left alone */
+	for (int i = 0; i < N; i++) {
+		e[i].key = i;
+		hashindex_add(&ix, &e[i].link, hashindex_hash_ptrs(NULL, NULL, (void *)(intptr_t)i));
+	}
+	int found = 0;
+	for (int i = 0; i < N; i++)
+		found += index_find(&ix, i) == &e[i];
+	CHECK(found == N && ix.count == N && ix.n_buckets >= N);
+	for (int i = 0; i < N; i += 2)
+		hashindex_remove(&ix, &e[i].link);
+	hashindex_remove(&ix, &stray.link);
+	int even = 0, odd = 0;
+	for (int i = 0; i < N; i++) {
+		if (i % 2 == 0)
+			even += index_find(&ix, i) != NULL;
+		else
+			odd += index_find(&ix, i) == &e[i];
+	}
+	CHECK(even == 0 && odd == N / 2 && ix.count == N / 2);
+	CHECK(hashindex_hash_str("app") != hashindex_hash_str("apq"));
+	hashindex_free(&ix);
+	CHECK(ix.buckets == NULL && hashindex_first(&ix, 1) == NULL);
+}
+
 TAP_MAIN({ "lsn_text", test_lsn_text }, { "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
-	 { "pktbuf_overflow_is_sticky", test_pktbuf_overflow_is_sticky }, { "varcache_sync", test_varcache_sync })
+	 { "pktbuf_overflow_is_sticky", test_pktbuf_overflow_is_sticky }, { "varcache_sync", test_varcache_sync },
+	 { "hashindex", test_hashindex })
