@@ -6,7 +6,8 @@
 PGSPLIT_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libc-ares-dev libssl-dev libpq-dev postgresql postgresql-contrib \
 pgbouncer python3 python3-pytest python3-psycopg python3-pytest-timeout \
-python3-pytest-xdist util-linux openssl clang libclang-rt-14-dev"
+python3-pytest-xdist util-linux openssl clang libclang-rt-14-dev \
+nodejs default-jdk-headless libpostgresql-jdbc-java"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -38,6 +39,12 @@ install_deps() {
         apt-get install -y -q --no-install-recommends $PGSPLIT_DEB_PACKAGES
         missing=$(missing_packages)
         [ -z "$missing" ] || die "still missing after apt-get: $missing"
+    fi
+    # Debian's nodejs comes without npm; NodeSource's nodejs has it and conflicts
+    # with Debian's npm package.  test/integration/test_drivers.py runs npm ci.
+    if ! command -v npm >/dev/null; then
+        log "installing npm"
+        apt-get install -y -q --no-install-recommends npm
     fi
     id postgres >/dev/null 2>&1 || die "no 'postgres' system user (postgresql package?)"
     [ -x /usr/lib/postgresql/15/bin/initdb ] || die "PostgreSQL 15 binaries not found"
