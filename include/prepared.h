@@ -15,6 +15,7 @@
 #ifndef PGSPLIT_PREPARED_H
 #define PGSPLIT_PREPARED_H
 
+#include "classify.h"
 #include "sbuf.h"
 
 typedef struct Client Client;
@@ -37,8 +38,8 @@ bool prepared_replies_pending(const Server *server);
 void prepared_server_forget_all(Server *server);
 /* A 25006 re-run sends the client's Parse of name again: forget the replica's answer. */
 void prepared_forget_client_name(Client *client, const char *name);
-/* Read-only verdict of a client's named statement for the router: 1 read, 0 not, -1 unknown name. */
-int prepared_statement_is_read(const Client *client, const char *name);
+/* How the classifier saw a client's named statement when it was parsed; NULL: unknown name. */
+const ClassifyResult *prepared_statement_class(const Client *client, const char *name);
 int prepared_client_count(const Client *client);
 int prepared_server_count(const Server *server);
 void prepared_client_free(Client *client);

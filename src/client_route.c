@@ -59,7 +59,7 @@ static ScanStatus scan_parse(const uint8_t *body, size_t len, ClassifyResult *ac
 	proto_reader_init(&r, body, len);
 	if (!proto_get_cstring(&r, &name) || !proto_get_cstring(&r, &query))
 		return SCAN_UNSURE;
-	if (*name && *n_parsed < 16)
+	if (*n_parsed < 16) /* the unnamed statement too: a Bind of "" refers to it */
 		parsed[(*n_parsed)++] = name;
 	ClassifyResult one;
 	classify_text((const uint8_t *)query, strlen(query) + 1, &one);
@@ -68,23 +68,28 @@ static ScanStatus scan_parse(const uint8_t *body, size_t len, ClassifyResult *ac
 }
 
 /*
- * A Bind may go to a replica when its statement is unnamed (parsed in this batch), was
- * parsed earlier in this batch, or is a tracked prepared statement classified read-only
- * when it was parsed (named statements are classified by their Parse).
+ * What a Bind adds to the batch's verdict. A statement parsed earlier in this batch (the
+ * unnamed one included) adds nothing: its Parse was classified. A tracked prepared
+ * statement adds the verdict its Parse got (a BEGIN READ ONLY that pgjdbc prepared as
+ * S_2 still opens a read-only transaction). False for a statement the pooler cannot
+ * classify here (an unnamed one from an earlier batch, an unknown name): the primary.
  */
-static bool bind_is_read(const Client *c, const uint8_t *body, size_t len, const char **parsed, int n_parsed)
+static bool scan_bind(const Client *c, const uint8_t *body, size_t len, const char **parsed, int n_parsed,
+		      ClassifyResult *acc, bool *first)
 {
 	PktReader r;
 	const char *portal, *stmt;
 	proto_reader_init(&r, body, len);
 	if (!proto_get_cstring(&r, &portal) || !proto_get_cstring(&r, &stmt))
 		return false;
-	if (stmt[0] == 0)
-		return true;
 	for (int i = 0; i < n_parsed; i++)
 		if (strcmp(parsed[i], stmt) == 0)
 			return true;
-	return prepared_enabled(c) && prepared_statement_is_read(c, stmt) == 1;
+	const ClassifyResult *named = *stmt && prepared_enabled(c) ? prepared_statement_class(c, stmt) : NULL;
+	if (!named)
+		return false;
+	merge_result(acc, named, first);
+	return true;
 }
 
 /*
@@ -121,14 +126,9 @@ static ScanStatus scan_extended_batch(const Client *c, ClassifyResult *acc, bool
 				return SCAN_UNSURE;
 			break;
 		case PG_MSG_BIND:
-			if (!bind_is_read(c, body, blen, parsed, n_parsed))
+			if (!scan_bind(c, body, blen, parsed, n_parsed, acc, &first))
 				return SCAN_UNSURE;
-			if (!saw_parse) {
-				/* a batch of named statements only: each was classified at its Parse */
-				ClassifyResult one = { .verdict = CLASSIFY_READ, .reason = "read-only" };
-				merge_result(acc, &one, &first);
-				saw_parse = true;
-			}
+			saw_parse = true; /* classified: by a Parse here or by the named statement's */
 			break;
 		case PG_MSG_EXECUTE:
 			*executes = true;

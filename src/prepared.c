@@ -31,7 +31,7 @@ struct PreparedStmt {
 	uint8_t *body;         /* Parse body after the name: query, parameter types */
 	uint32_t body_len;
 	int refs;              /* client names and server caches pointing here */
-	bool read_only;        /* the classifier's verdict on the query */
+	ClassifyResult cls;    /* the classifier's verdict on the query, for the router */
 	PreparedStmt *next;    /* hash chain */
 };
 
@@ -64,9 +64,9 @@ static PreparedStmt *stmt_get(const uint8_t *body, uint32_t len)
 	memcpy(s->body, body, len);
 	s->body_len = len;
 	const uint8_t *nul = memchr(body, 0, len);
-	ClassifyResult cr;
-	classify_sql(rt.classify_cfg, (const char *)body, nul ? (size_t)(nul - body) : len, &cr);
-	s->read_only = cr.verdict == CLASSIFY_READ && !cr.begins_transaction;
+	classify_sql(rt.classify_cfg, (const char *)body, nul ? (size_t)(nul - body) : len, &s->cls);
+	/* a configured write function's reason text lives only as long as that config */
+	s->cls.reason = classify_verdict_name(s->cls.verdict);
 	s->next = *slot;
 	*slot = s;
 	return s;
@@ -1014,10 +1014,10 @@ void prepared_forget_client_name(Client *c, const char *name)
 		map_remove(c->stmts, name, NULL);
 }
 
-int prepared_statement_is_read(const Client *c, const char *name)
+const ClassifyResult *prepared_statement_class(const Client *c, const char *name)
 {
 	MapEntry *e = map_find(c->stmts, name, NULL);
-	return e ? e->stmt->read_only : -1;
+	return e ? &e->stmt->cls : NULL;
 }
 
 int prepared_client_count(const Client *c)

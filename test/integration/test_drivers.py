@@ -117,11 +117,7 @@ SCENARIOS = {
     "jdbc": ["offload", "readonly", "txerror", "manynamed", "ddl"],
 }
 
-XFAIL = {
-    ("jdbc", "readonly"): "pgjdbc with setReadOnly(true) and autocommit off: the first 5 "
-    "transactions (unnamed statement) ran on a replica, all 15 after prepareThreshold "
-    "(named statement S_n bound behind BEGIN READ ONLY) ran on the primary",
-}
+XFAIL = {}
 
 CASES = [pytest.param(d, s, id="%s-%s" % (d, s),
                       marks=[pytest.mark.xfail(strict=True, reason=XFAIL[(d, s)])]
