@@ -326,8 +326,16 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool
 
 /* ---- startup ---- */
 
-static bool startup_param_ignored(const char *name)
+/*
+ * ignore_startup_parameters, and extra_float_digits of 1 to 3 (pgjdbc sends 3 on every
+ * connect): from PostgreSQL 12 on every value above 0 prints floats the same way,
+ * shortest exact, so a server at its default of 1 already gives what the client asks.
+ */
+static bool startup_param_ignored(const char *name, const char *value)
 {
+	if (strcmp(name, "extra_float_digits") == 0 && value && value[0] >= '1' && value[0] <= '3' &&
+	    value[1] == 0)
+		return true;
 	return config_list_contains(rt.cfg->ignore_startup_parameters, name);
 }
 
@@ -347,7 +355,7 @@ static bool apply_options(Client *c, const char *options)
 		} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
 			if (!store_startup_param(c, name, value))
 				return false;
-		} else if (!startup_param_ignored(name)) {
+		} else if (!startup_param_ignored(name, value)) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", name);
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
@@ -382,7 +390,7 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 		client_route_set_token(c, lsn);
 	} else if (varcache_lookup(name) >= 0) {
 		varcache_set(&c->vars, varcache_lookup(name), value);
-	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name) ||
+	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name, value) ||
 		   strcmp(name, "replication") == 0) {
 		if (strcmp(name, "replication") == 0 && startup_replication_requested(value)) {
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "replication connections are not supported");

@@ -79,8 +79,8 @@ def drv_table(cluster):
 
 def routed(pooler, cluster):
     p = pooler(start=False, pool_mode="transaction",
-               max_prepared_statements=str(MAX_PREPARED),
-               ignore_startup_parameters="extra_float_digits")
+               max_prepared_statements=str(MAX_PREPARED))  # no ignore_startup_parameters: pgjdbc's
+    # extra_float_digits = 3 is accepted as it is
     reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
     p.databases["app"] = p.connstr("app", replicas=reps)
     p.start()

@@ -9,7 +9,7 @@ import pytest
 from psycopg import errors
 
 import pgwire
-from harness import query1
+from harness import is_pgbouncer, query1
 
 MODES = ["session", "transaction", "statement"]
 
@@ -263,3 +263,34 @@ def test_large_values_round_trip(pooler, mode):
     assert query1(c, "SELECT md5(repeat('y', 3*1024*1024))") == query1(c, "SELECT md5(%s)", (big,))
     got = query1(c, "SELECT repeat('z', 2*1024*1024)")
     assert got == "z" * (2 * 1024 * 1024)
+
+
+
+@pytest.mark.parametrize("digits", ["3", "1"])
+def test_extra_float_digits_at_startup_is_accepted(pooler, cluster, digits):
+    """pgjdbc sends extra_float_digits = 3 in every startup packet. From PostgreSQL 12 on
+    any value above 0 prints floats the same way, so no ignore_startup_parameters line is
+    needed, and the output is a direct connection's."""
+    if is_pgbouncer():
+        pytest.skip("PgBouncer needs ignore_startup_parameters = extra_float_digits")
+    p = pooler(pool_mode="transaction")
+    sql = "SELECT 0.1::float8 + 0.2::float8, 1e100::float8, pi()::float4"
+    with pgwire.Raw(p.host, p.port) as r:
+        r.login("app", "app", "apppass", params={"extra_float_digits": digits})
+        pooled = r.simple(sql)
+    with psycopg.connect(host="127.0.0.1", port=cluster.primary.port, dbname="app", user="app",
+                         password="apppass", options="-c extra_float_digits=%s" % digits) as d:
+        res = d.pgconn.exec_(sql.encode())
+        direct = [[res.get_value(0, i).decode() for i in range(3)]]
+    assert pooled[0] == direct and not pooled[1]
+
+
+def test_extra_float_digits_zero_at_startup_is_refused(pooler):
+    """0 or less rounds floats, which the server's default would not: still refused
+    unless listed in ignore_startup_parameters."""
+    if is_pgbouncer():
+        pytest.skip("checks pgsplit's own rule")
+    p = pooler(pool_mode="transaction")
+    with pgwire.Raw(p.host, p.port) as r:
+        with pytest.raises(AssertionError, match="extra_float_digits"):
+            r.login("app", "app", "apppass", params={"extra_float_digits": "0"})
