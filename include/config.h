@@ -11,6 +11,7 @@
 #define PGSPLIT_CONFIG_H
 
 #include "common.h"
+#include "hashindex.h"
 #include <stdio.h>
 
 typedef enum { POOL_MODE_UNSET = -1, POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION, POOL_MODE_STATEMENT } PoolMode;
@@ -99,6 +100,7 @@ typedef struct DatabaseDef {
 	TargetSessionAttrs target_session_attrs;
 	int line; /* line in its file, for messages */
 	struct DatabaseDef *next;
+	HashLink by_name; /* Config.databases_by_name */
 } DatabaseDef;
 
 /* One [users] entry. */
@@ -115,6 +117,7 @@ typedef struct UserDef {
 	usec_t transaction_timeout;       /* -1 unset */
 	usec_t client_idle_timeout;       /* -1 unset */
 	struct UserDef *next;
+	HashLink by_name; /* Config.users_by_name */
 } UserDef;
 
 typedef struct PeerDef {
@@ -265,6 +268,12 @@ typedef struct Config {
 	DatabaseDef *databases; /* in file order */
 	UserDef *users;
 	PeerDef *peers;
+	/* lookups by name, so that loading and using thousands of entries stays linear */
+	HashIndex databases_by_name;
+	HashIndex users_by_name;
+	DatabaseDef *databases_last; /* where the next new entry goes */
+	UserDef *users_last;
+	const DatabaseDef *fallback_db; /* the "*" entry, or NULL */
 	/* a [pgbouncer] header occurred in the files read (a reload without one is refused) */
 	bool has_pgbouncer_section;
 } Config;

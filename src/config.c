@@ -463,6 +463,8 @@ void config_free(Config *cfg)
 		connstr_free_user(cfg->users);
 		cfg->users = next;
 	}
+	hashindex_free(&cfg->databases_by_name);
+	hashindex_free(&cfg->users_by_name);
 	while (cfg->peers) {
 		PeerDef *next = cfg->peers->next;
 		connstr_free_peer(cfg->peers);
@@ -622,35 +624,75 @@ static bool ini_pgbouncer_key(IniReader *r, const IniPos *pos, const char *key, 
 	return true;
 }
 
+static DatabaseDef *database_def_lookup(const Config *cfg, const char *name)
+{
+	uint64_t h = hashindex_hash_str(name);
+	for (HashLink *l = hashindex_first(&cfg->databases_by_name, h); l; l = hashindex_next(l)) {
+		DatabaseDef *db = container_of(l, DatabaseDef, by_name);
+		if (strcmp(db->name, name) == 0)
+			return db;
+	}
+	return NULL;
+}
+
+static UserDef *user_def_lookup(const Config *cfg, const char *name)
+{
+	uint64_t h = hashindex_hash_str(name);
+	for (HashLink *l = hashindex_first(&cfg->users_by_name, h); l; l = hashindex_next(l)) {
+		UserDef *u = container_of(l, UserDef, by_name);
+		if (strcmp(u->name, name) == 0)
+			return u;
+	}
+	return NULL;
+}
+
 /* Put db into the list; a later entry with the same name replaces the earlier one in place. */
 static void databases_put(Config *cfg, DatabaseDef *db)
 {
-	DatabaseDef **pp = &cfg->databases;
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->name, db->name) == 0) {
-			db->next = (*pp)->next;
-			connstr_free_database(*pp);
-			*pp = db;
-			return;
-		}
+	DatabaseDef *old = database_def_lookup(cfg, db->name);
+	hashindex_add(&cfg->databases_by_name, &db->by_name, hashindex_hash_str(db->name));
+	if (strcmp(db->name, "*") == 0)
+		cfg->fallback_db = db;
+	if (!old) {
+		if (cfg->databases_last)
+			cfg->databases_last->next = db;
+		else
+			cfg->databases = db;
+		cfg->databases_last = db;
+		return;
 	}
+	DatabaseDef **pp = &cfg->databases; /* a repeated name: rare, so a walk is fine */
+	while (*pp != old)
+		pp = &(*pp)->next;
+	db->next = old->next;
 	*pp = db;
+	if (cfg->databases_last == old)
+		cfg->databases_last = db;
+	hashindex_remove(&cfg->databases_by_name, &old->by_name);
+	connstr_free_database(old);
 }
 
 static void users_put(Config *cfg, UserDef *u)
 {
-	UserDef **pp = &cfg->users;
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->name, u->name) == 0) {
-			u->next = (*pp)->next;
-			connstr_free_user(*pp);
-			*pp = u;
-			return;
-		}
+	UserDef *old = user_def_lookup(cfg, u->name);
+	hashindex_add(&cfg->users_by_name, &u->by_name, hashindex_hash_str(u->name));
+	if (!old) {
+		if (cfg->users_last)
+			cfg->users_last->next = u;
+		else
+			cfg->users = u;
+		cfg->users_last = u;
+		return;
 	}
+	UserDef **pp = &cfg->users;
+	while (*pp != old)
+		pp = &(*pp)->next;
+	u->next = old->next;
 	*pp = u;
+	if (cfg->users_last == old)
+		cfg->users_last = u;
+	hashindex_remove(&cfg->users_by_name, &old->by_name);
+	connstr_free_user(old);
 }
 
 static void peers_put(Config *cfg, PeerDef *p)
@@ -865,24 +907,13 @@ bool config_check_reload(const Config *cfg, char *err, size_t errlen)
 
 const DatabaseDef *config_find_database(const Config *cfg, const char *name)
 {
-	const DatabaseDef *fallback = NULL;
-
-	for (const DatabaseDef *db = cfg->databases; db; db = db->next) {
-		if (strcmp(db->name, name) == 0)
-			return db;
-		if (strcmp(db->name, "*") == 0)
-			fallback = db;
-	}
-	return fallback;
+	const DatabaseDef *db = database_def_lookup(cfg, name);
+	return db ? db : cfg->fallback_db;
 }
 
 const UserDef *config_find_user(const Config *cfg, const char *name)
 {
-	for (const UserDef *u = cfg->users; u; u = u->next) {
-		if (strcmp(u->name, name) == 0)
-			return u;
-	}
-	return NULL;
+	return user_def_lookup(cfg, name);
 }
 
 bool config_list_contains(const char *list, const char *name)

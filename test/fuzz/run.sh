@@ -23,7 +23,7 @@ CC=${FUZZ_CC:-clang}
 # src/*.c but main.c (the target then defines the Runtime itself)
 declare -A SOURCES=(
 	[classify]="classify.c"
-	[config]="config.c connstr.c"
+	[config]="config.c connstr.c hashindex.c"
 	[connstr]="connstr.c"
 	[authfile]="authfile.c md5.c scram.c"
 	[scram]="scram.c"
