@@ -279,14 +279,29 @@ static usec_t causal_bound(const RywSettings *set)
 	return set->causal_wait > rt.cfg->replica_catchup_wait ? set->causal_wait : rt.cfg->replica_catchup_wait;
 }
 
-/* Usable replicas last seen below the floor may have passed it since: ask them now. */
-static void want_replica_checks(Database *db, usec_t now, uint64_t min_lsn)
+/*
+ * Usable replicas last seen below the floor may have passed it since: ask them now, when
+ * the read may wait for them. replica_catchup_wait alone is worth waiting only for a
+ * replica whose last measured lag is within it: one further behind (replay paused, an
+ * apply delay) would make every read after a write wait in vain; it is checked again at
+ * most every replica_catchup_wait meanwhile, so its lag does not stay stale for a period.
+ */
+static bool want_replica_checks(Database *db, const RywSettings *set, usec_t now, uint64_t min_lsn)
 {
+	bool any = false;
 	for (int i = 0; i < db->n_replicas; i++) {
 		Replica *r = db->replicas[i];
-		if (r->weight > 0 && r->replay_lsn < min_lsn && router_replica_usable(r, now))
+		if (r->weight <= 0 || r->replay_lsn >= min_lsn || !router_replica_usable(r, now))
+			continue;
+		if (set->causal_wait > 0 || r->lag < rt.cfg->replica_catchup_wait) {
 			monitor_want_replica_check(db, r, min_lsn);
+			any = true;
+		} else if (now - r->replay_seen_at >= rt.cfg->replica_catchup_wait) {
+			/* not waited for, but its lag is refreshed: one that caught up counts again */
+			monitor_want_replica_check(db, r, min_lsn);
+		}
 	}
+	return any;
 }
 
 /*
@@ -325,9 +340,7 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	}
 	if (min_lsn && router_pick_replica(db, lb, now, 0)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
-		*wait = causal_bound(&set) > 0;
-		if (*wait)
-			want_replica_checks(db, now, min_lsn);
+		*wait = causal_bound(&set) > 0 && want_replica_checks(db, &set, now, min_lsn);
 		return NULL;
 	}
 	*reason = ROUTE_NO_REPLICA;
@@ -359,6 +372,7 @@ static void causal_deadline_passed(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!c->causal_waiting)
 		return;
+	c->causal_deadline = time_now_mono(); /* passed, whatever clock the timer used */
 	list_del(&c->park_node);
 	c->causal_waiting = false;
 	sbuf_resume(&c->conn);

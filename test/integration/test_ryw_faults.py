@@ -146,3 +146,27 @@ def test_write_then_read_own_row_mostly_on_a_replica(fcluster, make_pooler):
     print("\n%d of %d own reads on a replica, %d stale" % (on_replica, n, stale))
     assert stale == 0
     assert on_replica >= n * 0.6, "only %d of %d reads reached a replica" % (on_replica, n)
+
+
+def test_catchup_wait_is_short_when_no_replica_catches_up(fcluster, make_pooler):
+    """The implicit wait of a read with a floor (replica_catchup_wait, 10 ms by default)
+    is bounded: with replay paused on every replica, each read of the client's own row
+    goes to the primary after a short wait, not after replica_check_period."""
+    setup_schema(fcluster)
+    p = make_pooler(fcluster, read_your_writes="lsn", replica_max_lag="1000", replica_check_period="1")
+    c = p.connect()
+    key = uuid.uuid4().hex
+    c.execute("INSERT INTO ryw VALUES (%s, 0)", (key,))
+    time.sleep(1.5)
+    for r in fcluster.replicas:
+        r.pause_replay()
+    took = []
+    for i in range(1, 21):
+        c.execute("UPDATE ryw SET v = %s WHERE k = %s", (i, key))
+        t0 = time.time()
+        v, in_recovery = c.execute("SELECT v, pg_is_in_recovery() FROM ryw WHERE k = %s", (key,)).fetchone()
+        took.append(time.time() - t0)
+        assert (v, in_recovery) == (i, False)
+    print("\nreads behind paused replicas: median %.1f ms, max %.1f ms" % (
+        sorted(took)[10] * 1000, max(took) * 1000))
+    assert sorted(took)[10] < 0.05 and max(took) < 0.3, took
