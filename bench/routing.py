@@ -69,7 +69,10 @@ class Split(benchrun.Pooler):
 
     def settings(self):
         base = [kv for kv in super().settings() if kv[0] not in self.extra]
-        return base + [("admin_users", USER)] + sorted(self.extra.items())
+        # the replica monitor needs a user to check replicas with: without one every
+        # read stays on the primary
+        return (base + [("admin_users", USER), ("replica_monitor_user", USER)]
+                + sorted(self.extra.items()))
 
     def write_files(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -164,6 +167,8 @@ class Bench:
         pgcluster.run_as_pg([PGBENCH, "-i", "-s", str(self.args.scale), "-q", "-h",
                              self.cluster.sockdir, "-p", str(self.cluster.port), "-U",
                              USER, DBNAME], timeout=600)
+        self.cluster.primary.psql("CREATE TABLE ryw_stale (aid int); "
+                                  "GRANT ALL ON ryw_stale TO %s" % USER, db=DBNAME)
         self.cluster.primary.psql("CHECKPOINT")
         self.cluster.wait_replay(timeout=180)
         bindir = os.path.join(self.basedir, "bin")
@@ -181,6 +186,17 @@ class Bench:
             "mix": ("\\set aid random(1, %d)\n\\set r random(1, 10)\n\\if :r = 1\n%s\n"
                     "\\else\n%s\n\\endif\n" % (n, WRITE_SQL, READ_SQL)),
         }
+        # Offload: each client owns row client_id + 1, writes it (keeping the value the
+        # write returned) or reads it back; a read older than the client's own last
+        # write adds a row to ryw_stale, so stale own reads are counted exactly.
+        for pct in (10, 50):
+            self.scripts["own%d" % pct] = (
+                "\\set me :client_id + 1\n\\set r random(1, 100)\n\\if :r <= %d\n"
+                "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :me "
+                "RETURNING abalance AS wv \\gset\n\\else\n"
+                "SELECT abalance AS rv FROM pgbench_accounts WHERE aid = :me \\gset\n"
+                "\\if :rv < :wv\nINSERT INTO ryw_stale VALUES (:me);\n\\endif\n"
+                "\\endif\n" % pct)
         self.script_files = {}
         for name, text in self.scripts.items():
             path = os.path.join(self.basedir, name + ".sql")
@@ -213,6 +229,8 @@ class Bench:
 
     def pgbench_cmd(self, sp, script, protocol, clients, duration, rate=None):
         extra = ["-R", str(rate)] if rate else []
+        if any(f.startswith(os.path.join(self.basedir, "own")) for f in script):
+            extra += ["-D", "wv=0"]  # a read before the client's first write
         return [PGBENCH, "-h", "127.0.0.1", "-p", str(sp.port), "-U", USER, "-n",
                 "-M", protocol, "-c", str(clients), "-j", str(self.args.jobs),
                 "-T", str(duration)] + extra + script + [DBNAME]
@@ -335,9 +353,13 @@ class Bench:
                                      "\n".join(problems[-15:])))
             log("%s: %d warning/error lines in its log" % (sp.name, len(problems)))
 
-    # -- the four parts ---------------------------------------------------
+    def stale_count(self):
+        return int(self.cluster.primary.psql("SELECT count(*) FROM ryw_stale", db=DBNAME))
+
+    # -- the parts --------------------------------------------------------
     def run(self):
-        parts = [self.part_routing, self.part_scaling, self.part_ryw, self.part_prepared]
+        parts = [self.part_routing, self.part_scaling, self.part_ryw, self.part_prepared,
+                 self.part_offload]
         for part in parts:
             if self.args.only and part.__name__[5:] not in self.args.only:
                 continue
@@ -399,6 +421,41 @@ class Bench:
             finally:
                 self.finish_split(sp)
 
+    OFFLOAD_CONFS = [("off", {"read_your_writes": "off"}),
+                     ("lsn", {"read_your_writes": "lsn"}),
+                     # the same without the short wait for a replica to pass the floor
+                     ("lsn-nowait", {"read_your_writes": "lsn", "replica_catchup_wait": "0"}),
+                     ("window", {"read_your_writes": "window", "write_window": "2"}),
+                     ("primary", None)]
+
+    def part_offload(self):
+        """Reads that reach replicas when each client writes and reads back its own row:
+        16 clients, extended protocol, 90/10 and 50/50 reads/writes."""
+        reps = {"replicas": self.replicas_opt(), "routing": "auto"}
+        # The cluster runs with synchronous_commit = off, which leaves a commit unsent to
+        # the replicas for up to wal_writer_delay (200 ms) when little WAL follows it:
+        # these runs commit as PostgreSQL does by default, so replicas lag milliseconds.
+        role = "ALTER ROLE %s IN DATABASE %s " % (USER, DBNAME)
+        self.cluster.primary.psql(role + "SET synchronous_commit = on")
+        try:
+            for name, extra in self.OFFLOAD_CONFS:
+                db = reps if extra is not None else {"routing": "primary"}
+                sp = self.start_split("o-" + name, db, extra or {})
+                try:
+                    for pct in (10, 50):
+                        s0 = self.stale_count()
+                        r = self.measure("offload/%s/%d" % (name, pct), sp,
+                                         ["-f", self.script_files["own%d" % pct]],
+                                         "extended", 16, self.args.offload_duration,
+                                         stats=True, count_writes=True)
+                        r.stale = self.stale_count() - s0
+                        if name != "primary":
+                            r.replicas = self.admin(sp, "SHOW REPLICAS")
+                finally:
+                    self.finish_split(sp)
+        finally:
+            self.cluster.primary.psql(role + "RESET synchronous_commit")
+
     def part_prepared(self):
         for rnd in range(self.args.rounds):
             sp = self.start_split("p%d" % rnd, {"routing": "primary"}, {})
@@ -444,6 +501,57 @@ def cmp_le(v, limit):
 
 def cmp_ge(v, limit):
     return None if v is None else v >= limit
+
+
+def offload_report(b, targets):
+    a = b.args
+    out = ["### Offload under a steady mix (own row written and read back, 16 clients, "
+           "`-M extended`, %d s per run, 2 replicas)" % a.offload_duration, "",
+           "Each client writes its own row (`UPDATE ... RETURNING`) or reads it back; a read "
+           "older than its own last write is counted as stale. `primary` is "
+           "`routing=primary`; `lsn-nowait` is `lsn` with `replica_catchup_wait = 0`. Writes commit with `synchronous_commit = on` (the "
+           "cluster's default here is off). tps and latency as pgbench reports them "
+           "(a script run = one write, or one read plus, if stale, one insert).", "",
+           "| reads/writes | config | tps | latency ms | reads | on replicas | share | "
+           "stale own reads |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    share = {}
+    for pct in (10, 50):
+        for name, _ in b.OFFLOAD_CONFS:
+            r = b.results.get("offload/%s/%d" % (name, pct))
+            if r is None:
+                out.append("| %d/%d | %s | not run ||||||" % (100 - pct, pct, name))
+                continue
+            rep = r.stats.get("total_routed_replica", 0) if name != "primary" else 0
+            reads = (r.xacts - r.writes if r.xacts is not None and r.writes is not None
+                     else None)
+            share[name, pct] = ratio(rep, reads) if rep else (0.0 if reads else None)
+            out.append("| %d/%d | %s | %s | %s | %s | %s | %s | %s |" % (
+                100 - pct, pct, name, fmt(r.tps if r.ok() else None, ".0f"),
+                fmt(r.latency, ".2f"), reads, rep,
+                fmt(share[name, pct] * 100 if share[name, pct] is not None else None,
+                    ".1f") + "%", getattr(r, "stale", "?")))
+    out.append("")
+    for pct in (10, 50):
+        r = b.results.get("offload/lsn/%d" % pct)
+        lines = (getattr(r, "replicas", "") or "").splitlines()
+        col = lines[0].split("|").index("lag_ms") if lines and "lag_ms" in lines[0] else None
+        lags = [ln.split("|")[col] for ln in lines[1:] if col is not None
+                and len(ln.split("|")) > col]
+        if lags:
+            out.append("Replica lag (`SHOW REPLICAS` lag_ms at the end of the lsn run at "
+                       "%d/%d): %s ms." % (100 - pct, pct, ", ".join(lags)))
+    for pct in (10, 50):
+        q = ratio(share.get(("lsn", pct)), share.get(("off", pct)))
+        out.append("lsn/off offload ratio at %d/%d: %s." % (100 - pct, pct, fmt(q, ".2f")))
+    r = b.results.get("offload/lsn/10")
+    targets.append(verdict(cmp_ge(ratio(share.get(("lsn", 10)), share.get(("off", 10))),
+                                  0.8) if r is not None and getattr(r, "stale", 1) == 0
+                           else (False if r is not None else None),
+                           "lsn sends >= 80%% of the reads off sends to replicas at 90/10, "
+                           "0 stale own reads: %s, %s stale" % (
+                               fmt(ratio(share.get(("lsn", 10)), share.get(("off", 10))),
+                                   ".2f"), getattr(r, "stale", "?"))))
+    return out + [""]
 
 
 def report(b, started, elapsed):
@@ -563,6 +671,9 @@ def report(b, started, elapsed):
                                fmt(pr, ".3f"), fmt(pt["prepared"][0], ".0f"),
                                fmt(pt["extended"][0], ".0f"), fmt(pt["prepared"][1], ".1f"),
                                fmt(pt["extended"][1], ".1f"))))
+    # 5. offload
+    if any(k.startswith("offload/") for k in b.results):
+        out += offload_report(b, targets)
     out += ["", "### Targets", ""] + targets + [""]
 
     out.append("CPU us/xact: pgsplit's utime+stime (/proc/<pid>/stat) over the run / "
@@ -594,6 +705,8 @@ def parse_args(argv):
     ap.add_argument("--duration", type=int, default=5, help="seconds per -S run")
     ap.add_argument("--long-duration", type=int, default=10,
                     help="seconds per scaling / read-your-writes run")
+    ap.add_argument("--offload-duration", type=int, default=8,
+                    help="seconds per offload run")
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of the routing-cost and prepared runs")
     ap.add_argument("--rate", type=int, default=2000, help="pgbench -R of the fixed-rate runs")
@@ -603,7 +716,7 @@ def parse_args(argv):
     ap.add_argument("--quiet-budget", type=float, default=240,
                     help="seconds the whole run may spend waiting for an idle machine")
     ap.add_argument("--only", type=lambda s: s.split(","), default=None,
-                    help="subset of routing,scaling,ryw,prepared")
+                    help="subset of routing,scaling,ryw,prepared,offload")
     ap.add_argument("--out", help="Markdown file to write the report to")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)

@@ -88,6 +88,8 @@ struct Client {
 	struct RetryState *retry;
 	/* client_route.c: how long a batch waits for its Sync; made on first use, owned */
 	struct event *partial_timer;
+	/* client_route.c: ends a parked read's wait at causal_deadline; made on first use, owned */
+	struct event *causal_timer;
 	uint32_t token_epoch; /* primary epoch of token_floor */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
 	List pool_node;     /* pool's waiting or active list */

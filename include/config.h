@@ -263,6 +263,7 @@ typedef struct Config {
 	char *read_your_writes_scope;
 	usec_t write_window;
 	usec_t causal_wait;
+	usec_t replica_catchup_wait;
 
 	/* sections */
 	DatabaseDef *databases; /* in file order */

@@ -18,6 +18,7 @@
 
 typedef struct Server Server;
 typedef struct Database Database;
+typedef struct Replica Replica;
 
 void monitor_start(void);
 void monitor_stop(void);
@@ -39,5 +40,11 @@ bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn);
  * period (at most every replica_check_period / 10, so a burst of writes shares a check).
  */
 void monitor_want_primary_check(Database *db);
+
+/*
+ * A read waits for this replica to pass its floor: check its replay position soon, not
+ * only at the next period (the same gap as early primary checks, one check out at a time).
+ */
+void monitor_want_replica_check(Database *db, Replica *r, uint64_t floor);
 
 #endif

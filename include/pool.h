@@ -49,6 +49,9 @@ typedef struct Replica {
 	int rr_credit;         /* smooth weighted round robin */
 	int active_servers;    /* servers linked to clients, across pools */
 	bool removed;          /* gone from the config */
+	bool check_wanted;     /* a read waits for this replica to pass its floor: check it soon */
+	uint64_t want_lsn;     /* highest floor parked reads wait for here; 0: none */
+	usec_t want_since;     /* monotonic: when want_lsn was first set */
 } Replica;
 
 /* A [databases] entry (or one made from "*" for an unknown name) at run time. */

@@ -203,6 +203,8 @@ static void client_free(Conn *conn)
 	client_route_disarm_retry(c);
 	if (c->partial_timer)
 		event_free(c->partial_timer);
+	if (c->causal_timer)
+		event_free(c->causal_timer);
 	prepared_client_free(c);
 	intern_put(c->user_name);
 	intern_put(c->db_name);

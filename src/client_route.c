@@ -270,6 +270,41 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 }
 
 /*
+ * How long a read may wait for its floor (or token) and a replica past it: causal_wait,
+ * or at least replica_catchup_wait, long enough for the early checks (a couple of ms
+ * apart) to see a replica that lags a few milliseconds.
+ */
+static usec_t causal_bound(const RywSettings *set)
+{
+	return set->causal_wait > rt.cfg->replica_catchup_wait ? set->causal_wait : rt.cfg->replica_catchup_wait;
+}
+
+/*
+ * Usable replicas last seen below the floor may have passed it since: ask them now, when
+ * the read may wait for them. replica_catchup_wait alone is worth waiting only for a
+ * replica whose last measured lag is within it: one further behind (replay paused, an
+ * apply delay) would make every read after a write wait in vain; it is checked again at
+ * most every replica_catchup_wait meanwhile, so its lag does not stay stale for a period.
+ */
+static bool want_replica_checks(Database *db, const RywSettings *set, usec_t now, uint64_t min_lsn)
+{
+	bool any = false;
+	for (int i = 0; i < db->n_replicas; i++) {
+		Replica *r = db->replicas[i];
+		if (r->weight <= 0 || r->replay_lsn >= min_lsn || !router_replica_usable(r, now))
+			continue;
+		if (set->causal_wait > 0 || r->lag < rt.cfg->replica_catchup_wait) {
+			monitor_want_replica_check(db, r, min_lsn);
+			any = true;
+		} else if (now - r->replay_seen_at >= rt.cfg->replica_catchup_wait) {
+			/* not waited for, but its lag is refreshed: one that caught up counts again */
+			monitor_want_replica_check(db, r, min_lsn);
+		}
+	}
+	return any;
+}
+
+/*
  * A read bound for a replica: the scope's read-your-writes state decides whether any
  * replica may take it now, and how far it must have replayed. Returns the replica, or
  * NULL with *reason set (and *wait when causal_wait allows waiting for one).
@@ -291,8 +326,8 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	ryw_resolve(st, db);
 	if (!ryw_replica_allowed(st, &set, db->primary_epoch, now, &min_lsn)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
-		/* a floor still coming with the next primary check is worth waiting for too */
-		*wait = st->floor_pending && set.causal_wait > 0;
+		/* a floor still coming with the early primary check is worth waiting for too */
+		*wait = st->floor_pending && causal_bound(&set) > 0;
 		return NULL;
 	}
 	if (c->token_floor && c->token_epoch == db->primary_epoch && set.mode != RYW_OFF)
@@ -305,7 +340,7 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	}
 	if (min_lsn && router_pick_replica(db, lb, now, 0)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
-		*wait = set.causal_wait > 0;
+		*wait = causal_bound(&set) > 0 && want_replica_checks(db, &set, now, min_lsn);
 		return NULL;
 	}
 	*reason = ROUTE_NO_REPLICA;
@@ -329,7 +364,24 @@ static Replica *prepare_only_target(Client *c)
 	return r && replica_pool_for(c, r)->n_idle > 0 ? r : NULL;
 }
 
-/* Park the client until a replica catches up or causal_wait passes (maint and monitor wake it). */
+/* The parked read's bound passed: it tries once more (and goes to the primary). */
+static void causal_deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+	Client *c = arg;
+	(void)fd;
+	(void)what;
+	if (!c->causal_waiting)
+		return;
+	c->causal_deadline = time_now_mono(); /* passed, whatever clock the timer used */
+	list_del(&c->park_node);
+	c->causal_waiting = false;
+	sbuf_resume(&c->conn);
+}
+
+/*
+ * Park the client until a replica catches up or its bound passes: the monitor wakes it
+ * at each check answer, its own timer at the bound (maint's sweep if no timer).
+ */
 static bool causal_wait_begin(Client *c)
 {
 	Database *db = c->pool->db;
@@ -341,8 +393,14 @@ static bool causal_wait_begin(Client *c)
 	}
 	if (!c->causal_deadline) {
 		ryw_settings(db, &set);
-		c->causal_deadline = now + set.causal_wait;
+		usec_t bound = causal_bound(&set);
+		struct timeval tv = { (time_t)(bound / USEC_PER_SEC), (suseconds_t)(bound % USEC_PER_SEC) };
+		c->causal_deadline = now + bound;
 		db->ryw_waited++;
+		if (!c->causal_timer)
+			c->causal_timer = evtimer_new(rt.base, causal_deadline_passed, c);
+		if (c->causal_timer)
+			evtimer_add(c->causal_timer, &tv);
 	}
 	c->causal_waiting = true;
 	list_append(&db->causal_waiters, &c->park_node);

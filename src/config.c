@@ -243,6 +243,7 @@ static const ConfigSetting settings[] = {
 	S_WORD(read_your_writes_scope, "client", ryw_scope_names, RI),
 	S_TIME(write_window, "2", RI),
 	S_TIME(causal_wait, "0", RI),
+	S_TIME(replica_catchup_wait, "0.01", RI),
 };
 
 /* clang-format on */

@@ -246,6 +246,26 @@ static void primary_checked(Database *db, usec_t asked_at)
 static void start_early_check(Database *db);
 static void arm_early_check_timer(usec_t delay);
 
+/*
+ * Parked reads try again only when this replica moved (they ask again if still below).
+ * One that stands still wakes no one; it is asked again every early-check gap while
+ * reads wait for it, for at most replica_catchup_wait, then only at the period: waiting
+ * on a paused or delayed replica costs one query per gap at first, then nothing.
+ */
+static void replica_answered(Database *db, Replica *r, uint64_t was_lsn, ReplicaState was_state)
+{
+	if (r->replay_lsn != was_lsn || r->state != was_state) {
+		r->want_lsn = 0;
+		client_route_wake_causal(db, false);
+		return;
+	}
+	if (r->want_lsn > r->replay_lsn && !list_empty(&db->causal_waiters) &&
+	    time_now_mono() - r->want_since < rt.cfg->replica_catchup_wait)
+		r->check_wanted = true;
+	else
+		r->want_lsn = 0;
+}
+
 void monitor_on_done(Server *s, bool failed)
 {
 	Pool *p = s->pool;
@@ -263,8 +283,13 @@ void monitor_on_done(Server *s, bool failed)
 		return;
 	}
 	if (ok) {
+		uint64_t was_lsn = p->replica->replay_lsn;
+		ReplicaState was_state = p->replica->state;
 		replica_checked(p->db, p->replica);
-		client_route_wake_causal(p->db, false);
+		replica_answered(p->db, p->replica, was_lsn, was_state);
+		/* a read that still waits asked again meanwhile: its check goes once this one is idle */
+		if (p->replica->check_wanted && !s->conn.closing)
+			arm_early_check_timer(0);
 		return;
 	}
 	server_close(s, "replica check failed");
@@ -355,6 +380,8 @@ static void check_target(Pool *p, usec_t now)
 		Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
 		if (!p->replica)
 			p->db->primary_check_wanted = false; /* this check serves the writes that wanted one */
+		else
+			p->replica->check_wanted = false; /* and this one the reads that wanted one */
 		server_start_monitor_query(s, CHECK_SQL);
 		return;
 	}
@@ -411,6 +438,42 @@ void monitor_want_primary_check(Database *db)
 	start_early_check(db);
 }
 
+/*
+ * Send a replica check now if its connection is idle and the last check is not too
+ * recent. No connection is opened for it: a replica without an idle monitoring
+ * connection is checked by the period alone (and waiting reads go to the primary).
+ */
+static void start_early_replica_check(Database *db, Replica *r)
+{
+	PoolUser *user = monitor_user(db);
+	Pool *p = user ? monitor_pool(db, user, r) : NULL;
+	usec_t now = time_now_mono();
+	if (!p || !list_empty(&p->used_servers) || list_empty(&p->idle_servers)) {
+		if (!p || list_empty(&p->used_servers))
+			r->check_wanted = false; /* nothing to send it on */
+		return; /* a check is out: monitor_on_done comes back here */
+	}
+	Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
+	if (now - s->last_checked < EARLY_CHECK_GAP_USEC) {
+		arm_early_check_timer(EARLY_CHECK_GAP_USEC - (now - s->last_checked));
+		return;
+	}
+	r->check_wanted = false;
+	server_start_monitor_query(s, CHECK_SQL);
+}
+
+void monitor_want_replica_check(Database *db, Replica *r, uint64_t floor)
+{
+	if (r->want_lsn == 0)
+		r->want_since = time_now_mono();
+	if (floor > r->want_lsn)
+		r->want_lsn = floor;
+	if (r->check_wanted)
+		return; /* already on its way */
+	r->check_wanted = true;
+	start_early_replica_check(db, r);
+}
+
 static void early_check_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -420,8 +483,13 @@ static void early_check_tick(evutil_socket_t fd, short what, void *arg)
 	list_for_each(it, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
-		if (db->primary_check_wanted && !db->removed)
+		if (db->removed)
+			continue;
+		if (db->primary_check_wanted)
 			start_early_check(db);
+		for (int i = 0; i < db->n_replicas; i++)
+			if (db->replicas[i]->check_wanted && !db->replicas[i]->removed)
+				start_early_replica_check(db, db->replicas[i]);
 	}
 }
 

@@ -118,3 +118,55 @@ def test_parked_reads_do_not_spin(fcluster, make_pooler):
     print("\n15 parked reads: %.2f s wall, pooler CPU %.3f s" % (took, used))
     assert took >= 1.0, "the reads did not wait for causal_wait (%.2f s)" % took
     assert used < 0.3, "the pooler used %.2f s of CPU while 15 reads waited %.2f s" % (used, took)
+
+
+def test_write_then_read_own_row_mostly_on_a_replica(fcluster, make_pooler):
+    """Finding 5: a client that writes its row and reads it back at once, in a loop, with
+    replicas replaying normally (a few ms behind), gets most of its reads from a replica
+    and never an old value. Before, such reads stayed on the primary: replica positions
+    were learnt only every replica_check_period, long after the replica had replayed the
+    write (the period is 0.5 s here, so that few reads could pass by the period alone)."""
+    setup_schema(fcluster)
+    p = make_pooler(fcluster, read_your_writes="lsn", replica_check_period="0.5")
+    c = p.connect()
+    key = uuid.uuid4().hex
+    c.execute("INSERT INTO ryw VALUES (%s, 0)", (key,))
+    time.sleep(1.2)  # the monitor has checked every server
+    on_replica = stale = 0
+    n = 100
+    for i in range(1, n + 1):
+        # the test cluster runs with synchronous_commit = off, which leaves a lone commit
+        # unsent for up to wal_writer_delay (200 ms): these writes are flushed, as by default
+        with c.transaction():
+            c.execute("SET LOCAL synchronous_commit = on")
+            c.execute("UPDATE ryw SET v = %s WHERE k = %s", (i, key))
+        v, in_recovery = c.execute("SELECT v, pg_is_in_recovery() FROM ryw WHERE k = %s", (key,)).fetchone()
+        stale += v != i
+        on_replica += in_recovery
+    print("\n%d of %d own reads on a replica, %d stale" % (on_replica, n, stale))
+    assert stale == 0
+    assert on_replica >= n * 0.6, "only %d of %d reads reached a replica" % (on_replica, n)
+
+
+def test_catchup_wait_is_short_when_no_replica_catches_up(fcluster, make_pooler):
+    """The implicit wait of a read with a floor (replica_catchup_wait, 10 ms by default)
+    is bounded: with replay paused on every replica, each read of the client's own row
+    goes to the primary after a short wait, not after replica_check_period."""
+    setup_schema(fcluster)
+    p = make_pooler(fcluster, read_your_writes="lsn", replica_max_lag="1000", replica_check_period="1")
+    c = p.connect()
+    key = uuid.uuid4().hex
+    c.execute("INSERT INTO ryw VALUES (%s, 0)", (key,))
+    time.sleep(1.5)
+    for r in fcluster.replicas:
+        r.pause_replay()
+    took = []
+    for i in range(1, 21):
+        c.execute("UPDATE ryw SET v = %s WHERE k = %s", (i, key))
+        t0 = time.time()
+        v, in_recovery = c.execute("SELECT v, pg_is_in_recovery() FROM ryw WHERE k = %s", (key,)).fetchone()
+        took.append(time.time() - t0)
+        assert (v, in_recovery) == (i, False)
+    print("\nreads behind paused replicas: median %.1f ms, max %.1f ms" % (
+        sorted(took)[10] * 1000, max(took) * 1000))
+    assert sorted(took)[10] < 0.05 and max(took) < 0.3, took

@@ -149,7 +149,7 @@ static const char *const pgbouncer_options[] = {
 static const char *const pgsplit_options[] = {
 	"replica_lb",      "primary_read_weight", "replica_fallback", "replica_check_period",
 	"replica_max_lag", "replica_monitor_user", "write_functions",     "read_your_writes", "read_your_writes_scope",
-	"write_window",    "causal_wait",
+	"write_window",    "causal_wait",         "replica_catchup_wait",
 };
 
 static void test_table_covers_pgbouncer(void)
@@ -272,6 +272,7 @@ static void test_defaults(void)
 	CHECK_STR(cfg->read_your_writes_scope, "client");
 	CHECK(cfg->write_window == 2 * USEC_PER_SEC);
 	CHECK(cfg->causal_wait == 0);
+	CHECK(cfg->replica_catchup_wait == USEC_PER_SEC / 100);
 	CHECK(cfg->databases == NULL && cfg->users == NULL && cfg->peers == NULL);
 
 	/* each default prints back as the table writes it (SHOW CONFIG default column) */
