@@ -92,8 +92,7 @@ typedef struct MapEntry {
 	/*
 	 * Ordering against DDL the pooler cannot see. A client name: parse_seq when the
 	 * client's Parse (or a restore) defined it. A server copy: parse_seq when its Parse
-	 * was sent, 0 when it may predate any name (restored after a skipped Close, or it
-	 * answered 0A000). A copy is used for a name only when copy seq >= name seq: it was
+	 * was sent, 0 when it may predate any name (restored after a skipped Close). A copy is used for a name only when copy seq >= name seq: it was
 	 * analysed after the client's Parse, so after any DDL the client had seen by then.
 	 */
 	uint64_t seq;
@@ -739,7 +738,7 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 	MapEntry *e = *name ? map_find(c->stmts, name, NULL) : NULL;
 	if (e)
 		ensure_on_server(s, e->stmt, e->seq); /* its Parse goes out (and is answered) first */
-	queue_push(s, kind, e ? e->stmt : NULL); /* the statement, should it answer 0A000 */
+	queue_push(s, kind, NULL);
 	if (!e)
 		return SB_FORWARD; /* unnamed, or unknown: the server answers "does not exist" */
 	if (msg->avail < msg->len)
@@ -860,18 +859,6 @@ SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 /* ---- server side ---- */
 
 /*
- * A Bind or Describe of the pooler's statement failed with 0A000: the server's copy
- * predates DDL that changed its result type, and fails the same way for every name
- * that uses it from now on. It is closed and prepared again on its next use here.
- */
-static void mark_stale(Server *s, const Slot *h)
-{
-	MapEntry *e = map_find(s->stmts, NULL, h->stmt);
-	if ((h->kind == SLOT_BIND || h->kind == SLOT_DESCRIBE_STMT) && e)
-		e->seq = 0;
-}
-
-/*
  * The server refused the head's message. In a simple Query only that message fails;
  * in the extended protocol the server skips everything up to Sync, and so do the
  * replies. A Parse refused with 42P05 found the statement there already: it stays.
@@ -882,8 +869,6 @@ static void server_refused(Server *s, Client *c, const SbufMsg *msg)
 	const char *code = msg->avail == msg->len ? proto_error_field(msg->data + 5, msg->len - 5, 'C') : NULL;
 	if (code && strcmp(code, SQLSTATE_DUPLICATE_PSTATEMENT) == 0)
 		h->effects &= (uint8_t)~EFFECT_SERVER_ADD;
-	if (code && h->stmt && strcmp(code, SQLSTATE_FEATURE_NOT_SUPPORTED) == 0)
-		mark_stale(s, h);
 	if (h->kind == SLOT_QUERY) {
 		slot_effects(s, c, h, true);
 		h->effects = 0;

@@ -175,8 +175,10 @@ def test_statement_prepared_after_ddl_on_a_server_with_a_stale_copy(pooler, clus
 
 
 def test_error_on_an_old_name_is_given_once_then_it_works(pooler, cluster):
-    """The pre-DDL name's first run after the DDL fails (as directly); the pooler drops
-    the stale statement from the server, so the next run prepares it again and works."""
+    """The pre-DDL name keeps failing after the DDL, as on a direct connection: the
+    client's description of its result is stale, so the pooler must not quietly prepare
+    it again (pgjdbc, which re-prepares under a new name on 0A000, decoded the new
+    result type with the old description and failed)."""
     def scenario(side, table):
         a = side.connect()
         prepare(a, "s1", "SELECT v FROM %s" % table)
@@ -188,7 +190,7 @@ def test_error_on_an_old_name_is_given_once_then_it_works(pooler, cluster):
 
     want, got = compare(cluster, pooler, scenario)
     assert want == ["1", "0A000", "0A000", "0A000"]
-    assert got == ["1", "0A000", "1", "1"]
+    assert got == want
 
 
 def test_no_extra_server_work_per_transaction(pooler, cluster):
