@@ -39,3 +39,17 @@ void lsn_format(uint64_t lsn, char *buf, size_t len)
 {
 	snprintf(buf, len, "%X/%X", (unsigned)(lsn >> 32), (unsigned)lsn);
 }
+
+#define WAL_SHORT_PAGE_HEADER 24 /* XLogPageHeaderData, MAXALIGNed */
+#define WAL_LONG_PAGE_HEADER 40	 /* with the segment's identification, at its first page */
+
+uint64_t lsn_last_record_end(uint64_t insert, uint64_t block_size, uint64_t segment_size)
+{
+	if (block_size == 0 || segment_size == 0)
+		return insert;
+	if (insert % segment_size == WAL_LONG_PAGE_HEADER)
+		return insert - WAL_LONG_PAGE_HEADER;
+	if (insert % block_size == WAL_SHORT_PAGE_HEADER && insert % segment_size != WAL_SHORT_PAGE_HEADER)
+		return insert - WAL_SHORT_PAGE_HEADER;
+	return insert;
+}

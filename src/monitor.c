@@ -24,13 +24,17 @@
 /*
  * Recovery state, WAL position and, on a primary, the WAL file name of that position:
  * its first 8 hex digits are the timeline, so a promoted standby standing in for the
- * old primary is recognised even when its position is ahead of the old one's.
+ * old primary is recognised even when its position is ahead of the old one's. The WAL
+ * page and segment sizes turn the primary's insert position into the end of its last
+ * record (lsn_last_record_end), the position a caught-up replica reports.
  */
 static const char CHECK_SQL[] =
 	"SELECT pg_catalog.pg_is_in_recovery(), CASE WHEN pg_catalog.pg_is_in_recovery() "
 	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END, "
 	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
-	"ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()) END";
+	"ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()) END, "
+	"pg_catalog.current_setting('wal_block_size'), "
+	"pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size'))";
 
 typedef struct LsnSample {
 	usec_t at; /* monotonic */
@@ -73,7 +77,22 @@ bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn)
 	return true;
 }
 
-/* Read the two text columns of the check query's row. */
+/* The next text column as an unsigned number; false if NULL, absent or not a number. */
+static bool row_get_number(PktReader *r, uint64_t *out)
+{
+	uint32_t flen;
+	const uint8_t *v;
+	char text[32], *end;
+	if (!proto_get_u32(r, &flen) || flen == 0xffffffffu || flen == 0 || flen >= sizeof(text) ||
+	    !proto_get_bytes(r, flen, &v))
+		return false;
+	memcpy(text, v, flen);
+	text[flen] = 0;
+	*out = strtoull(text, &end, 10);
+	return *end == 0;
+}
+
+/* Read the check query's row (text columns). */
 void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 {
 	PktReader r;
@@ -81,10 +100,11 @@ void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 	uint32_t flen;
 	const uint8_t *v;
 	char text[64];
+	uint64_t block = 0, segment = 0;
 	(void)s;
 	last_row.have = false;
 	proto_reader_init(&r, body, len);
-	if (!proto_get_u16(&r, &ncols) || ncols != 3)
+	if (!proto_get_u16(&r, &ncols) || ncols != 5)
 		return;
 	if (!proto_get_u32(&r, &flen) || flen != 1 || !proto_get_bytes(&r, 1, &v))
 		return;
@@ -96,11 +116,17 @@ void monitor_on_row(Server *s, const uint8_t *body, size_t len)
 	text[flen] = 0;
 	last_row.have = lsn_parse(text, &last_row.lsn);
 	last_row.timeline = 0;
-	if (proto_get_u32(&r, &flen) && flen == 24 && proto_get_bytes(&r, flen, &v)) {
+	if (!proto_get_u32(&r, &flen))
+		return;
+	if (flen == 24 && proto_get_bytes(&r, flen, &v)) {
 		memcpy(text, v, 8);
 		text[8] = 0;
 		last_row.timeline = (uint32_t)strtoul(text, NULL, 16);
+	} else if (flen != 0xffffffffu && !proto_get_bytes(&r, flen, &v)) {
+		return;
 	}
+	if (!last_row.in_recovery && row_get_number(&r, &block) && row_get_number(&r, &segment))
+		last_row.lsn = lsn_last_record_end(last_row.lsn, block, segment);
 }
 
 static void history_add(MonitorState *m, uint64_t lsn, usec_t now)

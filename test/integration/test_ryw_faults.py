@@ -10,6 +10,7 @@ import time
 import threading
 import uuid
 
+import psycopg
 import pytest
 
 import harness
@@ -170,3 +171,30 @@ def test_catchup_wait_is_short_when_no_replica_catches_up(fcluster, make_pooler)
     print("\nreads behind paused replicas: median %.1f ms, max %.1f ms" % (
         sorted(took)[10] * 1000, max(took) * 1000))
     assert sorted(took)[10] < 0.05 and max(took) < 0.3, took
+
+
+def test_write_ending_at_a_wal_page_boundary_leaves_replicas_usable(fcluster, make_pooler):
+    """Seen in CI as 0 of 50 reads on a replica after a client's writes had replicated: when
+    the last write's WAL ends exactly at a page boundary, the primary's insert position
+    points past the next page's header, which no replica replays until more WAL comes.
+    Taken as the floor as it was, it kept that client's reads on the primary."""
+    setup_schema(fcluster)
+    p = make_pooler(fcluster, read_your_writes="lsn", replica_max_lag="1000")
+    c = p.connect()
+    direct = psycopg.connect(fcluster.primary.dsn("app"), autocommit=True)
+    for i in range(20000):
+        c.execute("INSERT INTO ryw VALUES (%s, 1)", (uuid.uuid4().hex + "x" * (i * 7 % 61),))
+        insert = direct.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+        if lsn_value(insert) % 8192 == 24:
+            break
+    else:
+        pytest.fail("no write ended at a WAL page boundary in 20000 tries")
+    boundary = lsn_value(insert) - 24
+    for r in fcluster.replicas:
+        deadline = time.time() + 30
+        while lsn_value(r.psql("SELECT pg_last_wal_replay_lsn()")) < boundary:
+            assert time.time() < deadline, "replica %s never replayed the write" % r.name
+            time.sleep(0.02)
+    time.sleep(0.3)
+    reads = [query1(c, "SELECT pg_is_in_recovery()") for _ in range(20)]
+    assert sum(reads) >= 15, "only %d of 20 reads on a replica after the write replicated" % sum(reads)

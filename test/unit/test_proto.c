@@ -107,6 +107,20 @@ static void test_lsn_text(void)
 		CHECK_MSG(!lsn_parse(bad[i], &v), bad[i]);
 }
 
+/* Values seen on PostgreSQL 15: insert 0/5024018 while a caught-up replica replayed 0/5024000. */
+static void test_lsn_last_record_end(void)
+{
+	const uint64_t blk = 8192, seg = 16u << 20;
+	CHECK(lsn_last_record_end(0x5024018, blk, seg) == 0x5024000);
+	CHECK(lsn_last_record_end(0x5024028, blk, seg) == 0x5024028); /* a record ended 40 bytes in */
+	CHECK(lsn_last_record_end(0x5000028, blk, seg) == 0x5000000); /* long header, segment start */
+	CHECK(lsn_last_record_end(0x5000018, blk, seg) == 0x5000018);
+	CHECK(lsn_last_record_end(0x5024019, blk, seg) == 0x5024019);
+	CHECK(lsn_last_record_end(0x5024018, 0, seg) == 0x5024018); /* sizes not known */
+	CHECK(lsn_last_record_end(0x5024018, blk, 0) == 0x5024018);
+	CHECK(lsn_last_record_end(0x18, blk, seg) == 0x18);
+}
+
 typedef struct Entry {
 	HashLink link;
 	int key;
@@ -153,6 +167,6 @@ static void test_hashindex(void)
 	CHECK(ix.buckets == NULL && hashindex_first(&ix, 1) == NULL);
 }
 
-TAP_MAIN({ "lsn_text", test_lsn_text }, { "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
+TAP_MAIN({ "lsn_text", test_lsn_text }, { "lsn_last_record_end", test_lsn_last_record_end }, { "error_response_roundtrip", test_error_response_roundtrip }, { "reader_bounds", test_reader_bounds },
 	 { "pktbuf_overflow_is_sticky", test_pktbuf_overflow_is_sticky }, { "varcache_sync", test_varcache_sync },
 	 { "hashindex", test_hashindex })
