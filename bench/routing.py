@@ -12,6 +12,7 @@ Run as root with /usr/bin/python3; servers and pgsplit run as `postgres`.
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import re
@@ -29,6 +30,8 @@ import run as benchrun  # noqa: E402  (bench/run.py, used read-only)
 pgcluster = benchrun.pgcluster
 PGBENCH = benchrun.PGBENCH
 USER, PASSWORD, DBNAME = benchrun.USER, benchrun.PASSWORD, benchrun.DBNAME
+DRIVERS_DIR = os.path.join(HERE, "..", "test", "drivers")
+JDBC_JAR = "/usr/share/java/postgresql.jar"
 N_ACCOUNTS = 100000  # pgbench_accounts rows per scale unit
 
 READ_SQL = "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;"
@@ -66,6 +69,7 @@ class Split(benchrun.Pooler):
         self.cluster = cluster
         self.db_opts = db_opts
         self.extra = settings
+        self.extra_dbs = {}  # name -> [databases] entry options, beside DBNAME's
 
     def settings(self):
         base = [kv for kv in super().settings() if kv[0] not in self.extra]
@@ -81,7 +85,11 @@ class Split(benchrun.Pooler):
         entry = "%s = host=127.0.0.1 port=%d dbname=%s" % (DBNAME, self.cluster.port, DBNAME)
         for k, v in self.db_opts.items():
             entry += " %s=%s" % (k, v)
-        lines = ["[databases]", entry, "", "[pgbouncer]"]
+        lines = ["[databases]", entry]
+        for name, opts in self.extra_dbs.items():
+            lines.append("%s = host=127.0.0.1 port=%d dbname=%s %s" % (
+                name, self.cluster.port, name, " ".join("%s=%s" % kv for kv in opts.items())))
+        lines += ["", "[pgbouncer]"]
         lines += ["%s = %s" % kv for kv in self.settings()]
         files = {self.ini: "\n".join(lines) + "\n",
                  os.path.join(self.dir, "userlist.txt"): '"%s" "%s"\n' % (USER, PASSWORD)}
@@ -153,6 +161,7 @@ class Bench:
         self.versions = {}
         self.quiet_waited = 0.0
         self.routing_notes = []
+        self.driver_results = {}
 
     # -- setup ------------------------------------------------------------
     def setup(self):
@@ -209,8 +218,9 @@ class Bench:
         return ",".join("127.0.0.1:%d" % r.port for r in self.cluster.replicas)
 
     # -- one pgsplit, one or more pgbench runs ------------------------------
-    def start_split(self, tag, db_opts, settings):
+    def start_split(self, tag, db_opts, settings, extra_dbs=None):
         sp = Split(self.split_bin, self.basedir, tag, self.cluster, db_opts, settings)
+        sp.extra_dbs = extra_dbs or {}
         sp.start()
         log("pgsplit %s: %s (pid %d)" % (tag, sp.db_line(), sp.proc.pid))
         # Fill the pools and let the replica monitor see every replica.
@@ -359,7 +369,7 @@ class Bench:
     # -- the parts --------------------------------------------------------
     def run(self):
         parts = [self.part_routing, self.part_scaling, self.part_ryw, self.part_prepared,
-                 self.part_offload]
+                 self.part_offload, self.part_drivers]
         for part in parts:
             if self.args.only and part.__name__[5:] not in self.args.only:
                 continue
@@ -456,6 +466,57 @@ class Bench:
         finally:
             self.cluster.primary.psql(role + "RESET synchronous_commit")
 
+    def driver_commands(self):
+        """driver -> argv of its scenario program (test/drivers/), or a reason it cannot run."""
+        out = {}
+        node_ok = shutil.which("node") and all(
+            os.path.isdir(os.path.join(DRIVERS_DIR, "node_modules", m)) for m in ("pg", "postgres"))
+        if not node_ok and shutil.which("npm"):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=DRIVERS_DIR,
+                           capture_output=True, timeout=300)
+            node_ok = shutil.which("node") and os.path.isdir(os.path.join(DRIVERS_DIR, "node_modules", "pg"))
+        for drv in ("pg", "postgresjs"):
+            out[drv] = (["node", os.path.join(DRIVERS_DIR, drv + "_scenarios.js")] if node_ok
+                        else "node or the npm packages of test/drivers are missing")
+        classes = os.path.join(self.basedir, "jdbc")
+        ok = shutil.which("javac") and os.path.exists(JDBC_JAR) and subprocess.run(
+            ["javac", "-d", classes, "-cp", JDBC_JAR, os.path.join(DRIVERS_DIR, "JdbcScenarios.java")],
+            capture_output=True, timeout=120).returncode == 0
+        out["jdbc"] = (["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp",
+                        JDBC_JAR + os.pathsep + classes, "JdbcScenarios"] if ok
+                       else "javac or %s is missing" % JDBC_JAR)
+        return out
+
+    def part_drivers(self):
+        """Each real driver's read loop (200 reads, its defaults, no write for 1 s before)
+        through routing=auto with read_your_writes=lsn: the share that lands on replicas."""
+        reps = {"replicas": self.replicas_opt(), "routing": "auto"}
+        sp = self.start_split("d", reps, {"read_your_writes": "lsn"}, extra_dbs={"app": reps})
+        try:
+            for drv, cmd in self.driver_commands().items():
+                if isinstance(cmd, str):
+                    self.driver_results[drv] = cmd
+                    continue
+                time.sleep(1.0)
+                t0 = time.time()
+                res = subprocess.run(cmd + [str(sp.port), "offload", "bench"], capture_output=True,
+                                     text=True, timeout=120)
+                wall = time.time() - t0
+                if res.returncode != 0:
+                    self.anomaly("driver %s: exit %d\n%s%s" % (drv, res.returncode, res.stdout,
+                                                              res.stderr), sp)
+                    self.driver_results[drv] = "failed (exit %d)" % res.returncode
+                    continue
+                out = json.loads(res.stdout.strip().splitlines()[-1])
+                errors = out["results"][0]
+                errors = errors["errors"] if isinstance(errors, dict) else int(str(errors).split(":")[1])
+                self.driver_results[drv] = (sum(1 for w in out["where"] if w), len(out["where"]),
+                                            errors, wall)
+                log("driver %-10s %d of %d reads on replicas, %d errors, %.1f s" % (
+                    (drv,) + self.driver_results[drv]))
+        finally:
+            self.finish_split(sp)
+
     def part_prepared(self):
         for rnd in range(self.args.rounds):
             sp = self.start_split("p%d" % rnd, {"routing": "primary"}, {})
@@ -551,6 +612,27 @@ def offload_report(b, targets):
                            "0 stale own reads: %s, %s stale" % (
                                fmt(ratio(share.get(("lsn", 10)), share.get(("off", 10))),
                                    ".2f"), getattr(r, "stale", "?"))))
+    return out + [""]
+
+
+def drivers_report(b, targets):
+    out = ["### Real drivers: reads on replicas (test/drivers/ `offload` scenario, 200 reads "
+           "with each driver's defaults, no write for 1 s before, routing=auto, "
+           "read_your_writes=lsn, 2 replicas)", "",
+           "| driver | reads on replicas | share | errors | wall s |", "|---|---:|---:|---:|---:|"]
+    worst = None
+    for drv in ("pg", "postgresjs", "jdbc"):
+        r = b.driver_results.get(drv)
+        if not isinstance(r, tuple):
+            out.append("| %s | not run: %s |||||" % (drv, r or "?"))
+            continue
+        on, n, errors, wall = r
+        share = ratio(on, n) if errors == 0 else 0.0
+        worst = share if worst is None else min(worst, share)
+        out.append("| %s | %d of %d | %s%% | %d | %.1f |" % (drv, on, n, fmt(ratio(on, n) * 100, ".1f"),
+                                                      errors, wall))
+    targets.append(verdict(cmp_ge(worst, 0.95), "every driver's reads >= 95 %% on replicas with "
+                           "0 errors: worst %s" % fmt(worst, ".3f")))
     return out + [""]
 
 
@@ -674,6 +756,8 @@ def report(b, started, elapsed):
     # 5. offload
     if any(k.startswith("offload/") for k in b.results):
         out += offload_report(b, targets)
+    if b.driver_results:
+        out += drivers_report(b, targets)
     out += ["", "### Targets", ""] + targets + [""]
 
     out.append("CPU us/xact: pgsplit's utime+stime (/proc/<pid>/stat) over the run / "
