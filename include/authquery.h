@@ -20,9 +20,6 @@ typedef struct LookupCreds LookupCreds;
 bool authquery_start(Client *client);
 /* A server of pool became idle: true if it took it for a waiting lookup. */
 bool authquery_take_server(Pool *pool, Server *server);
-/* Server hooks: a DataRow of the lookup, and its end. */
-void authquery_on_row(Server *server, const uint8_t *body, size_t len);
-void authquery_on_done(Server *server, bool failed);
 /*
  * The client logged in with its looked-up secret: hand it to the pool of (database,
  * user) for server logins. Returns where it went (to store SCRAM keys), NULL if nowhere.

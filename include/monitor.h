@@ -24,9 +24,6 @@ void monitor_start(void);
 void monitor_stop(void);
 /* Re-read replica_check_period after a reload. */
 void monitor_reconfigure(void);
-/* Server hooks: a result row of the check query, and the end of the check. */
-void monitor_on_row(Server *server, const uint8_t *body, size_t len);
-void monitor_on_done(Server *server, bool failed);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
 /*

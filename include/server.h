@@ -9,6 +9,7 @@
 
 #include "pool.h"
 #include "sbuf.h"
+#include "pktbuf.h"
 #include "scram.h"
 
 struct DnsRequest;
@@ -21,6 +22,17 @@ typedef enum {
 	SV_USED,       /* released; running reset or check query */
 	SV_CLOSED,
 } ServerState;
+
+/*
+ * A query the pooler runs on a server for its own use (the replica monitor's check, an
+ * auth_query lookup): its rows and its end go to the owner, not to a client.
+ */
+typedef struct InternalQueryOps {
+	void (*on_row)(Server *server, const uint8_t *body, size_t len); /* each DataRow body */
+	void (*on_done)(Server *server, bool failed); /* at its ReadyForQuery */
+	void (*on_close)(Server *server);             /* closed before its end (NULL: nothing) */
+	bool failure_is_harmless; /* an error says nothing bad about the connection */
+} InternalQueryOps;
 
 struct Server {
 	Conn conn; /* first member */
@@ -35,9 +47,8 @@ struct Server {
 	bool internal_failed;   /* one of the pooler's own queries failed */
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
-	bool monitor_check;     /* running the replica monitor's query */
+	const InternalQueryOps *internal_query; /* the running query whose answer is wanted */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
-	bool auth_lookup;       /* running an auth_query lookup */
 	bool auth_found;        /* the lookup returned a row with a user name */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */
 	struct StmtMap *stmts;  /* prepared.c: statements this server has (owned) */
@@ -77,8 +88,10 @@ const char *server_state_name(ServerState state);
 void server_send_cancel(Server *server);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
-/* Run an internal query whose rows go to the replica monitor. */
-void server_start_monitor_query(Server *server, const char *sql);
+/* Send `pb` (messages ending with one Sync or Query) as an internal query for `ops`. */
+void server_start_internal_query(Server *server, const PktBuf *pb, const InternalQueryOps *ops);
+/* The same for one simple-protocol query string. */
+void server_start_internal_sql(Server *server, const char *sql, const InternalQueryOps *ops);
 /* TCP_NODELAY and the tcp_keepalive family of settings. */
 void server_set_tcp_options(int fd);
 

@@ -36,6 +36,18 @@ static Pool *lookup_pool(Client *c, const char *auth_user, const DatabaseDef *de
 	return registry_get_pool(db, registry_get_user(auth_user));
 }
 
+static void lookup_on_row(Server *s, const uint8_t *body, size_t len);
+static void lookup_on_done(Server *s, bool failed);
+
+/* The lookup's connection closed before its end: the lookup failed. */
+static void lookup_on_close(Server *s)
+{
+	lookup_on_done(s, true);
+}
+
+/* A failed lookup says nothing bad about the connection it ran on. */
+static const InternalQueryOps LOOKUP_OPS = { lookup_on_row, lookup_on_done, lookup_on_close, true };
+
 static void send_lookup(Server *s, Client *c)
 {
 	const DatabaseDef *def = config_find_database(rt.cfg, c->db_name);
@@ -63,14 +75,10 @@ static void send_lookup(Server *s, Client *c)
 	pktbuf_end(&pb);
 	pktbuf_begin(&pb, PG_MSG_SYNC);
 	pktbuf_end(&pb);
-	sbuf_queue(&s->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
-	s->internal_rfq++;
-	s->auth_lookup = true;
 	s->auth_client = c;
 	c->auth_server = s;
-	server_set_state(s, SV_USED);
-	sbuf_flush(&s->conn);
+	server_start_internal_query(s, &pb, &LOOKUP_OPS);
+	pktbuf_free(&pb);
 }
 
 bool authquery_start(Client *c)
@@ -110,7 +118,7 @@ bool authquery_take_server(Pool *p, Server *s)
 	return true;
 }
 
-void authquery_on_row(Server *s, const uint8_t *body, size_t len)
+static void lookup_on_row(Server *s, const uint8_t *body, size_t len)
 {
 	PktReader r;
 	uint16_t ncols;
@@ -178,11 +186,10 @@ static void lookup_settle(Client *c, const Server *s, bool failed, const char *s
 		forget_pool_secret(c);
 }
 
-void authquery_on_done(Server *s, bool failed)
+static void lookup_on_done(Server *s, bool failed)
 {
 	Client *c = s->auth_client;
 	char *secret = s->auth_secret;
-	s->auth_lookup = false;
 	s->auth_client = NULL;
 	s->auth_secret = NULL;
 	if (!c) {

@@ -54,7 +54,7 @@ typedef struct MonitorState {
 static struct event *monitor_timer;
 static struct event *early_check_timer; /* retries wanted early primary checks */
 
-/* Per-check results, filled by monitor_on_row. */
+/* Per-check results, filled by check_on_row. */
 typedef struct CheckRow {
 	bool have;
 	bool in_recovery;
@@ -93,7 +93,7 @@ static bool row_get_number(PktReader *r, uint64_t *out)
 }
 
 /* Read the check query's row (text columns). */
-void monitor_on_row(Server *s, const uint8_t *body, size_t len)
+static void check_on_row(Server *s, const uint8_t *body, size_t len)
 {
 	PktReader r;
 	uint16_t ncols;
@@ -292,7 +292,7 @@ static void replica_answered(Database *db, Replica *r, uint64_t was_lsn, Replica
 		r->want_lsn = 0;
 }
 
-void monitor_on_done(Server *s, bool failed)
+static void check_on_done(Server *s, bool failed)
 {
 	Pool *p = s->pool;
 	bool ok = !failed && last_row.have;
@@ -322,6 +322,8 @@ void monitor_on_done(Server *s, bool failed)
 	server_replica_down(p->replica, "check failed");
 	client_route_evacuate_replica(p->db, p->replica);
 }
+
+static const InternalQueryOps CHECK_OPS = { check_on_row, check_on_done, NULL, false };
 
 /* Who the monitor logs in as (see monitor.h): configuration only, or NULL. */
 static const char *monitor_user_name(const Database *db)
@@ -408,7 +410,7 @@ static void check_target(Pool *p, usec_t now)
 			p->db->primary_check_wanted = false; /* this check serves the writes that wanted one */
 		else
 			p->replica->check_wanted = false; /* and this one the reads that wanted one */
-		server_start_monitor_query(s, CHECK_SQL);
+		server_start_internal_sql(s, CHECK_SQL, &CHECK_OPS);
 		return;
 	}
 	if (p->n_login == 0 && !pool_in_login_backoff(p) &&
@@ -440,7 +442,7 @@ static void start_early_check(Database *db)
 	if (!p)
 		return;
 	if (!list_empty(&p->used_servers))
-		return; /* a check is out: monitor_on_done comes back here */
+		return; /* a check is out: check_on_done comes back here */
 	if (list_empty(&p->idle_servers)) {
 		check_target(p, now); /* connects */
 		arm_early_check_timer(EARLY_CHECK_GAP_USEC); /* and comes back once logged in */
@@ -453,7 +455,7 @@ static void start_early_check(Database *db)
 		return;
 	}
 	db->primary_check_wanted = false;
-	server_start_monitor_query(s, CHECK_SQL);
+	server_start_internal_sql(s, CHECK_SQL, &CHECK_OPS);
 }
 
 void monitor_want_primary_check(Database *db)
@@ -477,7 +479,7 @@ static void start_early_replica_check(Database *db, Replica *r)
 	if (!p || !list_empty(&p->used_servers) || list_empty(&p->idle_servers)) {
 		if (!p || list_empty(&p->used_servers))
 			r->check_wanted = false; /* nothing to send it on */
-		return; /* a check is out: monitor_on_done comes back here */
+		return; /* a check is out: check_on_done comes back here */
 	}
 	Server *s = container_of(list_first(&p->idle_servers), Server, pool_node);
 	if (now - s->last_checked < EARLY_CHECK_GAP_USEC) {
@@ -485,7 +487,7 @@ static void start_early_replica_check(Database *db, Replica *r)
 		return;
 	}
 	r->check_wanted = false;
-	server_start_monitor_query(s, CHECK_SQL);
+	server_start_internal_sql(s, CHECK_SQL, &CHECK_OPS);
 }
 
 void monitor_want_replica_check(Database *db, Replica *r, uint64_t floor)

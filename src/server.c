@@ -141,8 +141,12 @@ void server_close(Server *s, const char *reason)
 		dns_cancel(s->dns);
 		s->dns = NULL;
 	}
-	if (s->auth_lookup)
-		authquery_on_done(s, true);
+	if (s->internal_query) {
+		const InternalQueryOps *q = s->internal_query;
+		s->internal_query = NULL;
+		if (q->on_close)
+			q->on_close(s);
+	}
 	server_set_state(s, SV_CLOSED);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -855,47 +859,43 @@ static void server_become_ready(Server *s)
 
 void server_start_check(Server *s)
 {
-	PktBuf pb;
-	pktbuf_init(&pb, 64, 0);
 	/* "<empty>" means an empty query string: the cheapest round trip */
 	const char *q = strcmp(rt.cfg->server_check_query, "<empty>") == 0 ? "" : rt.cfg->server_check_query;
-	pktbuf_put_query(&pb, q);
-	sbuf_queue(&s->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
+	server_start_internal_sql(s, q, NULL);
+}
+
+void server_start_internal_query(Server *s, const PktBuf *pb, const InternalQueryOps *ops)
+{
+	sbuf_queue(&s->conn, pb->data, pb->len);
 	s->internal_rfq++;
+	s->internal_query = ops;
 	s->last_checked = time_now_mono();
 	server_set_state(s, SV_USED);
 	sbuf_flush(&s->conn);
 }
 
-void server_start_monitor_query(Server *s, const char *sql)
+void server_start_internal_sql(Server *s, const char *sql, const InternalQueryOps *ops)
 {
 	PktBuf pb;
 	pktbuf_init(&pb, 256, 0);
 	pktbuf_put_query(&pb, sql);
-	sbuf_queue(&s->conn, pb.data, pb.len);
+	server_start_internal_query(s, &pb, ops);
 	pktbuf_free(&pb);
-	s->internal_rfq++;
-	s->monitor_check = true;
-	s->last_checked = time_now_mono();
-	server_set_state(s, SV_USED);
-	sbuf_flush(&s->conn);
 }
 
 /* The end of an internal query: report failures, then the server is ready again. */
 static SbufVerdict server_internal_done(Server *s)
 {
 	bool failed = s->internal_failed;
+	const InternalQueryOps *q = s->internal_query;
 	s->internal_failed = false;
-	if (s->monitor_check) {
-		s->monitor_check = false;
-		monitor_on_done(s, failed);
+	if (q) {
+		s->internal_query = NULL;
+		q->on_done(s, failed);
 		if (s->conn.closing)
 			return SB_STOP;
-	}
-	if (s->auth_lookup) {
-		authquery_on_done(s, failed);
-		failed = false; /* a failed lookup says nothing bad about the connection */
+		if (q->failure_is_harmless)
+			failed = false;
 	}
 	if (failed) {
 		if (s->conn.link)
@@ -916,14 +916,11 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 {
 	switch (msg->type) {
 	case PG_MSG_DATA_ROW:
-		if (!s->monitor_check && !s->auth_lookup)
+		if (!s->internal_query)
 			return SB_SKIP;
 		if (msg->avail < msg->len)
 			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
-		if (s->monitor_check)
-			monitor_on_row(s, msg->data + 5, msg->len - 5);
-		else
-			authquery_on_row(s, msg->data + 5, msg->len - 5);
+		s->internal_query->on_row(s, msg->data + 5, msg->len - 5);
 		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE: {
 		if (msg->avail < msg->len)
