@@ -84,7 +84,7 @@ struct Client {
 	List park_node;
 	struct Server *auth_server; /* running this client's lookup */
 	char *lookup_secret; /* owned: what auth_query returned for this login; NULL if none */
-	/* 25006 re-run state (client_route.c), owned; NULL when no re-run is possible */
+	/* 25006 re-run state (rerun.c), owned; NULL when no re-run is possible */
 	struct RetryState *retry;
 	/* client_route.c: how long a batch waits for its Sync; made on first use, owned */
 	struct event *partial_timer;

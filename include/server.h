@@ -86,6 +86,10 @@ void server_set_state(Server *server, ServerState state);
 const char *server_state_name(ServerState state);
 /* Send a CancelRequest for this server's backend on a side connection. */
 void server_send_cancel(Server *server);
+/* A ParameterStatus from the server: remember it (and the linked client's copy); false if malformed. */
+bool server_parameter_status(Server *server, const SbufMsg *msg);
+/* A reply for the linked client (copied): counted, held back for a 25006 re-run, or queued. */
+void server_deliver(Server *server, Client *client, const uint8_t *data, size_t len);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
 /* Send `pb` (messages ending with one Sync or Query) as an internal query for `ops`. */

@@ -6,7 +6,9 @@
  */
 #include "client.h"
 #include "intern.h"
+#include "causal.h"
 #include "client_route.h"
+#include "rerun.h"
 #include "admin.h"
 #include "auth.h"
 #include "authquery.h"
@@ -200,7 +202,7 @@ static void client_free(Conn *conn)
 		scram_server_free(c->scram);
 		free(c->scram);
 	}
-	client_route_disarm_retry(c);
+	rerun_disarm(c);
 	if (c->partial_timer)
 		event_free(c->partial_timer);
 	if (c->causal_timer)
@@ -389,7 +391,7 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "invalid pgsplit.min_lsn: expected an LSN like 0/16B3748");
 			return false;
 		}
-		client_route_set_token(c, lsn);
+		causal_set_token(c, lsn);
 	} else if (varcache_lookup(name) >= 0) {
 		varcache_set(&c->vars, varcache_lookup(name), value);
 	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name, value) ||
@@ -813,7 +815,7 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		Pool *target;
 		if (msg->type == PG_MSG_QUERY && msg->avail < msg->len && msg->len <= 512)
 			return SB_NEED_FULL;
-		if (client_route_intercept(c, msg))
+		if (causal_intercept_set(c, msg))
 			return SB_CONSUMED;
 		ClientRouteStatus rs = client_route(c, msg, &target);
 		if (rs == CLIENT_ROUTE_WAIT_MORE)
@@ -834,7 +836,7 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
 				      * Query is read whole to see a DEALLOCATE */
 	c->conn.request_time = time_now_loop();
-	client_route_note_sent(c, msg->len);
+	rerun_note_sent(c, msg->len);
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;
 	if (tracked)

@@ -9,6 +9,7 @@
 #include "monitor.h"
 #include "pktbuf.h"
 #include "prepared.h"
+#include "rerun.h"
 #include "pg_wire.h"
 #include "proto.h"
 #include "registry.h"
@@ -19,10 +20,8 @@
 
 #include <event2/event.h>
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define ROUTE_SCAN_LIMIT (256 * 1024)
 
@@ -254,8 +253,6 @@ static void count_route(Database *db, RouteReason reason, Replica *r)
 	}
 }
 
-static void arm_retry(Client *c, size_t len, bool calls_functions);
-static bool retry_calls_functions(const Client *c);
 
 /* Reasons that make a primary transaction a write for read-your-writes. */
 static bool reason_is_write(RouteReason reason)
@@ -443,9 +440,9 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_REFUSE;
 	}
 	if (r && d.reason == ROUTE_CLASSIFIED_READ)
-		arm_retry(c, rerun_len, req.classified && req.cls.calls_functions);
+		rerun_arm(c, rerun_len, req.classified && req.cls.calls_functions);
 	else
-		client_route_disarm_retry(c);
+		rerun_disarm(c);
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
 		db->ryw_kept_on_primary++;
 	/* session statements (SET, RESET, DISCARD, DEALLOCATE) change no data: no floor */
@@ -468,7 +465,7 @@ ClientRouteStatus client_route_pipelined(Client *c, const SbufMsg *msg)
 	const Server *s = (const Server *)c->conn.link;
 	if (!s->pool->replica || s->pending_rfq == 0 || s->unsynced)
 		return CLIENT_ROUTE_READY; /* a batch going on, or a transaction the client opened */
-	if (retry_calls_functions(c))
+	if (rerun_calls_functions(c))
 		return CLIENT_ROUTE_AWAIT_LINKED; /* joining would end the re-run chance of the one in flight */
 	RouteRequest req;
 	size_t rerun_len;
@@ -543,235 +540,5 @@ void client_route_evacuate_replica(Database *db, Replica *r)
 		Pool *p = container_of(it, Pool, node);
 		if (p->db == db && p->replica == r && !p->is_monitor)
 			client_route_evacuate(p);
-	}
-}
-
-/* ---- the causal token: SET pgsplit.min_lsn = 'X/Y' ---- */
-
-static const char *skip_space(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-static const char *match_word(const char *p, const char *end, const char *word)
-{
-	size_t n = strlen(word);
-	if ((size_t)(end - p) < n || strncasecmp(p, word, n) != 0)
-		return NULL;
-	return p + n;
-}
-
-/* Parse "SET [SESSION] pgsplit.min_lsn {=|TO} ['X/Y']" with nothing else after it. */
-static bool parse_min_lsn_set(const char *p, const char *end, uint64_t *lsn)
-{
-	char text[32];
-	size_t n = 0;
-	p = skip_space(p, end);
-	if (!(p = match_word(p, end, "SET")))
-		return false;
-	p = skip_space(p, end);
-	const char *after = match_word(p, end, "SESSION");
-	if (after && after < end && (*after == ' ' || *after == '\t'))
-		p = skip_space(after, end);
-	if (!(p = match_word(p, end, "pgsplit.min_lsn")))
-		return false;
-	p = skip_space(p, end);
-	if (p < end && *p == '=')
-		p++;
-	else if (!(p = match_word(p, end, "TO")))
-		return false;
-	p = skip_space(p, end);
-	bool quoted = p < end && *p == '\'';
-	if (quoted)
-		p++;
-	while (p < end && n + 1 < sizeof(text) && (isxdigit((unsigned char)*p) || *p == '/'))
-		text[n++] = *p++;
-	text[n] = 0;
-	if (quoted && (p >= end || *p++ != '\''))
-		return false;
-	p = skip_space(p, end);
-	if (p < end && *p == ';')
-		p = skip_space(p + 1, end);
-	return p == end && lsn_parse(text, lsn);
-}
-
-void client_route_set_token(Client *c, uint64_t lsn)
-{
-	c->token_floor = lsn;
-	c->token_epoch = c->pool ? c->pool->db->primary_epoch : 0;
-}
-
-bool client_route_intercept(Client *c, const SbufMsg *msg)
-{
-	uint64_t lsn;
-	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > 512)
-		return false;
-	const char *sql = (const char *)msg->data + 5;
-	const char *end = memchr(sql, 0, msg->len - 5);
-	/* every Query passes here: reject anything not starting with SET before searching it */
-	if (!end || !match_word(skip_space(sql, end), end, "SET") ||
-	    !memmem(sql, (size_t)(end - sql), "min_lsn", 7))
-		return false;
-	if (!parse_min_lsn_set(sql, end, &lsn))
-		return false;
-	client_route_set_token(c, lsn);
-	PktBuf pb;
-	pktbuf_init(&pb, 32, 0);
-	pktbuf_put_command_complete(&pb, "SET");
-	pktbuf_put_ready_for_query(&pb, 'I');
-	sbuf_queue(&c->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
-	return true;
-}
-
-/* ---- 25006 re-run ---- */
-
-/*
- * A classified autocommit read sent to a replica keeps a copy of the client's Query or
- * extended batch, and the replica's replies are held back until the first row or the
- * end of the statement. Should the replica refuse with 25006 (a function that writes),
- * the copy is put back in front of the client's input and runs again on the primary;
- * the client sees only the primary's answer.
- */
-typedef struct RetryState {
-	uint32_t len;   /* bytes of the client's messages kept in batch[] */
-	uint32_t sent;  /* bytes the client sent to the replica since: more than len ends it */
-	bool refused;   /* the replica answered 25006 (held last): waiting for its ReadyForQuery */
-	bool calls_functions; /* the batch calls functions: the likely cause of a 25006 */
-	PktBuf held;    /* replies held back (data NULL until the first one) */
-	uint8_t batch[];
-} RetryState;
-
-static bool retry_calls_functions(const Client *c)
-{
-	return c->retry && c->retry->calls_functions;
-}
-
-#define RETRY_MAX_BATCH (64 * 1024)
-#define RETRY_MAX_HELD (256 * 1024)
-
-void client_route_disarm_retry(Client *c)
-{
-	RetryState *rs = c->retry;
-	if (!rs)
-		return;
-	pktbuf_free(&rs->held);
-	free(rs);
-	c->retry = NULL;
-}
-
-static void arm_retry(Client *c, size_t len, bool calls_functions)
-{
-	const uint8_t *data;
-	size_t avail;
-	client_route_disarm_retry(c);
-	sbuf_peek(&c->conn, &data, &avail);
-	if (len == 0 || len > RETRY_MAX_BATCH || len > avail)
-		return;
-	RetryState *rs = xmalloc(sizeof(*rs) + len);
-	rs->len = (uint32_t)len;
-	rs->sent = 0;
-	rs->refused = false;
-	rs->calls_functions = calls_functions;
-	rs->held = (PktBuf){ 0 };
-	memcpy(rs->batch, data, len);
-	c->retry = rs;
-}
-
-void client_route_note_sent(Client *c, uint32_t len)
-{
-	RetryState *rs = c->retry;
-	if (!rs)
-		return;
-	rs->sent += len;
-	if (rs->sent > rs->len)
-		client_route_release_held(c); /* the client went on past the batch: no re-run */
-}
-
-bool client_route_hold(Client *c, const uint8_t *data, size_t len)
-{
-	RetryState *rs = c->retry;
-	if (!rs)
-		return false;
-	if (!rs->held.data)
-		pktbuf_init(&rs->held, 256, RETRY_MAX_HELD);
-	if (rs->held.len + len > RETRY_MAX_HELD) {
-		client_route_release_held(c); /* too much to hold: the re-run chance is given up */
-		return false;
-	}
-	pktbuf_put_bytes(&rs->held, data, len);
-	return true;
-}
-
-bool client_route_hold_refusal(Client *c, const uint8_t *data, size_t len)
-{
-	if (c->conn.processing)
-		return false; /* its input is being read now: the batch cannot be put back safely */
-	if (!client_route_hold(c, data, len))
-		return false;
-	c->retry->refused = true;
-	return true;
-}
-
-bool client_route_retry_refused(const Client *c)
-{
-	return c->retry && c->retry->refused;
-}
-
-void client_route_to_client(Client *c, const uint8_t *data, size_t len)
-{
-	if (!client_route_hold(c, data, len))
-		sbuf_queue(&c->conn, data, len);
-}
-
-/* Hand the held-back replies to the client: from now on a re-run is impossible. */
-void client_route_release_held(Client *c)
-{
-	RetryState *rs = c->retry;
-	if (rs && rs->held.len > 0)
-		sbuf_queue(&c->conn, rs->held.data, rs->held.len);
-	client_route_disarm_retry(c);
-}
-
-/* Names the batch's Parses gave the client on the replica: the re-run's Parses define them again. */
-static void forget_parsed_names(Client *c, const uint8_t *batch, size_t len)
-{
-	size_t pos = 0;
-	if (!prepared_enabled(c))
-		return;
-	while (pos + 5 <= len) {
-		uint32_t mlen = proto_read_be32(batch + pos + 1) + 1;
-		if (mlen < 5 || pos + mlen > len)
-			return;
-		PktReader r;
-		const char *name;
-		proto_reader_init(&r, batch + pos + 5, mlen - 5);
-		if (batch[pos] == PG_MSG_PARSE && proto_get_cstring(&r, &name) && *name)
-			prepared_forget_client_name(c, name);
-		pos += mlen;
-	}
-}
-
-/* The replica refused with 25006 before any row: run the same messages on the primary. */
-void client_route_rerun_on_primary(Client *c)
-{
-	Database *db = c->pool->db;
-	RetryState *rs = c->retry;
-	if (!rs)
-		return;
-	db->route_reasons[ROUTE_RETRY_25006]++;
-	db->routed_primary++;
-	forget_parsed_names(c, rs->batch, rs->len);
-	sbuf_unread(&c->conn, rs->batch, rs->len);
-	client_route_disarm_retry(c); /* the held replies, 25006 included, are dropped */
-	c->rerun_on_primary = true;
-	c->xact_is_write = false;
-	if (c->await_linked_rfq) {
-		c->await_linked_rfq = false; /* its next batch was waiting for this answer */
-		sbuf_resume(&c->conn);
-	} else {
-		sbuf_kick(&c->conn);
 	}
 }

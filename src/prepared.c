@@ -3,6 +3,7 @@
  */
 #include "prepared.h"
 #include "client_route.h"
+#include "rerun.h"
 #include "classify.h"
 #include "client.h"
 #include "log.h"
@@ -540,11 +541,11 @@ static void flush_fake_replies(Server *s, Client *c)
 			pktbuf_init(&pb, 128, 0);
 			pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_DUPLICATE_PSTATEMENT,
 						  "prepared statement already exists");
-			client_route_to_client(c, pb.data, pb.len);
+			server_deliver(s, c, pb.data, pb.len);
 			pktbuf_free(&pb);
 		} else {
 			uint8_t msg[5] = { '3', 0, 0, 0, 4 }; /* CloseComplete */
-			client_route_to_client(c, msg, sizeof(msg));
+			server_deliver(s, c, msg, sizeof(msg));
 		}
 		queue_pop(s);
 	}
@@ -969,8 +970,7 @@ bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdi
 	if (hidden) {
 		*v = SB_SKIP;
 	} else {
-		client_route_to_client(c, msg->data, msg->len);
-		s->pool->stats.total.bytes_sent += msg->len;
+		server_deliver(s, c, msg->data, msg->len);
 		*v = SB_CONSUMED;
 	}
 	flush_fake_replies(s, c);

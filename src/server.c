@@ -8,7 +8,9 @@
 #include "server.h"
 #include "authquery.h"
 #include "client.h"
+#include "causal.h"
 #include "client_route.h"
+#include "rerun.h"
 #include "dns.h"
 #include "log.h"
 #include "md5.h"
@@ -642,7 +644,7 @@ static void remember_param(Server *s, const char *name, const char *value)
 }
 
 /* ParameterStatus: returns false if malformed. */
-static bool server_parameter_status(Server *s, const SbufMsg *msg)
+bool server_parameter_status(Server *s, const SbufMsg *msg)
 {
 	PktReader r;
 	const char *name, *value;
@@ -949,49 +951,6 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 	}
 }
 
-static RywState *ryw_scope(Client *c, const RywSettings *set)
-{
-	return set->scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
-}
-
-/*
- * A write transaction ended on the primary: open the window, and in lsn mode ask for an
- * early primary check, whose position becomes the scope's floor (no query on this
- * connection, no round trip for the client; writes close together share one check).
- */
-static void server_note_write_end(Server *s, Client *c, usec_t now)
-{
-	RywSettings set;
-	Database *db = c->pool->db;
-	c->xact_is_write = false;
-	if (s->pool->replica || db->n_replicas == 0)
-		return;
-	ryw_settings(db, &set);
-	if (set.mode == RYW_OFF)
-		return;
-	ryw_note_write(ryw_scope(c, &set), &set, now);
-	if (set.mode != RYW_LSN)
-		return;
-	c->token_write_at = now;
-	monitor_want_primary_check(db);
-}
-
-/* The causal token: once the floor of the client's last write is known, tell the client. */
-static void server_send_token_if_known(Client *c)
-{
-	uint64_t lsn;
-	if (!monitor_floor_after(c->pool->db, c->token_write_at, &lsn))
-		return;
-	c->token_write_at = 0;
-	char text[32];
-	PktBuf pb;
-	lsn_format(lsn, text, sizeof(text));
-	pktbuf_init(&pb, 64, 0);
-	pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", text);
-	sbuf_queue(&c->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
-}
-
 /* ReadyForQuery to a linked client: forward, then maybe end the transaction. */
 static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *msg)
 {
@@ -999,7 +958,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	char status = (char)msg->data[5];
 	usec_t now = time_now_loop();
 	if (c->token_write_at)
-		server_send_token_if_known(c);
+		causal_send_token_if_known(c);
 	sbuf_queue(&c->conn, msg->data, msg->len);
 	p->stats.total.bytes_sent += msg->len;
 	s->tx_status = status;
@@ -1022,7 +981,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	}
 	p->stats.total.xact_count++;
 	if (c->xact_is_write)
-		server_note_write_end(s, c, time_now_mono()); /* exact: its floor needs a check sent later */
+		causal_note_write_end(s, c, time_now_mono()); /* exact: its floor needs a check sent later */
 	PoolMode mode = pool_mode_of(p);
 	if (mode == POOL_MODE_SESSION) {
 		if (c->xact_start) {
@@ -1078,86 +1037,25 @@ static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
 	}
 }
 
-/* Replies that may come before the first row: held back while a 25006 re-run is possible. */
-static bool retry_holdable(uint8_t type)
-{
-	switch (type) {
-	case PG_MSG_PARSE_COMPLETE:
-	case PG_MSG_BIND_COMPLETE:
-	case PG_MSG_PARAMETER_DESCRIPTION:
-	case PG_MSG_ROW_DESCRIPTION:
-	case PG_MSG_NO_DATA:
-	case PG_MSG_NOTICE_RESPONSE:
-	case PG_MSG_PARAMETER_STATUS:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* The replica refused with 25006 and skipped to Sync: its ReadyForQuery ends the attempt. */
-static SbufVerdict server_retry_finish(Server *s, Client *c, const SbufMsg *msg)
-{
-	SbufVerdict ignored;
-	if (s->replies)
-		(void)prepared_server_message(s, c, msg, &ignored); /* retires the Sync's slot */
-	s->tx_status = (char)msg->data[5];
-	if (s->pending_rfq > 0)
-		s->pending_rfq--;
-	c->query_start = 0;
-	server_unlink(s, false);
-	client_route_rerun_on_primary(c);
-	return s->conn.closing ? SB_STOP : SB_CONSUMED;
-}
-
 /*
- * A replica's replies while a 25006 re-run is still possible. Returns true with *v when
- * the message was dealt with here: waiting for all of it, the 25006 error (held, in
- * case the re-run chance ends before its ReadyForQuery) and what follows it up to
- * ReadyForQuery, which starts the re-run. Returns false for the normal path, which
- * holds back what retry_holdable() names; anything else first releases what was held,
- * as the client is now seeing the replica's answer.
+ * How a server's reply reaches the linked client: counted, then held back while a 25006
+ * re-run is still possible, else passed on. server_forward leaves the bytes in the
+ * server's buffer for sbuf to relay (zero copy); server_deliver copies them (a reply the
+ * pooler made, or one it had to look at whole).
  */
-static bool server_retry_filter(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
+static SbufVerdict server_forward(Server *s, Client *c, const SbufMsg *msg)
 {
-	bool small = msg->len <= 65536;
-	bool refused = client_route_retry_refused(c);
-	*v = SB_CONSUMED;
-	if (small && msg->avail < msg->len &&
-	    (refused || retry_holdable(msg->type) || msg->type == PG_MSG_ERROR_RESPONSE)) {
-		*v = SB_NEED_FULL;
-		return true;
-	}
-	if (refused) {
-		if (msg->type == PG_MSG_READY_FOR_QUERY && c->conn.processing) {
-			/* reached from inside the client's own processing: no safe re-run, the error goes out */
-			client_route_release_held(c);
-			return false;
-		}
-		if (msg->type == PG_MSG_READY_FOR_QUERY && msg->avail == msg->len) {
-			*v = server_retry_finish(s, c, msg);
-			return true;
-		}
-		if (msg->type == PG_MSG_PARAMETER_STATUS && msg->avail == msg->len)
-			server_parameter_status(s, msg);
-		*v = SB_SKIP; /* only notices come between the error and ReadyForQuery */
-		return true;
-	}
-	if (small && msg->type == PG_MSG_ERROR_RESPONSE) {
-		const char *code = proto_error_field(msg->data + 5, msg->len - 5, 'C');
-		if (code && strcmp(code, SQLSTATE_READ_ONLY_TRANSACTION) == 0 &&
-		    client_route_hold_refusal(c, msg->data, msg->len)) {
-			log_debug("C-%llu: replica refused with 25006, re-running on the primary",
-				  (unsigned long long)c->conn.id);
-			SbufVerdict ignored;
-			if (s->replies)
-				(void)prepared_server_message(s, c, msg, &ignored); /* undo to Sync */
-			return true;
-		}
-	}
-	if (!small || !retry_holdable(msg->type))
-		client_route_release_held(c);
-	return false;
+	s->pool->stats.total.bytes_sent += msg->len;
+	if (c->retry && s->pool->replica && msg->avail == msg->len && rerun_hold(c, msg->data, msg->len))
+		return SB_CONSUMED;
+	return SB_FORWARD;
+}
+
+void server_deliver(Server *s, Client *c, const uint8_t *data, size_t len)
+{
+	s->pool->stats.total.bytes_sent += len;
+	if (!c->retry || !s->pool->replica || !rerun_hold(c, data, len))
+		sbuf_queue(&c->conn, data, len);
 }
 
 static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
@@ -1171,7 +1069,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	if (!c)
 		return server_idle_message(s, msg);
 	SbufVerdict v;
-	if (c->retry && s->pool->replica && server_retry_filter(s, c, msg, &v))
+	if (c->retry && s->pool->replica && rerun_filter_reply(s, c, msg, &v))
 		return v;
 	if (s->replies && prepared_server_message(s, c, msg, &v))
 		return v;
@@ -1189,10 +1087,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	default:
 		break;
 	}
-	s->pool->stats.total.bytes_sent += msg->len;
-	if (c->retry && s->pool->replica && msg->avail == msg->len && client_route_hold(c, msg->data, msg->len))
-		return SB_CONSUMED; /* held back: a 25006 re-run is still possible */
-	return SB_FORWARD;
+	return server_forward(s, c, msg);
 }
 
 /* ---- cancel ---- */

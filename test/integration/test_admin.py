@@ -106,7 +106,7 @@ PGB125 = {
     "VERSION": [("version", "T")],
 }
 
-# What pgsplit appends after PgBouncer's columns (design.md §6), and its own views.
+# What pgsplit appends after PgBouncer's columns, and its own views.
 PGSPLIT_APPENDED = {"POOLS": [("target", "T")], "SERVERS": [("target", "T")],
                     "CLIENTS": [("target", "T"), ("write_lsn", "T"), ("write_window_end", "T")],
                     "STATS": [("total_routed_primary", "N"), ("total_routed_replica", "N"),

@@ -1,4 +1,4 @@
-"""Read/write routing to streaming replicas (design.md §3).
+"""Read/write routing to streaming replicas.
 
 Every case is observed through the server that answered: pg_is_in_recovery() and
 inet_server_port(), never through the pooler's own counters alone.

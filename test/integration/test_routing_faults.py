@@ -1,4 +1,4 @@
-"""Routing and read-your-writes under faults (design.md §3, §4, §5): replicas that
+"""Routing and read-your-writes under faults: replicas that
 crash, freeze, fall behind, get promoted or all go away while clients keep reading.
 
 These tests stop, freeze and promote servers, so they never touch the shared session

@@ -1,4 +1,4 @@
-"""Read-your-writes consistency (design.md §4) with replicas whose replay is paused
+"""Read-your-writes consistency with replicas whose replay is paused
 for real (pg_wal_replay_pause()), so a read that reaches a replica is stale."""
 
 import contextlib
