@@ -11,6 +11,9 @@
  * head; each entry also notes what its message changed in the pooler's view (names,
  * server caches), undone when the server skips the message after an error. DEALLOCATE
  * name is rewritten; SQL-level PREPARE/EXECUTE is not tracked and stays session-bound.
+ * Names and copies carry the result columns the server described for them (a hidden
+ * Describe): a name whose copy describes other columns predates DDL, and its Bind fails
+ * with 0A000 as on a direct connection.
  */
 #ifndef PGSPLIT_PREPARED_H
 #define PGSPLIT_PREPARED_H

@@ -836,12 +836,13 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
 				      * Query is read whole to see a DEALLOCATE */
 	c->conn.request_time = time_now_loop();
+	SbufVerdict v = tracked ? prepared_client_message(c, (Server *)c->conn.link, msg) : SB_FORWARD;
+	if (v == SB_PAUSE || v == SB_STOP)
+		return v; /* paused: prepared.c waits for the server first; counted when it goes */
 	rerun_note_sent(c, msg->len);
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
 	c->pool->stats.total.bytes_received += msg->len;
-	if (tracked)
-		return prepared_client_message(c, (Server *)c->conn.link, msg);
-	return SB_FORWARD;
+	return v;
 }
 
 static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg)

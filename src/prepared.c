@@ -97,6 +97,15 @@ typedef struct MapEntry {
 	 * analysed after the client's Parse, so after any DDL the client had seen by then.
 	 */
 	uint64_t seq;
+	/*
+	 * The result columns (names, types, typmods) as the server described them: for a
+	 * client name, those of the copy its Parse made, which the client may have cached;
+	 * for a server copy, its own. 0 until known. A name whose copy has other columns was
+	 * prepared before DDL changed them: PostgreSQL refuses such a statement with 0A000
+	 * on a direct connection, and so does the pooler (stale).
+	 */
+	uint64_t shape;
+	bool stale;
 	struct MapEntry *next; /* hash chain */
 	List lru;            /* server caches: most recently used first */
 } MapEntry;
@@ -226,6 +235,7 @@ typedef enum {
 	SLOT_CLOSE_HIDDEN,  /* injected Close (cache eviction, DEALLOCATE's target) */
 	SLOT_BIND,
 	SLOT_DESCRIBE_STMT, /* ParameterDescription, then RowDescription or NoData */
+	SLOT_DESCRIBE_HIDDEN, /* injected Describe of a copy: its columns are the shape */
 	SLOT_DESCRIBE_PORTAL,
 	SLOT_EXECUTE,
 	SLOT_CLOSE,
@@ -233,6 +243,7 @@ typedef enum {
 	SLOT_QUERY,         /* simple Query or FunctionCall: everything up to ReadyForQuery */
 	SLOT_FAKE_CLOSE,    /* answer CloseComplete ourselves */
 	SLOT_FAKE_DUPLICATE, /* answer "prepared statement already exists" ourselves */
+	SLOT_BIND_STALE,    /* a stale name's Bind, sent to fail: its error becomes 0A000 */
 } SlotKind;
 
 /*
@@ -251,8 +262,10 @@ enum {
 typedef struct Slot {
 	SlotKind kind;
 	uint8_t effects;
+	bool resumes_client; /* SLOT_DESCRIBE_HIDDEN: the client waits for it (shape_wait) */
 	PreparedStmt *stmt; /* the statement the effects are about (a reference) */
 	char *name;         /* the client's name the effects are about (owned) */
+	uint64_t name_seq;  /* SLOT_DESCRIBE_HIDDEN: that name's seq, if it gets the shape */
 } Slot;
 
 struct ReplyQueue {
@@ -304,7 +317,7 @@ static inline Slot *queue_push(Server *s, SlotKind kind, PreparedStmt *stmt)
 	if (!q || q->count == q->cap)
 		q = queue_make_room(s);
 	Slot *sl = queue_at(q, q->count);
-	*sl = (Slot){ kind, 0, stmt, NULL };
+	*sl = (Slot){ kind, 0, false, stmt, NULL, 0 };
 	q->count++;
 	if (slot_is_fake(kind))
 		q->n_fake++;
@@ -332,6 +345,11 @@ static inline void queue_pop(Server *s)
 	Slot *h = &q->slots[q->head];
 	if (slot_is_fake(h->kind))
 		q->n_fake--;
+	if (h->resumes_client && s->conn.link) {
+		Client *c = (Client *)s->conn.link;
+		c->shape_wait = false;
+		sbuf_resume(&c->conn); /* its Bind is looked at again */
+	}
 	if (h->stmt)
 		stmt_unref(h->stmt);
 	if (h->name) {
@@ -437,6 +455,31 @@ static void send_parse(Server *s, PreparedStmt *stmt, const char *name)
 	s->pool->stats.total.server_parse_count++;
 }
 
+/*
+ * A hidden Describe of stmt's copy: its columns become the copy's shape, and the shape
+ * of the client name defined at name_seq if given. With `wait`, a Flush makes the
+ * server answer now, and the client (paused) is looked at again once it has.
+ */
+static void send_describe_hidden(Server *s, PreparedStmt *stmt, const char *name, uint64_t name_seq, bool wait)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 64, 0);
+	pktbuf_begin(&pb, PG_MSG_DESCRIBE);
+	pktbuf_put_u8(&pb, 'S');
+	put_server_name(&pb, stmt);
+	pktbuf_end(&pb);
+	if (wait) {
+		pktbuf_begin(&pb, PG_MSG_FLUSH);
+		pktbuf_end(&pb);
+	}
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	Slot *sl = queue_push(s, SLOT_DESCRIBE_HIDDEN, stmt);
+	slot_note(sl, 0, name);
+	sl->name_seq = name_seq;
+	sl->resumes_client = wait;
+}
+
 static void send_close(Server *s, const char *server_name)
 {
 	PktBuf pb;
@@ -478,17 +521,18 @@ static void close_on_server(Server *s, PreparedStmt *stmt)
  * saw (a column's new type, a table made again): it is closed and prepared again,
  * which the name's first use on each server costs at most once.
  */
-static void ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_seq)
+static MapEntry *ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_seq)
 {
 	MapEntry *e = map_find(s->stmts, NULL, stmt);
 	if (e && e->seq >= name_seq) {
 		list_del(&e->lru);
 		list_prepend(&s->stmts->lru, &e->lru);
-		return;
+		return e;
 	}
 	if (e)
 		close_on_server(s, stmt);
 	send_parse(s, stmt, NULL);
+	return map_find(s->stmts, NULL, stmt);
 }
 
 /* Re-send a client message with the statement name at `name_at` replaced. */
@@ -725,6 +769,30 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 	if (map_find(s->stmts, NULL, stmt))
 		close_on_server(s, stmt);
 	send_parse(s, stmt, name);
+	send_describe_hidden(s, stmt, name, map_find(c->stmts, name, NULL)->seq, false);
+	return SB_CONSUMED;
+}
+
+/*
+ * The Bind of a stale name goes to the server under a name it does not have, so that it
+ * fails there and the server skips the rest of the batch and aborts the transaction, as
+ * for a direct connection; its error reaches the client as PostgreSQL's 0A000.
+ */
+#define STALE_TARGET "pgsplit_stale"
+
+static SbufVerdict send_stale_bind(Server *s, const SbufMsg *msg, size_t name_at, const char *name)
+{
+	size_t after = name_at + strlen(name) + 1;
+	PktBuf pb;
+	pktbuf_init(&pb, msg->len + 32, 0);
+	pktbuf_begin(&pb, msg->type);
+	pktbuf_put_bytes(&pb, msg->data + 5, name_at - 5);
+	pktbuf_put_cstring(&pb, STALE_TARGET);
+	pktbuf_put_bytes(&pb, msg->data + after, msg->len - after);
+	pktbuf_end(&pb);
+	sbuf_queue(&s->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+	queue_push(s, SLOT_BIND_STALE, NULL);
 	return SB_CONSUMED;
 }
 
@@ -737,8 +805,20 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 		return SB_FORWARD;
 	}
 	MapEntry *e = *name ? map_find(c->stmts, name, NULL) : NULL;
-	if (e)
-		ensure_on_server(s, e->stmt, e->seq); /* its Parse goes out (and is answered) first */
+	MapEntry *copy = e ? ensure_on_server(s, e->stmt, e->seq) : NULL; /* its Parse goes first */
+	if (kind == SLOT_BIND && e && copy && e->shape && msg->avail == msg->len) {
+		if (!copy->shape) {
+			/* a copy the client never saw described: learn its columns before the Bind */
+			send_describe_hidden(s, e->stmt, NULL, 0, true);
+			sbuf_flush(&s->conn);
+			c->shape_wait = true;
+			return SB_PAUSE;
+		}
+		if (copy->shape != e->shape)
+			e->stale = true;
+		if (e->stale)
+			return send_stale_bind(s, msg, name_at, name);
+	}
 	queue_push(s, kind, NULL);
 	if (!e)
 		return SB_FORWARD; /* unnamed, or unknown: the server answers "does not exist" */
@@ -892,6 +972,7 @@ static bool finishes(SlotKind kind, uint8_t type)
 		return type == '2';
 	case SLOT_DESCRIBE_STMT:
 	case SLOT_DESCRIBE_PORTAL:
+	case SLOT_DESCRIBE_HIDDEN:
 		return type == 'T' || type == 'n';
 	case SLOT_EXECUTE:
 		return type == 'C' || type == 'I' || type == 's';
@@ -933,15 +1014,95 @@ static bool fake_due_after_head(Server *s)
 	return q->n_fake > 0 && q->count > 1 && slot_is_fake(queue_at(q, 1)->kind);
 }
 
+#define SHAPE_NO_DATA 1 /* a statement that returns no rows */
+
+/*
+ * The result columns of a RowDescription as one number: names, types, typmods (what
+ * PostgreSQL compares before it refuses a plan whose result changed); 0 if malformed.
+ */
+static uint64_t row_shape(const uint8_t *body, size_t len)
+{
+	PktReader r;
+	uint16_t n;
+	uint64_t h = 1469598103934665603ULL;
+	proto_reader_init(&r, body, len);
+	if (!proto_get_u16(&r, &n))
+		return 0;
+	for (uint16_t i = 0; i < n; i++) {
+		const char *name;
+		const uint8_t *fields;
+		if (!proto_get_cstring(&r, &name) || !proto_get_bytes(&r, 18, &fields))
+			return 0;
+		h = (h ^ hash_bytes(name, strlen(name))) * 1099511628211ULL;
+		h = (h ^ hash_bytes(fields + 6, 10)) * 1099511628211ULL; /* type, length, typmod */
+	}
+	return h > SHAPE_NO_DATA ? h : h + 2;
+}
+
+/* The hidden Describe answered: record the copy's shape (and its name's, after a Parse). */
+static void note_shape(Server *s, Client *c, const Slot *h, const SbufMsg *msg)
+{
+	uint64_t shape = msg->type == PG_MSG_NO_DATA ? SHAPE_NO_DATA : row_shape(msg->data + 5, msg->len - 5);
+	MapEntry *copy = map_find(s->stmts, NULL, h->stmt);
+	if (copy)
+		copy->shape = shape;
+	MapEntry *name = c && h->name ? map_find(c->stmts, h->name, NULL) : NULL;
+	if (name && name->stmt == h->stmt && name->seq == h->name_seq && !name->shape)
+		name->shape = shape;
+}
+
+/* A hidden Describe's replies: its ParameterDescription, then its columns. */
+static bool hidden_describe_reply(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
+{
+	if (msg->type == PG_MSG_PARAMETER_DESCRIPTION) {
+		*v = SB_SKIP;
+		return true;
+	}
+	if (msg->type != PG_MSG_ROW_DESCRIPTION && msg->type != PG_MSG_NO_DATA)
+		return false;
+	if (msg->avail < msg->len) {
+		if (sbuf_can_hold(&s->conn, msg->len)) {
+			*v = SB_NEED_FULL;
+			return true;
+		}
+	} else {
+		note_shape(s, c, queue_head(s), msg);
+	}
+	queue_pop(s);
+	*v = SB_SKIP;
+	if (c)
+		flush_fake_replies(s, c);
+	return true;
+}
+
+/* The stale name's Bind failed as meant: the client gets what PostgreSQL says then. */
+static void stale_bind_refused(Server *s, Client *c, const SbufMsg *msg)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_FEATURE_NOT_SUPPORTED,
+				  "cached plan must not change result type");
+	server_deliver(s, c, pb.data, pb.len);
+	pktbuf_free(&pb);
+	server_refused(s, c, msg);
+}
+
 bool prepared_server_message(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
 {
 	Slot *h = queue_head(s);
 	/* DataRow, the bulk of most replies, neither finishes a slot nor fails */
 	if (!h || msg->type == PG_MSG_DATA_ROW || is_async(msg->type))
 		return false;
+	if (h->kind == SLOT_DESCRIBE_HIDDEN && hidden_describe_reply(s, c, msg, v))
+		return true;
 	if (msg->type == PG_MSG_ERROR_RESPONSE || msg->type == PG_MSG_COMMAND_COMPLETE) {
 		if (msg->avail < msg->len && sbuf_can_hold(&s->conn, msg->len)) {
 			*v = SB_NEED_FULL;
+			return true;
+		}
+		if (msg->type == PG_MSG_ERROR_RESPONSE && h->kind == SLOT_BIND_STALE && c) {
+			stale_bind_refused(s, c, msg);
+			*v = SB_CONSUMED;
 			return true;
 		}
 		if (msg->type == PG_MSG_ERROR_RESPONSE) {

@@ -119,9 +119,6 @@ SCENARIOS = {
 
 XFAIL = {}
 
-# Results that depend on which server a pre-DDL name's next run lands on (see test_driver).
-OLD_NAME_AFTER_DDL = {("pg", "ddl"): (1,), ("postgresjs", "ddl"): (1,)}
-
 CASES = [pytest.param(d, s, id="%s-%s" % (d, s),
                       marks=[pytest.mark.xfail(strict=True, reason=XFAIL[(d, s)])]
                       if (d, s) in XFAIL else [])
@@ -135,13 +132,6 @@ def test_driver(driver, scenario, request, pooler, cluster, drv_table):
     assert not any(direct["where"]), "a direct read ran on a replica?"
     p = routed(pooler, cluster)
     pooled = run(cmd, p.port, scenario)
-    for i in OLD_NAME_AFTER_DDL.get((driver, scenario), ()):
-        # A name prepared before the DDL: directly 0A000; through the pooler 0A000 on a
-        # server whose copy predates the DDL, or the new type's rows (those of the next,
-        # freshly prepared run) on a server that had no copy yet: the pooler does not see
-        # DDL (doc/routing.md, "The statement cache and DDL"). Nothing else is allowed.
-        assert pooled["results"][i] in (direct["results"][i], direct["results"][i + 1])
-        pooled["results"][i] = direct["results"][i]
     assert pooled["results"] == direct["results"]
     if scenario in ("offload", "readonly"):
         share = on_replica(pooled["where"])
