@@ -535,15 +535,15 @@ static MapEntry *ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_s
 	return map_find(s->stmts, NULL, stmt);
 }
 
-/* Re-send a client message with the statement name at `name_at` replaced. */
-static void send_renamed(Server *s, const SbufMsg *msg, size_t name_at, const char *old_name, PreparedStmt *stmt)
+/* Re-send a client message with the statement name at `name_at` replaced by `server_name`. */
+static void send_renamed(Server *s, const SbufMsg *msg, size_t name_at, const char *old_name, const char *server_name)
 {
 	size_t after = name_at + strlen(old_name) + 1;
 	PktBuf pb;
 	pktbuf_init(&pb, msg->len + 32, 0);
 	pktbuf_begin(&pb, msg->type);
 	pktbuf_put_bytes(&pb, msg->data + 5, name_at - 5);
-	put_server_name(&pb, stmt);
+	pktbuf_put_cstring(&pb, server_name);
 	pktbuf_put_bytes(&pb, msg->data + after, msg->len - after);
 	pktbuf_end(&pb);
 	sbuf_queue(&s->conn, pb.data, pb.len);
@@ -782,16 +782,7 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 
 static SbufVerdict send_stale_bind(Server *s, const SbufMsg *msg, size_t name_at, const char *name)
 {
-	size_t after = name_at + strlen(name) + 1;
-	PktBuf pb;
-	pktbuf_init(&pb, msg->len + 32, 0);
-	pktbuf_begin(&pb, msg->type);
-	pktbuf_put_bytes(&pb, msg->data + 5, name_at - 5);
-	pktbuf_put_cstring(&pb, STALE_TARGET);
-	pktbuf_put_bytes(&pb, msg->data + after, msg->len - after);
-	pktbuf_end(&pb);
-	sbuf_queue(&s->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
+	send_renamed(s, msg, name_at, name, STALE_TARGET);
 	queue_push(s, SLOT_BIND_STALE, NULL);
 	return SB_CONSUMED;
 }
@@ -824,7 +815,9 @@ static SbufVerdict client_uses_stmt(Client *c, Server *s, const SbufMsg *msg, si
 		return SB_FORWARD; /* unnamed, or unknown: the server answers "does not exist" */
 	if (msg->avail < msg->len)
 		return send_renamed_head(c, s, msg, name_at, name, e->stmt);
-	send_renamed(s, msg, name_at, name, e->stmt);
+	char server_name[32];
+	server_stmt_name(e->stmt, server_name, sizeof(server_name));
+	send_renamed(s, msg, name_at, name, server_name);
 	return SB_CONSUMED;
 }
 
