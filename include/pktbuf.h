@@ -19,7 +19,6 @@ typedef struct PktBuf {
 
 void pktbuf_init(PktBuf *pb, size_t initial, size_t max_size);
 void pktbuf_free(PktBuf *pb);
-void pktbuf_reset(PktBuf *pb);
 
 /* Raw building blocks. type 0 starts a message without a type byte (startup family). */
 void pktbuf_begin(PktBuf *pb, uint8_t type);

@@ -192,12 +192,8 @@ void pool_destroy(Pool *pool);
  * queued (a server is being launched or will be released).
  */
 bool pool_acquire(Pool *pool, Client *client) MUST_CHECK;
-/* The client is done with its server (end of transaction or session). */
-void pool_release(Pool *pool, Server *server);
 /* A server became idle: give it to the first waiting client. */
 void pool_on_server_idle(Pool *pool, Server *server);
-/* Remove a waiting client from the queue. */
-void pool_cancel_wait(Pool *pool, Client *client);
 /* Launch servers if clients wait and limits allow; keep min_pool_size. */
 void pool_maintain(Pool *pool);
 /* Tell every waiting client that the server could not be reached. */

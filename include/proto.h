@@ -7,6 +7,18 @@
 
 #include "common.h"
 
+/*
+ * The largest message the pooler reads whole in order to look inside it: a server's
+ * error, notice or parameter report, a login message, a console command. Larger ones
+ * are relayed in pieces or refused, so one message cannot grow a buffer without bound.
+ */
+#define PROTO_INSPECT_MAX 65536
+/*
+ * A client Query is read whole to look for the statements the pooler answers or rewrites
+ * itself (SET pgsplit.min_lsn, DEALLOCATE) only up to this length; those are short.
+ */
+#define PROTO_SHORT_QUERY_MAX 512
+
 typedef struct PktReader {
 	const uint8_t *data;
 	size_t len;

@@ -60,7 +60,7 @@ typedef struct IoQueue {
 	uint32_t cap;
 } IoQueue;
 
-typedef enum { CONN_CLIENT, CONN_SERVER, CONN_CANCEL } ConnKind;
+typedef enum { CONN_CLIENT, CONN_SERVER } ConnKind;
 
 /*
  * The remote address, TCP v4 or v6 in place. A unix socket peer keeps only its family
@@ -153,6 +153,5 @@ bool sbuf_can_hold(const Conn *conn, uint32_t len);
 void sbuf_close(Conn *conn);
 /* Free everything queued by sbuf_close. Called once per loop iteration. */
 void sbuf_sweep(void);
-bool sbuf_output_empty(const Conn *conn);
 
 #endif

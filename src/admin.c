@@ -13,6 +13,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pg_wire.h"
+#include "proto.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
@@ -915,7 +916,7 @@ SbufVerdict admin_on_message(Client *c, const SbufMsg *msg)
 		return SB_STOP;
 	}
 	}
-	if (msg->len > 65536) {
+	if (msg->len > PROTO_INSPECT_MAX) {
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "admin command too long");
 		return SB_STOP;
 	}

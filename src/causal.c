@@ -8,6 +8,7 @@
 #include "monitor.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
+#include "proto.h"
 #include "registry.h"
 #include "ryw.h"
 #include "server.h"
@@ -121,7 +122,7 @@ void causal_set_token(Client *c, uint64_t lsn)
 bool causal_intercept_set(Client *c, const SbufMsg *msg)
 {
 	uint64_t lsn;
-	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > 512)
+	if (msg->type != PG_MSG_QUERY || msg->avail < msg->len || msg->len > PROTO_SHORT_QUERY_MAX)
 		return false;
 	const char *sql = (const char *)msg->data + 5;
 	const char *end = memchr(sql, 0, msg->len - 5);

@@ -813,7 +813,7 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 	}
 	if (!c->conn.link) {
 		Pool *target;
-		if (msg->type == PG_MSG_QUERY && msg->avail < msg->len && msg->len <= 512)
+		if (msg->type == PG_MSG_QUERY && msg->avail < msg->len && msg->len <= PROTO_SHORT_QUERY_MAX)
 			return SB_NEED_FULL;
 		if (causal_intercept_set(c, msg))
 			return SB_CONSUMED;
@@ -832,7 +832,7 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 	bool tracked = c->tracking;
 	if (tracked && msg->avail < msg->len && sbuf_can_hold(&c->conn, msg->len) &&
 	    (msg->type == PG_MSG_PARSE || msg->type == PG_MSG_BIND || msg->type == PG_MSG_DESCRIBE ||
-	     msg->type == PG_MSG_CLOSE || (msg->type == PG_MSG_QUERY && msg->len <= 512)))
+	     msg->type == PG_MSG_CLOSE || (msg->type == PG_MSG_QUERY && msg->len <= PROTO_SHORT_QUERY_MAX)))
 		return SB_NEED_FULL; /* larger ones are handled from their head (prepared.c); a short
 				      * Query is read whole to see a DEALLOCATE */
 	c->conn.request_time = time_now_loop();

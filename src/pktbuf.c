@@ -23,13 +23,6 @@ void pktbuf_free(PktBuf *pb)
 	memset(pb, 0, sizeof(*pb));
 }
 
-void pktbuf_reset(PktBuf *pb)
-{
-	pb->len = 0;
-	pb->msg_start = 0;
-	pb->failed = false;
-}
-
 static bool pktbuf_reserve(PktBuf *pb, size_t more)
 {
 	if (pb->failed)

@@ -235,13 +235,6 @@ bool pool_acquire(Pool *p, Client *client)
 	return false;
 }
 
-void pool_cancel_wait(Pool *p, Client *client)
-{
-	(void)p;
-	if (client->state == CL_WAITING)
-		client_set_state(client, CL_ACTIVE);
-}
-
 void pool_on_server_idle(Pool *p, Server *s)
 {
 	if (authquery_take_server(p, s))
@@ -257,12 +250,6 @@ void pool_on_server_idle(Pool *p, Server *s)
 	client_set_state(client, CL_ACTIVE);
 	server_link(s, client);
 	client_on_server_linked(client);
-}
-
-void pool_release(Pool *p, Server *s)
-{
-	(void)p;
-	server_unlink(s, false);
 }
 
 void pool_fail_waiters(Pool *p, const char *message)

@@ -21,7 +21,7 @@
 #define SQLSTATE_DUPLICATE_PSTATEMENT "42P05"
 /* DEALLOCATE of a client's statement runs on this throwaway server statement */
 #define DEALLOC_TARGET "pgsplit_dealloc"
-#define DEALLOC_SQL_MAX 512 /* a longer Query or Parse is not looked at for DEALLOCATE */
+#define DEALLOC_SQL_MAX PROTO_SHORT_QUERY_MAX /* a longer Query or Parse is not looked at for DEALLOCATE */
 #define DEALLOC_NAME_MAX 128
 
 /* ---- shared statements, deduplicated by the text of their Parse ---- */

@@ -197,7 +197,7 @@ static SbufVerdict rerun_finish(Server *s, Client *c, const SbufMsg *msg)
  */
 bool rerun_filter_reply(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v)
 {
-	bool small = msg->len <= 65536;
+	bool small = msg->len <= PROTO_INSPECT_MAX;
 	bool refused = rerun_refused(c);
 	*v = SB_CONSUMED;
 	if (small && msg->avail < msg->len &&

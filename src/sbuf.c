@@ -258,11 +258,6 @@ void sbuf_queue(Conn *c, const void *data, size_t len)
 	c->out.end += (uint32_t)len;
 }
 
-bool sbuf_output_empty(const Conn *c)
-{
-	return ioq_len(&c->out) == 0;
-}
-
 static void set_write_armed(Conn *c, bool want)
 {
 	if (want == c->write_armed)

@@ -738,7 +738,7 @@ static void server_login_complete(Server *s)
 
 static SbufVerdict server_login_message(Server *s, const SbufMsg *msg)
 {
-	if (msg->len > 65536) {
+	if (msg->len > PROTO_INSPECT_MAX) {
 		server_login_failed(s, "oversized message from server during login");
 		return SB_STOP;
 	}
@@ -921,12 +921,12 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 		if (!s->internal_query)
 			return SB_SKIP;
 		if (msg->avail < msg->len)
-			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+			return msg->len <= PROTO_INSPECT_MAX ? SB_NEED_FULL : SB_SKIP;
 		s->internal_query->on_row(s, msg->data + 5, msg->len - 5);
 		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE: {
 		if (msg->avail < msg->len)
-			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+			return msg->len <= PROTO_INSPECT_MAX ? SB_NEED_FULL : SB_SKIP;
 		char text[512];
 		error_text(msg, text, sizeof(text));
 		log_warning("S-%llu: pooler query failed: %s", (unsigned long long)s->conn.id, text);
@@ -935,7 +935,7 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 	}
 	case PG_MSG_PARAMETER_STATUS:
 		if (msg->avail < msg->len)
-			return msg->len <= 65536 ? SB_NEED_FULL : SB_SKIP;
+			return msg->len <= PROTO_INSPECT_MAX ? SB_NEED_FULL : SB_SKIP;
 		server_parameter_status(s, msg);
 		return SB_CONSUMED;
 	case PG_MSG_READY_FOR_QUERY:
@@ -1026,7 +1026,7 @@ static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
 		server_parameter_status(s, msg);
 		return SB_CONSUMED;
 	case PG_MSG_ERROR_RESPONSE:
-		if (msg->avail < msg->len && msg->len <= 65536)
+		if (msg->avail < msg->len && msg->len <= PROTO_INSPECT_MAX)
 			return SB_NEED_FULL;
 		error_text(msg, text, sizeof(text));
 		server_close(s, text);
@@ -1079,7 +1079,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 			return SB_NEED_FULL;
 		return server_statement_mode_check(s, c, msg);
 	case PG_MSG_PARAMETER_STATUS:
-		if (msg->avail < msg->len && msg->len <= 65536)
+		if (msg->avail < msg->len && msg->len <= PROTO_INSPECT_MAX)
 			return SB_NEED_FULL;
 		if (msg->avail == msg->len)
 			server_parameter_status(s, msg);
