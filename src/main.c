@@ -31,14 +31,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-Runtime rt = {
-	.databases = LIST_INIT(rt.databases),
-	.users = LIST_INIT(rt.users),
-	.pools = LIST_INIT(rt.pools),
-	.clients = LIST_INIT(rt.clients),
-	.servers = LIST_INIT(rt.servers),
-};
-
 typedef struct Options {
 	bool daemon;
 	bool quiet;

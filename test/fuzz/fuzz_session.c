@@ -65,14 +65,6 @@
 #define FUZZ_SESSION_MAX_SERVERS 16
 #define FUZZ_SESSION_DRAIN_TURNS 400
 
-Runtime rt = {
-	.databases = LIST_INIT(rt.databases),
-	.users = LIST_INIT(rt.users),
-	.pools = LIST_INIT(rt.pools),
-	.clients = LIST_INIT(rt.clients),
-	.servers = LIST_INIT(rt.servers),
-};
-
 static char fuzz_session_dir[200];
 static int fuzz_session_listen_fd = -1;
 static int fuzz_session_baseline_interned;

@@ -20,7 +20,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=${FUZZ_CC:-clang}
 
 # target name -> the src/*.c files it links (src/util.c and src/log.c always); ALL: every
-# src/*.c but main.c (the target then defines the Runtime itself)
+# src/*.c but main.c (src/runtime.c holds the Runtime)
 declare -A SOURCES=(
 	[classify]="classify.c"
 	[config]="config.c connstr.c hashindex.c"
