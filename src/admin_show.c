@@ -159,7 +159,7 @@ static void show_version(AdminReply *r)
 	static const Col cols[] = { { "version", TXT } };
 	Row w = { .n = 0 };
 	put_header(r, cols, 1);
-	row_text(&w, "PgBouncer 1.25.0 compatible (pgsplit " PGSPLIT_VERSION ")");
+	row_text(&w, PGSPLIT_VERSION_STRING);
 	row_put(r, &w);
 	show_done(r);
 }

@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "server.h"
+#include "shutdown.h"
 #include "startup.h"
 #include "tls.h"
 
@@ -546,7 +547,8 @@ static void handle_startup_message(Client *c, PktReader *r, uint32_t version)
 		pktbuf_free(&pb);
 	}
 	c->conn.startup = false;
-	if (rt.shutting_down) {
+	if (rt.shutting_down && !shutdown_admits_login(c->db_name ? c->db_name : c->user_name,
+						       strcmp(c->conn.addr_text, "unix") == 0)) {
 		client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
 		return;
 	}
