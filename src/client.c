@@ -344,12 +344,18 @@ static bool startup_param_ignored(const char *name, const char *value)
 
 static bool store_startup_param(Client *c, const char *name, const char *value);
 
-/* Apply "-c name=value" / "--name=value" settings from the options parameter. */
+/*
+ * Apply "-c name=value" / "--name=value" settings from the options parameter. With
+ * "options" in ignore_startup_parameters the settings pgsplit knows are still applied
+ * and the rest (unknown names, words that are no setting) are dropped, as PgBouncer 1.25
+ * does.
+ */
 static bool apply_options(Client *c, const char *options)
 {
 	StartupOptions it;
 	const char *name, *value;
 	StartupOptResult res;
+	bool lenient = config_list_contains(rt.cfg->ignore_startup_parameters, "options");
 	startup_options_init(&it, options);
 	while ((res = startup_options_next(&it, &name, &value)) == STARTUP_OPT_SETTING) {
 		int idx = varcache_lookup(name);
@@ -358,14 +364,14 @@ static bool apply_options(Client *c, const char *options)
 		} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
 			if (!store_startup_param(c, name, value))
 				return false;
-		} else if (!startup_param_ignored(name, value)) {
+		} else if (!lenient && !startup_param_ignored(name, value)) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", name);
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
 			return false;
 		}
 	}
-	if (res == STARTUP_OPT_BAD) {
+	if (res == STARTUP_OPT_BAD && !lenient) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);

@@ -218,3 +218,70 @@ def test_reload_of_broken_file(pooler):
     cfg = {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}
     assert cfg["default_pool_size"] == "3"
     assert query1(c, "SELECT 1") == 1
+
+
+# ---------------------------------------------------------------------------
+# object ids: one counter for every socket, so a client and the server it is given
+# right after are numbered one after the other, as in PgBouncer 1.25
+
+def test_socket_ids_count_clients_and_servers_together(pooler):
+    p = pooler()
+    con = harness.connect(p, "pgbouncer", "admin")
+    initial = max(r["id"] for r in rows(con, "SHOW SOCKETS"))
+    for i in range(1, 4):
+        c = p.connect(track=False)
+        c.execute("SELECT 1")
+        ids = {r["id"] for r in rows(con, "SHOW SOCKETS")}
+        assert ids == {initial, initial + 2 * i - 1, initial + 2 * i}, (i, ids)
+        assert [r["id"] for r in rows(con, "SHOW SERVERS")] == [initial + 2 * i]
+        assert [r["id"] for r in rows(con, "SHOW CLIENTS") if r["database"] == "app"] == \
+            [initial + 2 * i - 1]
+        c.close()
+        rows(con, "RECONNECT")              # the next client gets a new server
+        assert wait_until(lambda: rows(con, "SHOW SERVERS") == [])
+
+
+def test_console_client_ids_follow_each_other(pooler):
+    p = pooler()
+    first = admin(p, "SHOW CLIENTS")[0]["id"]
+    for i in range(1, 4):
+        assert [r["id"] for r in admin(p, "SHOW CLIENTS")] == [first + i]
+
+
+# ---------------------------------------------------------------------------
+# options in the startup packet: "-c name=value", "-cname=value", "--name=value"
+
+def show_with_options(p, setting, options):
+    c = p.connect(options=options, track=False)
+    try:
+        return query1(c, "SHOW " + setting)
+    finally:
+        c.close()
+
+
+def test_options_startup_parameter(pooler):
+    p = pooler(ignore_startup_parameters="extra_float_digits")
+    assert show_with_options(p, "datestyle", r"  -c    datestyle=German,\ YMD") == "German, YMD"
+    both = r"-c timezone=Europe/Lisbon  -c    datestyle=German,\ YMD"
+    assert show_with_options(p, "datestyle", both) == "German, YMD"
+    assert show_with_options(p, "timezone", both) == "Europe/Lisbon"
+    assert show_with_options(p, "timezone", r"-ctimezone=Europe/Lisbon  -cdatestyle=German,\ YMD") \
+        == "Europe/Lisbon"
+    assert show_with_options(p, "timezone", r"--timezone=Europe/Lisbon  --datestyle=German,\ YMD") \
+        == "Europe/Lisbon"
+    escaped = r"-c t\imezone=\E\u\r\o\pe/Lisbon  -c    dat\estyle\=\Ge\rman,\ YMD"
+    assert show_with_options(p, "timezone", escaped) == "Europe/Lisbon"
+    # ignored (ignore_startup_parameters): the server keeps its default
+    assert show_with_options(p, "extra_float_digits", "-c extra_float_digits=2") == "1"
+    only = "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed"
+    for bad in ("-d", "-c timezone"):
+        with pytest.raises(psycopg.OperationalError, match=only):
+            p.connect(options=bad, track=False)
+    with pytest.raises(psycopg.OperationalError,
+                       match="unsupported startup parameter in options: enable_seqscan"):
+        p.connect(options="-c enable_seqscan=false", track=False)
+    # with "options" ignored, unknown settings are dropped and known ones still applied
+    admin(p, "SET ignore_startup_parameters = options")
+    assert show_with_options(p, "enable_seqscan", "-c enable_seqscan=false") == "on"
+    assert show_with_options(p, "timezone", r"-ctimezone=Europe/Lisbon  -cdatestyle=German,\ YMD") \
+        == "Europe/Lisbon"
