@@ -212,8 +212,20 @@ static void client_free(Conn *conn)
 	free(c);
 }
 
+/*
+ * How log lines name a client, as PgBouncer 1.25 does ("db/user@addr:port"), with the
+ * numeric id in place of its object address.
+ */
+static const char *client_log_name(const Client *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "C-%llu: %s/%s@%s:%d", (unsigned long long)c->conn.id, c->db_name ? c->db_name : "(nodb)",
+		 c->user_name ? c->user_name : "(nouser)", c->conn.addr_text, c->conn.port);
+	return buf;
+}
+
 void client_close(Client *c, const char *reason)
 {
+	char who[256];
 	if (c->state == CL_CLOSED)
 		return;
 	bool counted = c->pool != NULL;
@@ -238,9 +250,8 @@ void client_close(Client *c, const char *reason)
 	list_del(&c->all_node);
 	rt.client_count--;
 	if (rt.cfg->log_disconnections && counted)
-		log_info("C-%llu: %s/%s@%s closing because: %s", (unsigned long long)c->conn.id,
-			 c->db_name ? c->db_name : "(nodb)", c->user_name ? c->user_name : "(nouser)",
-			 c->conn.addr_text, reason);
+		log_info("%s closing because: %s (age=%llds)", client_log_name(c, who, sizeof(who)), reason,
+			 conn_age_seconds(&c->conn));
 	else if (!counted)
 		log_debug("C-%llu: %s closing during login: %s", (unsigned long long)c->conn.id, c->conn.addr_text,
 			  reason);
@@ -256,9 +267,9 @@ void client_close_error(Client *c, const char *sqlstate, const char *message)
 		sbuf_queue(&c->conn, pb.data, pb.len);
 		pktbuf_free(&pb);
 		sbuf_flush(&c->conn);
+		char who[256];
 		if (rt.cfg->log_pooler_errors)
-			log_warning("C-%llu: %s@%s pooler error: %s", (unsigned long long)c->conn.id,
-				    c->user_name ? c->user_name : "", c->conn.addr_text, message);
+			log_warning("%s pooler error: %s", client_log_name(c, who, sizeof(who)), message);
 	}
 	client_close(c, message ? message : "closed");
 }
@@ -650,9 +661,14 @@ void client_auth_ok(Client *c)
 		admin_welcome(c);
 		return;
 	}
-	if (rt.cfg->log_connections)
-		log_info("C-%llu: %s/%s@%s:%d login attempt: db=%s user=%s", (unsigned long long)c->conn.id,
-			 c->db_name, c->user_name, c->conn.addr_text, c->conn.port, c->db_name, c->user_name);
+	if (rt.cfg->log_connections) {
+		char who[256], tls[128] = "no";
+		if (c->conn.tls)
+			tls_conn_describe(c->conn.tls, tls, sizeof(tls));
+		/* replication=no: replication connections are refused before this point */
+		log_info("%s login attempt: db=%s user=%s tls=%s replication=no", client_log_name(c, who, sizeof(who)),
+			 c->db_name, c->user_name, tls);
+	}
 	if (c->pool->n_welcome > 0) {
 		client_set_state(c, CL_WELCOME);
 		client_finish_welcome(c);

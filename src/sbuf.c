@@ -772,3 +772,10 @@ void sbuf_sweep(void)
 			c->free_fn(c);
 	}
 }
+
+long long conn_age_seconds(const Conn *conn)
+{
+	if (!conn->connect_time)
+		return 0;
+	return (long long)((time_now_wall() - conn->connect_time) / USEC_PER_SEC);
+}

@@ -285,3 +285,43 @@ def test_options_startup_parameter(pooler):
     assert show_with_options(p, "enable_seqscan", "-c enable_seqscan=false") == "on"
     assert show_with_options(p, "timezone", r"-ctimezone=Europe/Lisbon  -cdatestyle=German,\ YMD") \
         == "Europe/Lisbon"
+
+
+# ---------------------------------------------------------------------------
+# log lines people grep for, worded as PgBouncer 1.25 words them ("C-<id>" where 1.25
+# prints the object's address)
+
+WHO = r"C-\d+: app/app@127\.0\.0\.1:\d+ "
+
+
+def test_log_lines_of_login_and_disconnect(pooler):
+    p = pooler(log_connections=1, log_disconnections=1, log_pooler_errors=1)
+    c = p.connect()
+    c.execute("SELECT 1")
+    c.close()
+    assert p.wait_log(WHO + r"login attempt: db=app user=app tls=no replication=no\n")
+    assert p.wait_log(WHO + r"closing because: client close request \(age=\d+s\)\n")
+    assert p.wait_log(r"S-\d+: app/app@127\.0\.0\.1:\d+ new connection to server")
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(password="wrong", track=False)
+    assert p.wait_log(WHO + r'pooler error: password authentication failed for user "app"\n')
+
+
+def test_log_line_of_server_login_failure(pooler):
+    p = pooler(start=False)
+    p.databases["badpw"] = p.connstr("app", user="app", password="not-the-password")
+    p.start()
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(db="badpw", track=False)
+    assert p.wait_log(r"S-\d+: badpw/app@127\.0\.0\.1:\d+ server login failed: "
+                      r'FATAL password authentication failed for user "app"\n')
+
+
+def test_log_line_of_full_pooler(pooler):
+    p = pooler(max_client_conn=2, log_pooler_errors=1)
+    p.connect()
+    p.connect()
+    with pytest.raises(psycopg.OperationalError, match=r"no more connections allowed \(max_client_conn\)"):
+        p.connect(track=False)
+    assert p.wait_log(r"C-\d+: app/app@127\.0\.0\.1:\d+ pooler error: "
+                      r"no more connections allowed \(max_client_conn\)\n")
