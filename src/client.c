@@ -229,6 +229,7 @@ void client_close(Client *c, const char *reason)
 	if (c->state == CL_CLOSED)
 		return;
 	bool counted = c->pool != NULL;
+	bool logged_in = counted || (c->is_admin && c->state != CL_LOGIN); /* as its login was logged */
 	if (c->conn.link) {
 		Server *s = (Server *)c->conn.link;
 		server_unlink(s, true);
@@ -249,10 +250,10 @@ void client_close(Client *c, const char *reason)
 	cancel_key_unregister(c);
 	list_del(&c->all_node);
 	rt.client_count--;
-	if (rt.cfg->log_disconnections && counted)
+	if (rt.cfg->log_disconnections && logged_in)
 		log_info("%s closing because: %s (age=%llds)", client_log_name(c, who, sizeof(who)), reason,
 			 conn_age_seconds(&c->conn));
-	else if (!counted)
+	else if (!logged_in)
 		log_debug("C-%llu: %s closing during login: %s", (unsigned long long)c->conn.id, c->conn.addr_text,
 			  reason);
 	sbuf_close(&c->conn);
@@ -657,10 +658,6 @@ void client_auth_ok(Client *c)
 	pktbuf_put_auth_request(&pb, PG_AUTH_OK, NULL, 0);
 	client_send_pkt(c, &pb);
 	pktbuf_free(&pb);
-	if (c->is_admin) {
-		admin_welcome(c);
-		return;
-	}
 	if (rt.cfg->log_connections) {
 		char who[256], tls[128] = "no";
 		if (c->conn.tls)
@@ -668,6 +665,10 @@ void client_auth_ok(Client *c)
 		/* replication=no: replication connections are refused before this point */
 		log_info("%s login attempt: db=%s user=%s tls=%s replication=no", client_log_name(c, who, sizeof(who)),
 			 c->db_name, c->user_name, tls);
+	}
+	if (c->is_admin) {
+		admin_welcome(c);
+		return;
 	}
 	if (c->pool->n_welcome > 0) {
 		client_set_state(c, CL_WELCOME);

@@ -714,9 +714,13 @@ static void server_login_complete(Server *s)
 	pool_set_welcome(p, s->login_params, s->n_login_params);
 	free_login_params(s);
 	p->last_connect_failure = 0;
-	if (rt.cfg->log_connections)
-		log_info("S-%llu: %s/%s@%s:%d new connection to server", (unsigned long long)s->conn.id, p->db->name,
-			 p->user->name, s->conn.addr_text, s->conn.port);
+	if (rt.cfg->log_connections) {
+		char from[64];
+		int from_port;
+		conn_local_addr(&s->conn, from, sizeof(from), &from_port);
+		log_info("S-%llu: %s/%s@%s:%d new connection to server (from %s:%d)", (unsigned long long)s->conn.id,
+			 p->db->name, p->user->name, s->conn.addr_text, s->conn.port, from, from_port);
+	}
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &p->waiting_clients)
 	{

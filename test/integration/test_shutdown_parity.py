@@ -301,7 +301,11 @@ def test_log_lines_of_login_and_disconnect(pooler):
     c.close()
     assert p.wait_log(WHO + r"login attempt: db=app user=app tls=no replication=no\n")
     assert p.wait_log(WHO + r"closing because: client close request \(age=\d+s\)\n")
-    assert p.wait_log(r"S-\d+: app/app@127\.0\.0\.1:\d+ new connection to server")
+    assert p.wait_log(r"S-\d+: app/app@127\.0\.0\.1:\d+ new connection to server "
+                      r"\(from 127\.0\.0\.1:\d+\)\n")
+    admin(p, "SHOW VERSION")                # console sessions are logged like the others
+    assert p.wait_log(r"C-\d+: pgbouncer/admin@127\.0\.0\.1:\d+ login attempt: db=pgbouncer user=admin ")
+    assert p.wait_log(r"C-\d+: pgbouncer/admin@127\.0\.0\.1:\d+ closing because: client close request")
     with pytest.raises(psycopg.OperationalError):
         p.connect(password="wrong", track=False)
     assert p.wait_log(WHO + r'pooler error: password authentication failed for user "app"\n')
