@@ -15,6 +15,8 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+/* SHOW VERSION and the first line of --version: what version parsers look for first. */
+#define PGSPLIT_VERSION_STRING "PgBouncer 1.25.0 compatible (pgsplit " PGSPLIT_VERSION ")"
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Time in microseconds; all timeouts and timestamps use it. */

@@ -31,6 +31,8 @@ void pktbuf_put_cstring(PktBuf *pb, const char *s);
 
 /* Typed writers, one per message. */
 void pktbuf_put_error_response(PktBuf *pb, const char *severity, const char *sqlstate, const char *message);
+/* An ERROR with a DETAIL field. */
+void pktbuf_put_error_detail(PktBuf *pb, const char *sqlstate, const char *message, const char *detail);
 void pktbuf_put_notice_response(PktBuf *pb, const char *severity, const char *sqlstate, const char *message);
 void pktbuf_put_ready_for_query(PktBuf *pb, char status);
 void pktbuf_put_auth_request(PktBuf *pb, uint32_t code, const void *data, size_t len);

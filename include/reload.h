@@ -20,8 +20,5 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen);
 bool reload_hba(const Config *cfg, char *err, size_t errlen);
 /* Apply the DNS settings of cfg to the running resolver (reload and SET). */
 void reload_dns(const Config *cfg);
-/* Shutdown entry points (signals and the console). */
-void shutdown_begin(bool wait_for_clients);
-void shutdown_now(void);
 
 #endif

@@ -150,6 +150,10 @@ size_t sbuf_pending_input(const Conn *conn);
 /* Whether a message of len bytes can be held whole. */
 bool sbuf_can_hold(const Conn *conn, uint32_t len);
 /* Close the socket now and queue the object for freeing at the end of the loop. */
+/* The local end of the socket: numeric address and port, "unix" (port 0), or "" if unknown. */
+void conn_local_addr(const Conn *conn, char *buf, size_t len, int *port);
+/* Whole seconds since the connection was made, for the "(age=Ns)" of log lines. */
+long long conn_age_seconds(const Conn *conn);
 void sbuf_close(Conn *conn);
 /* Free everything queued by sbuf_close. Called once per loop iteration. */
 void sbuf_sweep(void);

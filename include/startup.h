@@ -45,20 +45,21 @@ bool startup_replication_requested(const char *value);
 #define STARTUP_OPTIONS_MAX 1024 /* the options parameter is read up to this many bytes - 1 */
 
 /*
- * Walks the options parameter: words separated by blanks, each setting either "-c" then
- * "name=value" or "--name=value". A word without '=' is skipped; '-' in a name becomes
- * '_' (as PostgreSQL does). Only the first STARTUP_OPTIONS_MAX - 1 bytes are read.
+ * Walks the options parameter as PostgreSQL splits it: words separated by blanks, a
+ * backslash taking the next character literally (an escaped blank stays in the word).
+ * Each setting is "-c name=value", "-cname=value" or "--name=value"; anything else, or a
+ * setting without '=', is STARTUP_OPT_BAD. '-' in a name becomes '_' (as PostgreSQL
+ * does). Only the first STARTUP_OPTIONS_MAX - 1 bytes are read.
  */
 typedef struct StartupOptions {
-	char buf[STARTUP_OPTIONS_MAX]; /* a copy cut in place into names and values */
-	char *save;		       /* strtok_r position */
-	bool started;
+	char buf[STARTUP_OPTIONS_MAX]; /* a copy unescaped in place into names and values */
+	size_t pos;		       /* where the next word starts in buf */
 } StartupOptions;
 
 typedef enum {
 	STARTUP_OPT_SETTING, /* *name and *value point into it->buf */
 	STARTUP_OPT_END,
-	STARTUP_OPT_BAD, /* a word that is neither -c nor --name=value nor after -c */
+	STARTUP_OPT_BAD, /* a word that is not a setting as above */
 } StartupOptResult;
 
 void startup_options_init(StartupOptions *it, const char *options);

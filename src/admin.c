@@ -18,6 +18,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "server.h"
+#include "shutdown.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -256,7 +257,7 @@ static bool db_arg(AdminCtx *x, bool may_register, const char *what, Database **
 	}
 	*out = may_register ? registry_find_database(name) : db_find(name);
 	if (!*out)
-		admin_reply_error(x->r, SQLSTATE_INVALID_DATABASE, "no such database: %s", name);
+		admin_reply_error(x->r, SQLSTATE_PROTOCOL_VIOLATION, "no such database: %s", name); /* 1.25's code */
 	return *out != NULL;
 }
 
@@ -429,14 +430,14 @@ static void resume_everything(void)
 static AdminResult cmd_resume(AdminCtx *x)
 {
 	Database *db;
+	if (rt.shutting_down) { /* the shutdown's pause stays, as in PgBouncer 1.25 */
+		admin_reply_error(x->r, SQLSTATE_PROTOCOL_VIOLATION, "pooler is shutting down");
+		return ADMIN_DONE;
+	}
 	if (!db_arg(x, false, "resume", &db))
 		return ADMIN_DONE;
 	if (db && !db->paused) {
 		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "database %s is not paused", db->name);
-		return ADMIN_DONE;
-	}
-	if (!db && rt.shutting_down) {
-		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "pooler is shutting down");
 		return ADMIN_DONE;
 	}
 	if (!db && !anything_paused()) {
@@ -616,12 +617,12 @@ static AdminResult cmd_kill_client(AdminCtx *x)
 	errno = 0;
 	unsigned long long id = arg ? strtoull(arg, &end, 10) : 0;
 	if (!arg || !isdigit((unsigned char)*arg) || *end || errno) {
-		admin_reply_error(x->r, SQLSTATE_INVALID_PARAMETER, "invalid client pointer supplied");
+		admin_reply_error(x->r, SQLSTATE_PROTOCOL_VIOLATION, "invalid client pointer supplied");
 		return ADMIN_DONE;
 	}
 	Client *victim = client_by_id(id);
 	if (!victim) {
-		admin_reply_error(x->r, SQLSTATE_UNDEFINED_OBJECT, "client not found");
+		admin_reply_error(x->r, SQLSTATE_PROTOCOL_VIOLATION, "client not found");
 		return ADMIN_DONE;
 	}
 	log_info("KILL_CLIENT %llu command issued", id);
@@ -692,23 +693,6 @@ static AdminResult cmd_suspend(AdminCtx *x)
 	return cmd_wait(x, WAIT_SUSPEND, NULL);
 }
 
-static bool pick_queued_client(const Client *c, const void *arg)
-{
-	(void)arg;
-	return c->state == CL_WAITING || c->state == CL_WELCOME;
-}
-
-/* SHUTDOWN WAIT_FOR_SERVERS: like PAUSE plus SHUTDOWN; queued clients are let go now. */
-static void shutdown_wait_servers(void)
-{
-	Client *c;
-	shutdown_begin(false);
-	rt.paused = true;
-	while ((c = first_client(pick_queued_client, NULL)) != NULL)
-		client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
-	admin_enforce();
-}
-
 static AdminResult cmd_shutdown(AdminCtx *x)
 {
 	const char *arg = arg_of(x);
@@ -719,10 +703,11 @@ static AdminResult cmd_shutdown(AdminCtx *x)
 	}
 	if (strcasecmp(arg, "WAIT_FOR_SERVERS") == 0) {
 		log_info("SHUTDOWN WAIT_FOR_SERVERS command issued");
-		shutdown_wait_servers();
+		shutdown_wait_for_servers();
+		admin_enforce();
 	} else if (strcasecmp(arg, "WAIT_FOR_CLIENTS") == 0) {
 		log_info("SHUTDOWN WAIT_FOR_CLIENTS command issued");
-		shutdown_begin(true);
+		shutdown_wait_for_clients();
 	} else {
 		return syntax_error(x);
 	}
@@ -749,7 +734,11 @@ static AdminResult cmd_reload(AdminCtx *x)
 	char err[1024];
 	log_info("RELOAD command issued");
 	if (!reload_config(err, sizeof(err))) {
-		admin_reply_error(x->r, SQLSTATE_CONFIG_FILE_ERROR, "RELOAD failed: %s", err);
+		/* PgBouncer 1.25's message; the reason, which it only logs, goes in DETAIL */
+		log_info("console error: RELOAD failed: %s", err);
+		pktbuf_put_error_detail(&x->r->pb, SQLSTATE_CONFIG_FILE_ERROR,
+					"RELOAD failed, see logs for additional details", err);
+		x->r->failed = true;
 		return ADMIN_DONE;
 	}
 	admin_reply_complete(x->r, "RELOAD");

@@ -159,7 +159,7 @@ static void show_version(AdminReply *r)
 	static const Col cols[] = { { "version", TXT } };
 	Row w = { .n = 0 };
 	put_header(r, cols, 1);
-	row_text(&w, "PgBouncer 1.25.0 compatible (pgsplit " PGSPLIT_VERSION ")");
+	row_text(&w, PGSPLIT_VERSION_STRING);
 	row_put(r, &w);
 	show_done(r);
 }
@@ -625,24 +625,12 @@ static void ryw_fields(Row *w, const Client *c)
 		row_text(w, "");
 }
 
-/* The local end of a socket: address text (or "unix") and port. */
+/* The local end of a socket; a Unix socket's "port" is the one its path is named after. */
 static void local_addr(const Conn *conn, char *buf, size_t len, int *port)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	*port = 0;
-	snprintf(buf, len, "%s", "");
-	if (conn->fd < 0 || getsockname(conn->fd, (struct sockaddr *)&ss, &sl) < 0)
-		return;
-	if (ss.ss_family == AF_UNIX) {
-		snprintf(buf, len, "unix");
+	conn_local_addr(conn, buf, len, port);
+	if (strcmp(buf, "unix") == 0)
 		*port = rt.cfg->listen_port;
-		return;
-	}
-	char serv[16];
-	if (getnameinfo((struct sockaddr *)&ss, sl, buf, (socklen_t)len, serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		*port = atoi(serv);
 }
 
 /* The remote address as a number when the socket has one, else the connection's text. */

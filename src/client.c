@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "server.h"
+#include "shutdown.h"
 #include "startup.h"
 #include "tls.h"
 
@@ -213,11 +214,24 @@ static void client_free(Conn *conn)
 	free(c);
 }
 
+/*
+ * How log lines name a client, as PgBouncer 1.25 does ("db/user@addr:port"), with the
+ * numeric id in place of its object address.
+ */
+static const char *client_log_name(const Client *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "C-%llu: %s/%s@%s:%d", (unsigned long long)c->conn.id, c->db_name ? c->db_name : "(nodb)",
+		 c->user_name ? c->user_name : "(nouser)", c->conn.addr_text, c->conn.port);
+	return buf;
+}
+
 void client_close(Client *c, const char *reason)
 {
+	char who[256];
 	if (c->state == CL_CLOSED)
 		return;
 	bool counted = c->pool != NULL;
+	bool logged_in = counted || (c->is_admin && c->state != CL_LOGIN); /* as its login was logged */
 	if (c->conn.link) {
 		Server *s = (Server *)c->conn.link;
 		server_unlink(s, true);
@@ -238,11 +252,10 @@ void client_close(Client *c, const char *reason)
 	cancel_key_unregister(c);
 	list_del(&c->all_node);
 	rt.client_count--;
-	if (rt.cfg->log_disconnections && counted)
-		log_info("C-%llu: %s/%s@%s closing because: %s", (unsigned long long)c->conn.id,
-			 c->db_name ? c->db_name : "(nodb)", c->user_name ? c->user_name : "(nouser)",
-			 c->conn.addr_text, reason);
-	else if (!counted)
+	if (rt.cfg->log_disconnections && logged_in)
+		log_info("%s closing because: %s (age=%llds)", client_log_name(c, who, sizeof(who)), reason,
+			 conn_age_seconds(&c->conn));
+	else if (!logged_in)
 		log_debug("C-%llu: %s closing during login: %s", (unsigned long long)c->conn.id, c->conn.addr_text,
 			  reason);
 	sbuf_close(&c->conn);
@@ -257,9 +270,9 @@ void client_close_error(Client *c, const char *sqlstate, const char *message)
 		sbuf_queue(&c->conn, pb.data, pb.len);
 		pktbuf_free(&pb);
 		sbuf_flush(&c->conn);
+		char who[256];
 		if (rt.cfg->log_pooler_errors)
-			log_warning("C-%llu: %s@%s pooler error: %s", (unsigned long long)c->conn.id,
-				    c->user_name ? c->user_name : "", c->conn.addr_text, message);
+			log_warning("%s pooler error: %s", client_log_name(c, who, sizeof(who)), message);
 	}
 	client_close(c, message ? message : "closed");
 }
@@ -345,12 +358,18 @@ static bool startup_param_ignored(const char *name, const char *value)
 
 static bool store_startup_param(Client *c, const char *name, const char *value);
 
-/* Apply "-c name=value" / "--name=value" settings from the options parameter. */
+/*
+ * Apply "-c name=value" / "--name=value" settings from the options parameter. With
+ * "options" in ignore_startup_parameters the settings pgsplit knows are still applied
+ * and the rest (unknown names, words that are no setting) are dropped, as PgBouncer 1.25
+ * does.
+ */
 static bool apply_options(Client *c, const char *options)
 {
 	StartupOptions it;
 	const char *name, *value;
 	StartupOptResult res;
+	bool lenient = config_list_contains(rt.cfg->ignore_startup_parameters, "options");
 	startup_options_init(&it, options);
 	while ((res = startup_options_next(&it, &name, &value)) == STARTUP_OPT_SETTING) {
 		int idx = varcache_lookup(name);
@@ -359,14 +378,14 @@ static bool apply_options(Client *c, const char *options)
 		} else if (strcmp(name, "pgsplit.min_lsn") == 0) {
 			if (!store_startup_param(c, name, value))
 				return false;
-		} else if (!startup_param_ignored(name, value)) {
+		} else if (!lenient && !startup_param_ignored(name, value)) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "unsupported startup parameter in options: %s", name);
 			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
 			return false;
 		}
 	}
-	if (res == STARTUP_OPT_BAD) {
+	if (res == STARTUP_OPT_BAD && !lenient) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed");
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, msg);
@@ -548,7 +567,8 @@ static void handle_startup_message(Client *c, PktReader *r, uint32_t version)
 		pktbuf_free(&pb);
 	}
 	c->conn.startup = false;
-	if (rt.shutting_down) {
+	if (rt.shutting_down && !shutdown_admits_login(c->db_name ? c->db_name : c->user_name,
+						       strcmp(c->conn.addr_text, "unix") == 0)) {
 		client_close_error(c, SQLSTATE_ADMIN_SHUTDOWN, "pgbouncer is shutting down");
 		return;
 	}
@@ -640,13 +660,18 @@ void client_auth_ok(Client *c)
 	pktbuf_put_auth_request(&pb, PG_AUTH_OK, NULL, 0);
 	client_send_pkt(c, &pb);
 	pktbuf_free(&pb);
+	if (rt.cfg->log_connections) {
+		char who[256], tls[128] = "no";
+		if (c->conn.tls)
+			tls_conn_describe(c->conn.tls, tls, sizeof(tls));
+		/* replication=no: replication connections are refused before this point */
+		log_info("%s login attempt: db=%s user=%s tls=%s replication=no", client_log_name(c, who, sizeof(who)),
+			 c->db_name, c->user_name, tls);
+	}
 	if (c->is_admin) {
 		admin_welcome(c);
 		return;
 	}
-	if (rt.cfg->log_connections)
-		log_info("C-%llu: %s/%s@%s:%d login attempt: db=%s user=%s", (unsigned long long)c->conn.id,
-			 c->db_name, c->user_name, c->conn.addr_text, c->conn.port, c->db_name, c->user_name);
 	if (c->pool->n_welcome > 0) {
 		client_set_state(c, CL_WELCOME);
 		client_finish_welcome(c);

@@ -14,6 +14,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "shutdown.h"
 #include "tls.h"
 #include "varcache.h"
 
@@ -45,11 +46,26 @@ static void usage(FILE *out)
 		     "Usage:\n  pgsplit [OPTION]... CONFIG_FILE\n\nOptions:\n"
 		     "  -d, --daemon         run in background (as a daemon)\n"
 		     "  -q, --quiet          run quietly\n"
-		     "  -R, --reboot         do an online reboot (not supported; ignored)\n"
+		     "  -R, --reboot         online reboot: refused (use so_reuseport, see below)\n"
 		     "  -u, --user=USERNAME  assume identity of USERNAME\n"
 		     "  -v, --verbose        increase verbosity\n"
 		     "  -V, --version        show version, then exit\n"
-		     "  -h, --help           show this help, then exit\n");
+		     "  -h, --help           show this help, then exit\n\n"
+		     "For a restart without dropping clients, run a second process on the same port\n"
+		     "(so_reuseport = 1) and stop the old one with SIGTERM.\n");
+}
+
+/*
+ * PgBouncer's -R took over the sockets of a running process; PgBouncer 1.20 deprecated
+ * it for so_reuseport. Starting normally instead would leave two processes, the old one
+ * never told to exit, so the switch is refused before anything else happens.
+ */
+static void refuse_reboot(void)
+{
+	fprintf(stderr, "pgsplit: online reboot (-R, --reboot) is not supported\n"
+			"HINT: for a rolling restart without dropping clients, start the new process on the same\n"
+			"port with so_reuseport = 1, then stop the old one with SIGTERM (or SHUTDOWN\n"
+			"WAIT_FOR_CLIENTS on its console): it exits once its last client has left.\n");
 }
 
 static int parse_args(int argc, char **argv, Options *o)
@@ -65,11 +81,11 @@ static int parse_args(int argc, char **argv, Options *o)
 		switch (ch) {
 		case 'd': o->daemon = true; break;
 		case 'q': o->quiet = true; break;
-		case 'R': fprintf(stderr, "online reboot (-R) is not supported; starting normally\n"); break;
+		case 'R': refuse_reboot(); return 1;
 		case 'u': o->user = optarg; break;
 		case 'v': o->verbose++; break;
 		case 'V':
-			printf("pgsplit %s (PgBouncer 1.25 compatible)\n%s\n", PGSPLIT_VERSION, event_get_version());
+			printf("%s\nlibevent %s\n", PGSPLIT_VERSION_STRING, event_get_version());
 			exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 1;
@@ -148,13 +164,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			log_error("reload failed: %s", err);
 		break;
 	case SIGINT:
-		log_info("got SIGINT, safe shutdown");
-		shutdown_begin(false);
+		shutdown_on_signal("SIGINT", false);
 		maint_run();
 		break;
 	case SIGTERM:
-		log_info("got SIGTERM, waiting for clients to disconnect");
-		shutdown_begin(true);
+		shutdown_on_signal("SIGTERM", true);
 		maint_run();
 		break;
 	case SIGQUIT:
@@ -166,6 +180,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		rt.paused = true;
 		break;
 	case SIGUSR2:
+		if (rt.shutting_down) { /* as RESUME is refused: the shutdown's pause stays */
+			log_info("got SIGUSR2 while shutting down, ignoring");
+			break;
+		}
 		log_info("got SIGUSR2, resuming");
 		rt.paused = false;
 		maint_run();

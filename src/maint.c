@@ -12,6 +12,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "server.h"
+#include "shutdown.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -145,20 +146,6 @@ static void log_pool_stats(void)
 	log_info("%s", line);
 }
 
-static bool shutdown_done(void)
-{
-	if (rt.shutdown_wait_clients)
-		return rt.client_count == 0;
-	List *it;
-	list_for_each(it, &rt.pools)
-	{
-		Pool *p = container_of(it, Pool, node);
-		if (p->n_active > 0)
-			return false;
-	}
-	return true;
-}
-
 void maint_run(void)
 {
 	usec_t now = time_now_mono();
@@ -174,8 +161,7 @@ void maint_run(void)
 	expire_autodbs(now);
 	registry_free_idle(now);
 	admin_tick();
-	if (rt.shutting_down && shutdown_done())
-		shutdown_now();
+	shutdown_tick();
 }
 
 static void maint_cb(evutil_socket_t fd, short what, void *arg)

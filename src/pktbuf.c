@@ -95,7 +95,8 @@ void pktbuf_end(PktBuf *pb)
 	p[3] = (uint8_t)len;
 }
 
-static void put_error_fields(PktBuf *pb, uint8_t type, const char *severity, const char *sqlstate, const char *message)
+static void put_error_fields(PktBuf *pb, uint8_t type, const char *severity, const char *sqlstate, const char *message,
+			     const char *detail)
 {
 	pktbuf_begin(pb, type);
 	pktbuf_put_u8(pb, 'S');
@@ -106,18 +107,27 @@ static void put_error_fields(PktBuf *pb, uint8_t type, const char *severity, con
 	pktbuf_put_cstring(pb, sqlstate);
 	pktbuf_put_u8(pb, 'M');
 	pktbuf_put_cstring(pb, message);
+	if (detail) {
+		pktbuf_put_u8(pb, 'D');
+		pktbuf_put_cstring(pb, detail);
+	}
 	pktbuf_put_u8(pb, 0);
 	pktbuf_end(pb);
 }
 
 void pktbuf_put_error_response(PktBuf *pb, const char *severity, const char *sqlstate, const char *message)
 {
-	put_error_fields(pb, PG_MSG_ERROR_RESPONSE, severity, sqlstate, message);
+	put_error_fields(pb, PG_MSG_ERROR_RESPONSE, severity, sqlstate, message, NULL);
+}
+
+void pktbuf_put_error_detail(PktBuf *pb, const char *sqlstate, const char *message, const char *detail)
+{
+	put_error_fields(pb, PG_MSG_ERROR_RESPONSE, "ERROR", sqlstate, message, detail);
 }
 
 void pktbuf_put_notice_response(PktBuf *pb, const char *severity, const char *sqlstate, const char *message)
 {
-	put_error_fields(pb, PG_MSG_NOTICE_RESPONSE, severity, sqlstate, message);
+	put_error_fields(pb, PG_MSG_NOTICE_RESPONSE, severity, sqlstate, message, NULL);
 }
 
 void pktbuf_put_ready_for_query(PktBuf *pb, char status)

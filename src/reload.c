@@ -1,5 +1,5 @@
 /*
- * Reload and shutdown (see reload.h). A reload parses the file into a new snapshot; only
+ * Reload (see reload.h). A reload parses the file into a new snapshot; only
  * a valid one replaces the old, and the registry then reconciles databases and users.
  */
 #include "reload.h"
@@ -7,7 +7,6 @@
 #include "classify.h"
 #include "client.h"
 #include "dns.h"
-#include "listener.h"
 #include "log.h"
 #include "monitor.h"
 #include "registry.h"
@@ -271,20 +270,4 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen)
 	monitor_reconfigure();
 	reload_dns(rt.cfg);
 	return true;
-}
-
-void shutdown_begin(bool wait_for_clients)
-{
-	if (!rt.shutting_down)
-		log_info("shutdown requested, %s", wait_for_clients ? "waiting for clients to disconnect"
-								     : "waiting for servers to be released");
-	rt.shutting_down = true;
-	rt.shutdown_wait_clients = wait_for_clients;
-	listener_close_tcp();
-}
-
-void shutdown_now(void)
-{
-	log_info("shutting down");
-	event_base_loopbreak(rt.base);
 }

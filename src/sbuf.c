@@ -12,6 +12,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -766,4 +767,27 @@ void sbuf_sweep(void)
 		if (c->free_fn)
 			c->free_fn(c);
 	}
+}
+
+long long conn_age_seconds(const Conn *conn)
+{
+	if (!conn->connect_time)
+		return 0;
+	return (long long)((time_now_wall() - conn->connect_time) / USEC_PER_SEC);
+}
+
+void conn_local_addr(const Conn *conn, char *buf, size_t len, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char serv[16];
+	*port = 0;
+	snprintf(buf, len, "%s", "");
+	if (conn->fd < 0 || getsockname(conn->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_UNIX)
+		snprintf(buf, len, "unix");
+	else if (getnameinfo((struct sockaddr *)&ss, sl, buf, (socklen_t)len, serv, sizeof(serv),
+			     NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		*port = atoi(serv);
 }

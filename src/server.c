@@ -154,8 +154,8 @@ void server_close(Server *s, const char *reason)
 	p->user->server_count--;
 	list_del(&s->all_node);
 	if (rt.cfg->log_disconnections)
-		log_info("S-%llu: %s/%s@%s:%d closing because: %s", (unsigned long long)s->conn.id, p->db->name,
-			 p->user->name, s->conn.addr_text, s->conn.port, reason);
+		log_info("S-%llu: %s/%s@%s:%d closing because: %s (age=%llds)", (unsigned long long)s->conn.id,
+			 p->db->name, p->user->name, s->conn.addr_text, s->conn.port, reason, conn_age_seconds(&s->conn));
 	if (s->conn.fd >= 0 && !was_login && s->conn.read_armed) {
 		PktBuf pb;
 		pktbuf_init(&pb, 8, 0);
@@ -202,15 +202,18 @@ void server_replica_down(Replica *r, const char *why)
 		r->state = REPLICA_DOWN;
 }
 
-/* A login failed: remember why and tell the clients that wait for this pool. */
-void server_login_failed(Server *s, const char *message)
+/*
+ * A login failed: remember why and tell the clients that wait for this pool. logged is
+ * what the log says (with the server's severity when it sent an error).
+ */
+static void server_login_failed_as(Server *s, const char *logged, const char *message)
 {
 	Pool *p = s->pool;
 	p->last_connect_failure = time_now_mono();
 	free(p->last_connect_error);
 	p->last_connect_error = xstrdup(message);
-	log_warning("S-%llu: %s/%s login failed: %s", (unsigned long long)s->conn.id, p->db->name, p->user->name,
-		    message);
+	log_warning("S-%llu: %s/%s@%s:%d server login failed: %s", (unsigned long long)s->conn.id, p->db->name,
+		    p->user->name, s->conn.addr_text, s->conn.port, logged);
 	server_close(s, message);
 	if (p->replica) {
 		server_replica_down(p->replica, message);
@@ -221,6 +224,11 @@ void server_login_failed(Server *s, const char *message)
 		pool_fail_waiters(p, message);
 		authquery_fail_pool(p, message);
 	}
+}
+
+void server_login_failed(Server *s, const char *message)
+{
+	server_login_failed_as(s, message, message);
 }
 
 static void server_on_eof(Conn *conn, const char *reason)
@@ -712,9 +720,13 @@ static void server_login_complete(Server *s)
 	pool_set_welcome(p, s->login_params, s->n_login_params);
 	free_login_params(s);
 	p->last_connect_failure = 0;
-	if (rt.cfg->log_connections)
-		log_info("S-%llu: %s/%s@%s:%d new connection to server", (unsigned long long)s->conn.id, p->db->name,
-			 p->user->name, s->conn.addr_text, s->conn.port);
+	if (rt.cfg->log_connections) {
+		char from[64];
+		int from_port;
+		conn_local_addr(&s->conn, from, sizeof(from), &from_port);
+		log_info("S-%llu: %s/%s@%s:%d new connection to server (from %s:%d)", (unsigned long long)s->conn.id,
+			 p->db->name, p->user->name, s->conn.addr_text, s->conn.port, from, from_port);
+	}
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &p->waiting_clients)
 	{
@@ -758,10 +770,14 @@ static SbufVerdict server_login_message(Server *s, const SbufMsg *msg)
 		if (!proto_get_u32(&r, &s->backend_pid) || !proto_get_u32(&r, &s->backend_key))
 			log_warning("S-%llu: bad BackendKeyData", (unsigned long long)s->conn.id);
 		break;
-	case PG_MSG_ERROR_RESPONSE:
+	case PG_MSG_ERROR_RESPONSE: {
+		char logged[600];
+		const char *sev = proto_error_field(msg->data + 5, msg->len - 5, 'S');
 		error_text(msg, text, sizeof(text));
-		server_login_failed(s, text);
+		snprintf(logged, sizeof(logged), "%s %s", sev ? sev : "ERROR", text);
+		server_login_failed_as(s, logged, text);
 		return SB_STOP;
+	}
 	case PG_MSG_READY_FOR_QUERY:
 		server_login_complete(s);
 		break;

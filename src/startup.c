@@ -49,43 +49,61 @@ bool startup_replication_requested(const char *value)
 void startup_options_init(StartupOptions *it, const char *options)
 {
 	snprintf(it->buf, sizeof(it->buf), "%s", options);
-	it->save = NULL;
-	it->started = false;
+	it->pos = 0;
 }
 
-/* The next blank-separated word, or NULL at the end. */
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/*
+ * The next word, unescaped in place (the unescaped text is never longer than what it is
+ * read from, so writing behind the reader is safe), or NULL at the end.
+ */
 static char *options_word(StartupOptions *it)
 {
-	char *word = strtok_r(it->started ? NULL : it->buf, " \t", &it->save);
-	it->started = true;
+	char *rd = it->buf + it->pos;
+	while (is_blank(*rd))
+		rd++;
+	if (!*rd)
+		return NULL;
+	char *word = rd, *wr = rd;
+	while (*rd && !is_blank(*rd)) {
+		if (*rd == '\\' && !*++rd)
+			break;
+		*wr++ = *rd++;
+	}
+	it->pos = (size_t)(rd - it->buf) + (*rd ? 1 : 0);
+	*wr = 0;
 	return word;
+}
+
+/* The setting a word names, after "-c", "-c" glued on, or "--". */
+static char *options_setting_text(StartupOptions *it, char *word)
+{
+	if (strcmp(word, "-c") == 0)
+		return options_word(it);
+	if (strncmp(word, "-c", 2) == 0 || strncmp(word, "--", 2) == 0)
+		return word + 2;
+	return NULL;
 }
 
 StartupOptResult startup_options_next(StartupOptions *it, const char **name, const char **value)
 {
-	bool expect_value = false;
-	char *tok;
 	*name = *value = NULL;
-	while ((tok = options_word(it)) != NULL) {
-		if (strcmp(tok, "-c") == 0) {
-			expect_value = true;
-			continue;
-		}
-		if (!expect_value && strncmp(tok, "--", 2) == 0)
-			tok += 2;
-		else if (!expect_value)
-			return STARTUP_OPT_BAD;
-		expect_value = false;
-		char *eq = strchr(tok, '=');
-		if (!eq)
-			continue;
-		*eq = 0;
-		for (char *p = tok; *p; p++)
-			if (*p == '-')
-				*p = '_';
-		*name = tok;
-		*value = eq + 1;
-		return STARTUP_OPT_SETTING;
-	}
-	return STARTUP_OPT_END;
+	char *word = options_word(it);
+	if (!word)
+		return STARTUP_OPT_END;
+	char *setting = options_setting_text(it, word);
+	char *eq = setting ? strchr(setting, '=') : NULL;
+	if (!eq || eq == setting)
+		return STARTUP_OPT_BAD;
+	*eq = 0;
+	for (char *p = setting; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	*name = setting;
+	*value = eq + 1;
+	return STARTUP_OPT_SETTING;
 }

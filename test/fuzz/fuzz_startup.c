@@ -17,7 +17,8 @@
  *       pairs lie inside the packet and the reader moves exactly past them; the end or
  *       a bad pair is reported exactly when an independent scan of the NULs says so;
  *       every value read as an options parameter yields the settings an independent
- *       reading of "-c name=value" / "--name=value" predicts.
+ *       reading of "-c name=value" / "-cname=value" / "--name=value" (with backslash
+ *       escapes) predicts.
  */
 #include "fuzz_common.h"
 
@@ -188,46 +189,61 @@ typedef struct FuzzOpt {
 } FuzzOpt;
 
 /*
- * The settings of an options value as documented: words split at blanks; "-c" makes the
- * next word a setting; otherwise a word must start with "--"; a setting without '=' is
- * ignored; '-' in a name reads as '_'. Returns the count, or -1 for a refused word.
+ * The words of an options value: split at unescaped blanks, a backslash keeping the
+ * next character (and dropped itself). Each word is written NUL-terminated into out.
+ */
+static int fuzz_opts_words(const char *options, char (*out)[STARTUP_OPTIONS_MAX], int max)
+{
+	size_t len = strnlen(options, STARTUP_OPTIONS_MAX - 1), i = 0;
+	int n = 0;
+	while (i < len) {
+		if (options[i] == ' ' || options[i] == '\t') {
+			i++;
+			continue;
+		}
+		FUZZ_CHECK(n < max);
+		size_t w = 0;
+		while (i < len && options[i] != ' ' && options[i] != '\t') {
+			if (options[i] == '\\')
+				i++;
+			if (i < len)
+				out[n][w++] = options[i++];
+		}
+		out[n++][w] = '\0';
+	}
+	return n;
+}
+
+/*
+ * The settings of an options value as documented: "-c" then a word, "-c" glued to it,
+ * or "--"; each must hold '=' after a non-empty name; '-' in a name reads as '_'.
+ * Returns the count, or -1 for a refused word.
  */
 static int fuzz_opts_model(const char *options, FuzzOpt *out, int max)
 {
-	size_t len = strnlen(options, STARTUP_OPTIONS_MAX - 1), i = 0;
-	bool after_c = false;
-	int n = 0;
-	while (i < len) {
-		while (i < len && (options[i] == ' ' || options[i] == '\t'))
-			i++;
-		size_t start = i;
-		while (i < len && options[i] != ' ' && options[i] != '\t')
-			i++;
-		if (i == start)
-			break;
-		const char *w = options + start;
-		size_t wlen = i - start;
-		if (wlen == 2 && w[0] == '-' && w[1] == 'c') {
-			after_c = true;
-			continue;
-		}
-		if (!after_c && !(wlen >= 2 && w[0] == '-' && w[1] == '-'))
+	enum { MAX_WORDS = STARTUP_OPTIONS_MAX / 2 + 1 };
+	static char words[MAX_WORDS][STARTUP_OPTIONS_MAX];
+	int nw = fuzz_opts_words(options, words, MAX_WORDS), n = 0;
+	for (int k = 0; k < nw; k++) {
+		const char *set;
+		if (strcmp(words[k], "-c") == 0) {
+			if (++k == nw)
+				return -1;
+			set = words[k];
+		} else if (strncmp(words[k], "-c", 2) == 0 || strncmp(words[k], "--", 2) == 0) {
+			set = words[k] + 2;
+		} else {
 			return -1;
-		if (!after_c) {
-			w += 2;
-			wlen -= 2;
 		}
-		after_c = false;
-		const char *eq = memchr(w, '=', wlen);
-		if (!eq)
-			continue;
+		const char *eq = strchr(set, '=');
+		if (!eq || eq == set)
+			return -1;
 		FUZZ_CHECK(n < max);
-		size_t nlen = (size_t)(eq - w);
-		for (size_t k = 0; k < nlen; k++)
-			out[n].name[k] = w[k] == '-' ? '_' : w[k];
+		size_t nlen = (size_t)(eq - set);
+		for (size_t c = 0; c < nlen; c++)
+			out[n].name[c] = set[c] == '-' ? '_' : set[c];
 		out[n].name[nlen] = '\0';
-		memcpy(out[n].value, eq + 1, wlen - nlen - 1);
-		out[n].value[wlen - nlen - 1] = '\0';
+		snprintf(out[n].value, sizeof(out[n].value), "%s", eq + 1);
 		n++;
 	}
 	return n;
