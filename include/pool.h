@@ -69,6 +69,7 @@ typedef struct Database {
 	PoolMode pool_mode;    /* POOL_MODE_UNSET: user's or global */
 	int max_db_connections;
 	int max_db_client_connections;
+	usec_t query_wait_timeout; /* resolved: entry or global */
 	usec_t server_lifetime;
 	VarCache startup_vars; /* client_encoding, datestyle, timezone, application_name */
 	bool autodb;           /* made from "*" */
@@ -107,10 +108,16 @@ typedef struct PoolUser {
 	uint8_t scram_client_key[32]; /* learned from a client's SCRAM proof, for pass-through */
 	uint8_t scram_server_key[32];
 	PoolMode pool_mode;
-	int pool_size;
-	int max_user_connections;
-	int max_user_client_connections;
+	int pool_size;          /* -1: the database's */
+	int reserve_pool_size;  /* -1: the database's */
+	int max_user_connections;        /* resolved: [users] entry or global */
+	int max_user_client_connections; /* resolved */
+	/* resolved: a [users] value above 0 replaces the global one (0 there means unset) */
 	usec_t query_timeout;
+	usec_t idle_transaction_timeout;
+	usec_t transaction_timeout;
+	usec_t client_idle_timeout;
+	usec_t query_wait_timeout; /* -1: the database's; 0 or more (even 0) replaces it */
 	int client_count;
 	int server_count;
 	int n_pools;       /* pools logging in as this user: while any, it is kept */
@@ -170,6 +177,7 @@ struct Pool {
 /* Resolved settings for a pool. */
 PoolMode pool_mode_of(const Pool *pool);
 int pool_size_of(const Pool *pool);
+int pool_reserve_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
 
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
@@ -198,8 +206,13 @@ void pool_release(Pool *pool, Server *server);
 void pool_on_server_idle(Pool *pool, Server *server);
 /* Remove a waiting client from the queue. */
 void pool_cancel_wait(Pool *pool, Client *client);
-/* Launch servers if clients wait and limits allow; keep min_pool_size. */
+/* Launch servers if clients wait and limits allow. */
 void pool_maintain(Pool *pool);
+/*
+ * Open servers up to min_pool_size (upkeep only): within pool_size and the db/user caps,
+ * never by closing another pool's server, so a waiting client always goes first.
+ */
+void pool_keep_min(Pool *pool);
 /* Tell every waiting client that the server could not be reached. */
 void pool_fail_waiters(Pool *pool, const char *message);
 /* Within server_login_retry after a failed server login. */

@@ -64,6 +64,11 @@ struct Server {
 /* Start a new server connection for the pool (async). */
 void server_launch(Pool *pool);
 void server_close(Server *server, const char *reason);
+/*
+ * A timeout ends the linked client's work: the server is closed for reason and the client
+ * gets reason as a FATAL error (08P01) and is closed too; both log lines name reason.
+ */
+void server_close_with_client(Server *server, const char *reason);
 /* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
 void server_login_failed(Server *server, const char *message);
 void server_replica_down(Replica *replica, const char *why);

@@ -121,22 +121,38 @@ static void server_free(Conn *conn)
 	free(s);
 }
 
+/* Break the link to the client, if any, leaving the client open; returns it. */
+static Client *server_detach_client(Server *s)
+{
+	Client *c = (Client *)s->conn.link;
+	if (!c)
+		return NULL;
+	s->conn.link = NULL;
+	c->conn.link = NULL;
+	if (s->pool->replica)
+		s->pool->replica->active_servers--;
+	else
+		s->pool->db->primary_active--;
+	return c;
+}
+
+void server_close_with_client(Server *s, const char *reason)
+{
+	Client *c = server_detach_client(s);
+	server_close(s, reason);
+	if (c)
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, reason);
+}
+
 void server_close(Server *s, const char *reason)
 {
 	if (s->state == SV_CLOSED)
 		return;
 	Pool *p = s->pool;
 	bool was_login = s->state == SV_CONNECTING || s->state == SV_LOGIN;
-	if (s->conn.link) {
-		Client *c = (Client *)s->conn.link;
-		s->conn.link = NULL;
-		c->conn.link = NULL;
-		if (p->replica)
-			p->replica->active_servers--;
-		else
-			p->db->primary_active--;
+	Client *c = server_detach_client(s);
+	if (c)
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
-	}
 	if (s->dns) {
 		dns_cancel(s->dns);
 		s->dns = NULL;
