@@ -78,6 +78,7 @@ typedef struct Database {
 	bool disabled;
 	usec_t last_used;
 	RoutingMode routing;   /* ROUTING_PRIMARY when there are no replicas */
+	RywSettings ryw_settings; /* resolved at load, reload and SET */
 	Replica **replicas;    /* owned; in config order */
 	int n_replicas;
 	int replica_pool_size; /* resolved */

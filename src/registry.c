@@ -134,6 +134,7 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	set_startup_var(db, "TimeZone", def->timezone);
 	set_startup_var(db, "application_name", def->application_name);
 	database_apply_replicas(db, def);
+	ryw_settings_resolve(def, cfg, &db->ryw_settings);
 	db->removed = false;
 }
 

@@ -837,8 +837,7 @@ void server_unlink(Server *s, bool client_gone)
 	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
 		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
 	if (reset) {
-		if (strcasestr(rt.cfg->server_reset_query, "DISCARD ALL") ||
-		    strcasestr(rt.cfg->server_reset_query, "DEALLOCATE ALL"))
+		if (rt.cfg->server_reset_forgets_statements)
 			prepared_server_forget_all(s);
 		PktBuf pb;
 		pktbuf_init(&pb, 64, 0);

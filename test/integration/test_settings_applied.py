@@ -391,3 +391,22 @@ def test_auth_dbname(pooler, where):
     assert query1(c, "SELECT current_database() || '/' || current_user") == "app2/md5user"
     with pytest.raises(psycopg.OperationalError):
         p.connect(db="app2", user="md5user", password="wrong")
+
+
+# ---- word-valued settings are resolved again on SET -----------------------------------
+
+@pgsplit_only("replica_fallback is pgsplit's")
+def test_set_replica_fallback_takes_effect(pooler):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    p = pooler(start=False, pool_mode="transaction")
+    p.databases["app"] = p.connstr("app", replicas="127.0.0.1:%d" % dead)
+    p.start()
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1        # replica_fallback = primary (default)
+    admin(p, "SET replica_fallback = 'error'")
+    with pytest.raises(psycopg.errors.CannotConnectNow):
+        c.execute("SELECT 1")
+    admin(p, "SET replica_fallback = 'primary'")
+    assert query1(c, "SELECT 2") == 2
