@@ -160,6 +160,7 @@ struct Pool {
 	List active_servers;  /* linked to a client */
 	List used_servers;    /* released, running reset/check */
 	int n_waiting, n_active_clients;
+	int n_checking;       /* used servers running server_check_query: soon idle */
 	int n_login, n_idle, n_active, n_used;
 	WelcomeParam *welcome; /* ParameterStatus of the first server login */
 	int n_welcome;

@@ -36,6 +36,7 @@ struct Server {
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
 	bool monitor_check;     /* running the replica monitor's query */
+	bool checking;          /* running server_check_query (counted in Pool.n_checking) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_lookup;       /* running an auth_query lookup */
 	bool auth_found;        /* the lookup returned a row with a user name */
@@ -82,6 +83,11 @@ const char *server_state_name(ServerState state);
 void server_send_cancel(Server *server);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
+/*
+ * An idle server about to be reused must be checked first: server_check_query is set and
+ * the server has been unused for more than server_check_delay (0: always).
+ */
+bool server_check_due(const Server *server, usec_t now);
 /* Run an internal query whose rows go to the replica monitor. */
 void server_start_monitor_query(Server *server, const char *sql);
 /* TCP_NODELAY and the tcp_keepalive family of settings. */

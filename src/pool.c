@@ -223,7 +223,7 @@ void pool_maintain(Pool *p)
 {
 	if (p->db->paused || rt.paused)
 		return;
-	int wanted = p->n_waiting - p->n_login;
+	int wanted = p->n_waiting - p->n_login - p->n_checking;
 	if (wanted > 0 && pool_in_login_backoff(p))
 		return;
 	while (wanted-- > 0 && pool_may_launch(p, true))
@@ -253,7 +253,9 @@ bool pool_acquire(Pool *p, Client *client)
 {
 	if (!p->db->paused && !rt.paused && list_empty(&p->waiting_clients)) {
 		Server *s = take_idle_server(p);
-		if (s) {
+		if (s && server_check_due(s, time_now_loop())) {
+			server_start_check(s); /* the client waits for its answer */
+		} else if (s) {
 			p->stats.total.server_assignments++;
 			server_link(s, client);
 			return true;

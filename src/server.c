@@ -122,6 +122,8 @@ static void server_free(Conn *conn)
 }
 
 /* Break the link to the client, if any, leaving the client open; returns it. */
+static void server_end_check(Server *s);
+
 static Client *server_detach_client(Server *s)
 {
 	Client *c = (Client *)s->conn.link;
@@ -159,6 +161,7 @@ void server_close(Server *s, const char *reason)
 	}
 	if (s->auth_lookup)
 		authquery_on_done(s, true);
+	server_end_check(s);
 	server_set_state(s, SV_CLOSED);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -868,6 +871,14 @@ static void server_become_ready(Server *s)
 	pool_on_server_idle(p, s);
 }
 
+bool server_check_due(const Server *s, usec_t now)
+{
+	usec_t last = s->last_used > s->created ? s->last_used : s->created;
+	if (s->last_checked > last)
+		last = s->last_checked;
+	return *rt.cfg->server_check_query && (rt.cfg->server_check_delay == 0 || now - last > rt.cfg->server_check_delay);
+}
+
 void server_start_check(Server *s)
 {
 	PktBuf pb;
@@ -879,8 +890,19 @@ void server_start_check(Server *s)
 	pktbuf_free(&pb);
 	s->internal_rfq++;
 	s->last_checked = time_now_mono();
+	s->checking = true;
+	s->pool->n_checking++;
 	server_set_state(s, SV_USED);
 	sbuf_flush(&s->conn);
+}
+
+/* The check answered, or the server is closing. */
+static void server_end_check(Server *s)
+{
+	if (!s->checking)
+		return;
+	s->checking = false;
+	s->pool->n_checking--;
 }
 
 void server_start_monitor_query(Server *s, const char *sql)
@@ -902,6 +924,7 @@ static SbufVerdict server_internal_done(Server *s)
 {
 	bool failed = s->internal_failed;
 	s->internal_failed = false;
+	server_end_check(s);
 	if (s->monitor_check) {
 		s->monitor_check = false;
 		monitor_on_done(s, failed);

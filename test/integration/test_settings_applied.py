@@ -332,6 +332,19 @@ def test_server_check_query_failure_replaces_server(pooler, cluster):
     assert query1(c, "SELECT pg_backend_pid()") != pid
 
 
+@pytest.mark.parametrize("check_query,same_server", [(None, True), ("SELECT 1/0", False)])
+def test_server_check_delay_zero_checks_every_reuse(pooler, check_query, same_server):
+    """server_check_delay = 0: an idle server is checked before each reuse; a failing
+    check replaces it, so every transaction lands on a new backend."""
+    settings = {"pool_mode": "transaction", "default_pool_size": 1, "server_check_delay": 0}
+    if check_query:
+        settings["server_check_query"] = check_query
+    p = pooler(**settings)
+    c = p.connect()
+    pids = [query1(c, "SELECT pg_backend_pid()") for _ in range(3)]
+    assert (len(set(pids)) == 1) == same_server, pids
+
+
 @pgsplit_only("fails clients at once while server_login_retry runs")
 def test_server_login_retry(pooler):
     with socket.socket() as s:
