@@ -274,6 +274,7 @@ typedef struct Config {
 	int read_your_writes_mode;  /* RYW_LSN, RYW_WINDOW, RYW_OFF */
 	int read_your_writes_scope_mode; /* RYW_SCOPE_CLIENT, RYW_SCOPE_USER */
 	bool server_reset_forgets_statements; /* server_reset_query has DISCARD ALL / DEALLOCATE ALL */
+	bool server_check_sends_empty;        /* server_check_query is "<empty>" */
 
 	/* sections */
 	DatabaseDef *databases; /* in file order */

@@ -442,6 +442,7 @@ static void config_resolve_words(Config *cfg)
 		connstr_lookup_name(ryw_scope_names, cfg->read_your_writes_scope, &v) ? v : 0;
 	cfg->server_reset_forgets_statements = strcasestr(cfg->server_reset_query, "DISCARD ALL") ||
 					       strcasestr(cfg->server_reset_query, "DEALLOCATE ALL");
+	cfg->server_check_sends_empty = strcmp(cfg->server_check_query, "<empty>") == 0;
 }
 
 Config *config_new_default(void)

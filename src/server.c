@@ -884,7 +884,7 @@ void server_start_check(Server *s)
 	PktBuf pb;
 	pktbuf_init(&pb, 64, 0);
 	/* "<empty>" means an empty query string: the cheapest round trip */
-	const char *q = strcmp(rt.cfg->server_check_query, "<empty>") == 0 ? "" : rt.cfg->server_check_query;
+	const char *q = rt.cfg->server_check_sends_empty ? "" : rt.cfg->server_check_query;
 	pktbuf_put_query(&pb, q);
 	sbuf_queue(&s->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
