@@ -265,6 +265,17 @@ typedef struct Config {
 	usec_t causal_wait;
 	usec_t replica_catchup_wait;
 
+	/*
+	 * Word-valued settings resolved to numbers whenever the snapshot is loaded or SET,
+	 * so that routing and releasing a server never compare strings.
+	 */
+	int replica_lb_mode;        /* LoadBalance (router.h), from replica_lb */
+	bool replica_fallback_error; /* replica_fallback = error */
+	int read_your_writes_mode;  /* RYW_LSN, RYW_WINDOW, RYW_OFF */
+	int read_your_writes_scope_mode; /* RYW_SCOPE_CLIENT, RYW_SCOPE_USER */
+	bool server_reset_forgets_statements; /* server_reset_query has DISCARD ALL / DEALLOCATE ALL */
+	bool server_check_sends_empty;        /* server_check_query is "<empty>" */
+
 	/* sections */
 	DatabaseDef *databases; /* in file order */
 	UserDef *users;

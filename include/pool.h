@@ -69,6 +69,7 @@ typedef struct Database {
 	PoolMode pool_mode;    /* POOL_MODE_UNSET: user's or global */
 	int max_db_connections;
 	int max_db_client_connections;
+	usec_t query_wait_timeout; /* resolved: entry or global */
 	usec_t server_lifetime;
 	VarCache startup_vars; /* client_encoding, datestyle, timezone, application_name */
 	bool autodb;           /* made from "*" */
@@ -77,6 +78,7 @@ typedef struct Database {
 	bool disabled;
 	usec_t last_used;
 	RoutingMode routing;   /* ROUTING_PRIMARY when there are no replicas */
+	RywSettings ryw_settings; /* resolved at load, reload and SET */
 	Replica **replicas;    /* owned; in config order */
 	int n_replicas;
 	int replica_pool_size; /* resolved */
@@ -107,10 +109,16 @@ typedef struct PoolUser {
 	uint8_t scram_client_key[32]; /* learned from a client's SCRAM proof, for pass-through */
 	uint8_t scram_server_key[32];
 	PoolMode pool_mode;
-	int pool_size;
-	int max_user_connections;
-	int max_user_client_connections;
+	int pool_size;          /* -1: the database's */
+	int reserve_pool_size;  /* -1: the database's */
+	int max_user_connections;        /* resolved: [users] entry or global */
+	int max_user_client_connections; /* resolved */
+	/* resolved: a [users] value above 0 replaces the global one (0 there means unset) */
 	usec_t query_timeout;
+	usec_t idle_transaction_timeout;
+	usec_t transaction_timeout;
+	usec_t client_idle_timeout;
+	usec_t query_wait_timeout; /* -1: the database's; 0 or more (even 0) replaces it */
 	int client_count;
 	int server_count;
 	int n_pools;       /* pools logging in as this user: while any, it is kept */
@@ -152,6 +160,7 @@ struct Pool {
 	List active_servers;  /* linked to a client */
 	List used_servers;    /* released, running reset/check */
 	int n_waiting, n_active_clients;
+	int n_checking;       /* used servers running server_check_query: soon idle */
 	int n_login, n_idle, n_active, n_used;
 	WelcomeParam *welcome; /* ParameterStatus of the first server login */
 	int n_welcome;
@@ -170,6 +179,7 @@ struct Pool {
 /* Resolved settings for a pool. */
 PoolMode pool_mode_of(const Pool *pool);
 int pool_size_of(const Pool *pool);
+int pool_reserve_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
 
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
@@ -194,8 +204,13 @@ void pool_destroy(Pool *pool);
 bool pool_acquire(Pool *pool, Client *client) MUST_CHECK;
 /* A server became idle: give it to the first waiting client. */
 void pool_on_server_idle(Pool *pool, Server *server);
-/* Launch servers if clients wait and limits allow; keep min_pool_size. */
+/* Launch servers if clients wait and limits allow. */
 void pool_maintain(Pool *pool);
+/*
+ * Open servers up to min_pool_size (upkeep only): within pool_size and the db/user caps,
+ * never by closing another pool's server, so a waiting client always goes first.
+ */
+void pool_keep_min(Pool *pool);
 /* Tell every waiting client that the server could not be reached. */
 void pool_fail_waiters(Pool *pool, const char *message);
 /* Within server_login_retry after a failed server login. */

@@ -47,8 +47,8 @@ typedef struct RouteDecision {
 
 RouteDecision router_decide(const RouteRequest *req);
 
+/* replica_lb, in the order of its names in the settings table (Config.replica_lb_mode). */
 typedef enum { LB_ROUND_ROBIN, LB_RANDOM, LB_LEAST_CONNECTIONS, LB_LEAST_LAG } LoadBalance;
-LoadBalance router_lb_from_name(const char *name);
 
 /*
  * A replica in rotation now (UP, or DOWN whose retry time has come, weight > 0) that

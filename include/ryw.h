@@ -12,6 +12,8 @@
 #include "common.h"
 
 typedef struct Database Database;
+struct DatabaseDef;
+struct Config;
 
 typedef struct RywState {
 	usec_t last_write;  /* monotonic end of the last write; 0 = none */
@@ -27,7 +29,9 @@ typedef struct RywSettings {
 	usec_t causal_wait;
 } RywSettings;
 
-/* Per-database overrides, else the [pgbouncer] settings. */
+/* Per-database overrides, else the [pgbouncer] settings (at load, reload and SET). */
+void ryw_settings_resolve(const struct DatabaseDef *def, const struct Config *cfg, RywSettings *out);
+/* The database's settings as last resolved. */
 void ryw_settings(const Database *db, RywSettings *out);
 void ryw_note_write(RywState *st, const RywSettings *set, usec_t now);
 void ryw_set_floor(RywState *st, uint64_t lsn, uint32_t epoch);

@@ -48,6 +48,7 @@ struct Server {
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
 	const InternalQueryOps *internal_query; /* the running query whose answer is wanted */
+	bool checking;          /* running server_check_query (counted in Pool.n_checking) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_found;        /* the lookup returned a row with a user name */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */
@@ -75,6 +76,11 @@ struct Server {
 /* Start a new server connection for the pool (async). */
 void server_launch(Pool *pool);
 void server_close(Server *server, const char *reason);
+/*
+ * A timeout ends the linked client's work: the server is closed for reason and the client
+ * gets reason as a FATAL error (08P01) and is closed too; both log lines name reason.
+ */
+void server_close_with_client(Server *server, const char *reason);
 /* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
 void server_login_failed(Server *server, const char *message);
 void server_replica_down(Replica *replica, const char *why);
@@ -92,6 +98,11 @@ bool server_parameter_status(Server *server, const SbufMsg *msg);
 void server_deliver(Server *server, Client *client, const uint8_t *data, size_t len);
 /* Run server_check_query on an idle server that has been unused for a while. */
 void server_start_check(Server *server);
+/*
+ * An idle server about to be reused must be checked first: server_check_query is set and
+ * the server has been unused for more than server_check_delay (0: always).
+ */
+bool server_check_due(const Server *server, usec_t now);
 /* Send `pb` (messages ending with one Sync or Query) as an internal query for `ops`. */
 void server_start_internal_query(Server *server, const PktBuf *pb, const InternalQueryOps *ops);
 /* The same for one simple-protocol query string. */

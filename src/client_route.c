@@ -310,7 +310,7 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 {
 	Database *db = c->pool->db;
 	usec_t now = time_now_mono();
-	LoadBalance lb = router_lb_from_name(rt.cfg->replica_lb);
+	LoadBalance lb = (LoadBalance)rt.cfg->replica_lb_mode;
 	RywSettings set;
 	uint64_t min_lsn = 0;
 	*wait = false;
@@ -425,7 +425,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (d.reason == ROUTE_PREPARE_ONLY) {
 		r = prepare_only_target(c);
 	} else if (d.to_replica && (d.reason == ROUTE_HINT || d.reason == ROUTE_ROUTING_REPLICA)) {
-		r = router_pick_replica(db, router_lb_from_name(rt.cfg->replica_lb), time_now_mono(), 0);
+		r = router_pick_replica(db, (LoadBalance)rt.cfg->replica_lb_mode, time_now_mono(), 0);
 		if (!r)
 			d.reason = ROUTE_NO_REPLICA;
 	} else if (d.to_replica) {
@@ -435,7 +435,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->causal_deadline = 0;
-	if (!r && d.reason == ROUTE_NO_REPLICA && strcmp(rt.cfg->replica_fallback, "error") == 0) {
+	if (!r && d.reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
 		count_route(db, d.reason, NULL);
 		return CLIENT_ROUTE_REFUSE;
 	}
@@ -516,7 +516,7 @@ void client_route_evacuate(Pool *p)
 		Replica *r = pick_for_read(c, &reason, &wait);
 		if (r == p->replica)
 			r = NULL;
-		if (!r && reason == ROUTE_NO_REPLICA && strcmp(rt.cfg->replica_fallback, "error") == 0) {
+		if (!r && reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
 			client_set_state(c, CL_ACTIVE);
 			c->refuse_pending = true;
 			sbuf_resume(&c->conn);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define INCLUDE_DEPTH_MAX 8
@@ -430,6 +431,20 @@ static void warn_not_implemented(const ConfigSetting *s)
 
 /* ---- snapshot life cycle ------------------------------------------------------------ */
 
+/* The numbers behind the word-valued settings (see Config); the words were validated. */
+static void config_resolve_words(Config *cfg)
+{
+	int v = 0;
+	cfg->replica_lb_mode = connstr_lookup_name(replica_lb_names, cfg->replica_lb, &v) ? v : 0;
+	cfg->replica_fallback_error = strcasecmp(cfg->replica_fallback, "error") == 0;
+	cfg->read_your_writes_mode = connstr_lookup_name(read_your_writes_names, cfg->read_your_writes, &v) ? v : 0;
+	cfg->read_your_writes_scope_mode =
+		connstr_lookup_name(ryw_scope_names, cfg->read_your_writes_scope, &v) ? v : 0;
+	cfg->server_reset_forgets_statements = strcasestr(cfg->server_reset_query, "DISCARD ALL") ||
+					       strcasestr(cfg->server_reset_query, "DEALLOCATE ALL");
+	cfg->server_check_sends_empty = strcmp(cfg->server_check_query, "<empty>") == 0;
+}
+
 Config *config_new_default(void)
 {
 	Config *cfg = xcalloc(1, sizeof(*cfg));
@@ -442,6 +457,7 @@ Config *config_new_default(void)
 		if (!setting_parse(cfg, &settings[i], settings[i].def, err, sizeof(err)))
 			abort();
 	}
+	config_resolve_words(cfg);
 	return cfg;
 }
 
@@ -888,6 +904,7 @@ Config *config_load(const char *path, char *err, size_t errlen)
 			warn_not_implemented(&settings[i]);
 	}
 	free(r);
+	config_resolve_words(cfg);
 	return cfg;
 }
 
@@ -1016,6 +1033,7 @@ bool config_set(Config *cfg, const char *key, const char *value, char *err, size
 	}
 	if (!(s->flags & SF_IMPL) && !setting_is_default(cfg, s))
 		warn_not_implemented(s);
+	config_resolve_words(cfg);
 	return true;
 }
 

@@ -29,18 +29,52 @@ static bool expired(usec_t since, usec_t limit, usec_t now)
 	return limit > 0 && since > 0 && now - since > limit;
 }
 
+/* query_wait_timeout of a client: its [users] value, else its database's (resolved). */
+static usec_t query_wait_timeout_of(const Client *c)
+{
+	if (c->user && c->user->query_wait_timeout >= 0)
+		return c->user->query_wait_timeout;
+	return c->db ? c->db->query_wait_timeout : rt.cfg->query_wait_timeout;
+}
+
+/* A client queued for a server: query_timeout first, then query_wait_timeout (PgBouncer's order). */
+static void check_waiting_client(Client *c, usec_t now)
+{
+	usec_t since = c->wait_start ? c->wait_start : c->login_start;
+	usec_t query_timeout = c->user ? c->user->query_timeout : rt.cfg->query_timeout;
+	if (expired(since, query_timeout, now))
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "query_timeout");
+	else if (expired(since, query_wait_timeout_of(c), now))
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "query_wait_timeout");
+}
+
+/*
+ * A client with a server: the limits are those of the user the server logged in as (a
+ * forced user's, as in PgBouncer), and the server is closed with the reason.
+ */
+static void check_linked_client(Client *c, usec_t now)
+{
+	Server *s = (Server *)c->conn.link;
+	const PoolUser *u = s->pool->user;
+	if (expired(c->query_start, u->query_timeout, now))
+		server_close_with_client(s, "query timeout");
+	else if (c->in_transaction && !c->query_start &&
+		 expired(c->conn.request_time, u->idle_transaction_timeout, now))
+		server_close_with_client(s, "idle transaction timeout");
+	else if (expired(c->xact_start, u->transaction_timeout, now))
+		server_close_with_client(s, "transaction timeout");
+}
+
 static void check_client(Client *c, usec_t now)
 {
-	const Config *cfg = rt.cfg;
 	switch (c->state) {
 	case CL_LOGIN:
-		if (expired(c->login_start, cfg->client_login_timeout, now))
+		if (expired(c->login_start, rt.cfg->client_login_timeout, now))
 			client_close(c, "client_login_timeout");
 		return;
 	case CL_WELCOME:
 	case CL_WAITING:
-		if (expired(c->wait_start ? c->wait_start : c->login_start, cfg->query_wait_timeout, now))
-			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "query_wait_timeout");
+		check_waiting_client(c, now);
 		return;
 	case CL_ACTIVE:
 		break;
@@ -49,21 +83,9 @@ static void check_client(Client *c, usec_t now)
 	}
 	if (c->is_admin)
 		return;
-	usec_t query_timeout = c->user && c->user->query_timeout >= 0 ? c->user->query_timeout : cfg->query_timeout;
-	if (c->conn.link && expired(c->query_start, query_timeout, now)) {
-		client_close_error(c, SQLSTATE_QUERY_CANCELED, "query_timeout");
-		return;
-	}
-	if (c->conn.link && expired(c->xact_start, cfg->transaction_timeout, now)) {
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "transaction_timeout");
-		return;
-	}
-	if (c->conn.link && c->in_transaction && !c->query_start &&
-	    expired(c->conn.request_time, cfg->idle_transaction_timeout, now)) {
-		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "idle transaction timeout");
-		return;
-	}
-	if (!c->conn.link && expired(c->idle_since, cfg->client_idle_timeout, now))
+	if (c->conn.link)
+		check_linked_client(c, now);
+	else if (expired(c->idle_since, c->user ? c->user->client_idle_timeout : rt.cfg->client_idle_timeout, now))
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "client_idle_timeout");
 }
 
@@ -74,7 +96,7 @@ static void check_server(Server *s, usec_t now)
 	case SV_CONNECTING:
 	case SV_LOGIN:
 		if (expired(s->created, cfg->server_connect_timeout, now))
-			server_login_failed(s, "server_connect_timeout");
+			server_login_failed(s, "connect timeout"); /* PgBouncer's words */
 		return;
 	case SV_IDLE:
 		if (s->dirty) {
@@ -146,13 +168,29 @@ static void log_pool_stats(void)
 	log_info("%s", line);
 }
 
+/*
+ * A database with a forced user keeps min_pool_size servers open before any client comes
+ * (PgBouncer does the same); its one pool is made here so that pool_maintain fills it.
+ */
+static void open_forced_user_pool(Database *db)
+{
+	if (db->min_pool_size > 0 && db->forced_user && !db->removed && !db->disabled)
+		(void)registry_get_pool(db, registry_get_user(db->forced_user));
+}
+
 void maint_run(void)
 {
 	usec_t now = time_now_mono();
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &rt.clients) check_client(container_of(it, Client, all_node), now);
 	list_for_each_safe(it, tmp, &rt.servers) check_server(container_of(it, Server, all_node), now);
-	list_for_each(it, &rt.pools) pool_maintain(container_of(it, Pool, node));
+	list_for_each(it, &rt.databases) open_forced_user_pool(container_of(it, Database, node));
+	list_for_each(it, &rt.pools)
+	{
+		Pool *p = container_of(it, Pool, node);
+		pool_maintain(p);
+		pool_keep_min(p);
+	}
 	list_for_each(it, &rt.databases) client_route_wake_causal(container_of(it, Database, node), true);
 	if (rt.cfg->stats_period > 0 && now - last_stats_rollover >= rt.cfg->stats_period) {
 		last_stats_rollover = now;

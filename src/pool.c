@@ -31,6 +31,13 @@ int pool_size_of(const Pool *pool)
 	return pool->db->pool_size;
 }
 
+int pool_reserve_size_of(const Pool *pool)
+{
+	if (pool->user->reserve_pool_size >= 0)
+		return pool->user->reserve_pool_size;
+	return pool->db->reserve_pool_size;
+}
+
 const char *pool_host(const Pool *pool)
 {
 	return pool->replica ? pool->replica->host : pool->db->host;
@@ -171,23 +178,39 @@ static bool evict_idle_server(const Pool *p, bool same_db)
 	return true;
 }
 
-static bool pool_may_launch(const Pool *p)
+/*
+ * Below max_db_connections (same_db) or max_user_connections, after closing another
+ * pool's idle server if evict is set and that makes room.
+ */
+static bool within_cap(const Pool *p, bool same_db, bool evict)
+{
+	int max = same_db ? p->db->max_db_connections : p->user->max_user_connections;
+	const int *count = same_db ? &p->db->server_count : &p->user->server_count;
+	if (max <= 0 || *count < max)
+		return true;
+	return evict && evict_idle_server(p, same_db) && *count < max;
+}
+
+/*
+ * Whether one more server may be opened. for_waiters: a client waits for it, so the
+ * reserve pool may be used and an idle server of another pool may be closed to stay
+ * within max_db_connections / max_user_connections; min_pool_size alone does neither.
+ */
+static bool pool_may_launch(const Pool *p, bool for_waiters)
 {
 	int limit = pool_size_of(p);
+	int reserve = pool_reserve_size_of(p);
 	if (pool_server_count(p) >= limit) {
-		if (p->db->reserve_pool_size <= 0 || pool_server_count(p) >= limit + p->db->reserve_pool_size)
+		if (!for_waiters || reserve <= 0 || pool_server_count(p) >= limit + reserve)
 			return false;
 		if (oldest_wait(p) < rt.cfg->reserve_pool_timeout)
 			return false;
+		if (!within_cap(p, true, true) || !within_cap(p, false, true))
+			return false;
 		log_info("taking connection from reserve_pool for %s/%s", p->db->name, p->user->name);
+		return true;
 	}
-	if (p->db->max_db_connections > 0 && p->db->server_count >= p->db->max_db_connections &&
-	    !evict_idle_server(p, true))
-		return false;
-	if (p->user->max_user_connections > 0 && p->user->server_count >= p->user->max_user_connections &&
-	    !evict_idle_server(p, false))
-		return false;
-	return true;
+	return within_cap(p, true, for_waiters) && within_cap(p, false, for_waiters);
 }
 
 bool pool_in_login_backoff(const Pool *p)
@@ -200,13 +223,21 @@ void pool_maintain(Pool *p)
 {
 	if (p->db->paused || rt.paused)
 		return;
-	int wanted = p->n_waiting - p->n_login;
-	int below_min = p->db->min_pool_size - pool_server_count(p);
-	if (below_min > wanted && (p->n_active_clients > 0 || p->n_waiting > 0 || p->db->forced_user))
-		wanted = below_min;
+	int wanted = p->n_waiting - p->n_login - p->n_checking;
 	if (wanted > 0 && pool_in_login_backoff(p))
 		return;
-	while (wanted-- > 0 && pool_may_launch(p))
+	while (wanted-- > 0 && pool_may_launch(p, true))
+		server_launch(p);
+}
+
+void pool_keep_min(Pool *p)
+{
+	if (p->is_monitor || p->db->paused || rt.paused || pool_in_login_backoff(p))
+		return;
+	if (!(p->n_active_clients > 0 || p->n_waiting > 0 || p->db->forced_user))
+		return;
+	int below_min = p->db->min_pool_size - pool_server_count(p);
+	while (below_min-- > 0 && pool_may_launch(p, false))
 		server_launch(p);
 }
 
@@ -222,7 +253,9 @@ bool pool_acquire(Pool *p, Client *client)
 {
 	if (!p->db->paused && !rt.paused && list_empty(&p->waiting_clients)) {
 		Server *s = take_idle_server(p);
-		if (s) {
+		if (s && server_check_due(s, time_now_loop())) {
+			server_start_check(s); /* the client waits for its answer */
+		} else if (s) {
 			p->stats.total.server_assignments++;
 			server_link(s, client);
 			return true;

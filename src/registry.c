@@ -29,6 +29,12 @@ static int pick(int value, int fallback)
 	return value >= 0 ? value : fallback;
 }
 
+/* A [users] timeout replaces the global one only when above 0, as in PgBouncer. */
+static usec_t user_timeout(usec_t user_value, usec_t global)
+{
+	return user_value > 0 ? user_value : global;
+}
+
 static void set_startup_var(Database *db, const char *name, const char *value)
 {
 	int idx = varcache_lookup(name);
@@ -120,6 +126,7 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	db->pool_mode = def->pool_mode;
 	db->max_db_connections = pick(def->max_db_connections, cfg->max_db_connections);
 	db->max_db_client_connections = pick(def->max_db_client_connections, cfg->max_db_client_connections);
+	db->query_wait_timeout = def->query_wait_timeout >= 0 ? def->query_wait_timeout : cfg->query_wait_timeout;
 	db->server_lifetime = def->server_lifetime >= 0 ? def->server_lifetime : cfg->server_lifetime;
 	varcache_clear(&db->startup_vars);
 	set_startup_var(db, "client_encoding", def->client_encoding);
@@ -127,6 +134,7 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	set_startup_var(db, "TimeZone", def->timezone);
 	set_startup_var(db, "application_name", def->application_name);
 	database_apply_replicas(db, def);
+	ryw_settings_resolve(def, cfg, &db->ryw_settings);
 	db->removed = false;
 }
 
@@ -182,6 +190,23 @@ Database *registry_find_database(const char *name)
 	return database_create(name, def);
 }
 
+/* The [users] entry (or its absence) resolved against the globals, once per load. */
+static void user_apply_limits(PoolUser *u, const UserDef *ud, const Config *cfg)
+{
+	u->pool_mode = ud ? ud->pool_mode : POOL_MODE_UNSET;
+	u->pool_size = ud ? ud->pool_size : -1;
+	u->reserve_pool_size = ud ? ud->reserve_pool_size : -1;
+	u->max_user_connections = pick(ud ? ud->max_user_connections : -1, cfg->max_user_connections);
+	u->max_user_client_connections =
+		pick(ud ? ud->max_user_client_connections : -1, cfg->max_user_client_connections);
+	u->query_timeout = user_timeout(ud ? ud->query_timeout : 0, cfg->query_timeout);
+	u->idle_transaction_timeout =
+		user_timeout(ud ? ud->idle_transaction_timeout : 0, cfg->idle_transaction_timeout);
+	u->transaction_timeout = user_timeout(ud ? ud->transaction_timeout : 0, cfg->transaction_timeout);
+	u->client_idle_timeout = user_timeout(ud ? ud->client_idle_timeout : 0, cfg->client_idle_timeout);
+	u->query_wait_timeout = ud ? ud->query_wait_timeout : -1;
+}
+
 static void user_apply_config(PoolUser *u)
 {
 	const UserDef *ud = config_find_user(rt.cfg, u->name);
@@ -190,14 +215,7 @@ static void user_apply_config(PoolUser *u)
 		replace_str(&u->secret, secret);
 		u->have_scram_keys = false;
 	}
-	u->pool_mode = ud ? ud->pool_mode : POOL_MODE_UNSET;
-	u->pool_size = ud ? ud->pool_size : -1;
-	u->max_user_connections = ud && ud->max_user_connections >= 0 ? ud->max_user_connections
-								     : rt.cfg->max_user_connections;
-	u->max_user_client_connections = ud && ud->max_user_client_connections >= 0
-						 ? ud->max_user_client_connections
-						 : rt.cfg->max_user_client_connections;
-	u->query_timeout = ud ? ud->query_timeout : -1;
+	user_apply_limits(u, ud, rt.cfg);
 }
 
 PoolUser *registry_lookup_user(const char *name)

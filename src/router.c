@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 _Static_assert(ROUTE_REASON_COUNT <= ROUTE_REASON_SLOTS, "pool.h: ROUTE_REASON_SLOTS too small");
 
@@ -70,17 +69,6 @@ RouteDecision router_decide(const RouteRequest *req)
 	if (req->default_read_only && req->cls.verdict != CLASSIFY_WRITE && !req->cls.is_transaction_control)
 		return decide(true, ROUTE_DECLARED_READ_ONLY);
 	return decide(false, req->cls.verdict == CLASSIFY_WRITE ? ROUTE_WRITE : ROUTE_UNSURE);
-}
-
-LoadBalance router_lb_from_name(const char *name)
-{
-	if (name && strcasecmp(name, "round_robin") == 0)
-		return LB_ROUND_ROBIN;
-	if (name && strcasecmp(name, "random") == 0)
-		return LB_RANDOM;
-	if (name && strcasecmp(name, "least_lag") == 0)
-		return LB_LEAST_LAG;
-	return LB_LEAST_CONNECTIONS;
 }
 
 bool router_replica_usable(const Replica *r, usec_t now)

@@ -11,25 +11,18 @@
 
 #include <string.h>
 
-static int mode_from_name(const char *name)
+void ryw_settings_resolve(const DatabaseDef *def, const Config *cfg, RywSettings *out)
 {
-	if (name && strcmp(name, "window") == 0)
-		return RYW_WINDOW;
-	if (name && strcmp(name, "off") == 0)
-		return RYW_OFF;
-	return RYW_LSN;
+	out->mode = def && def->read_your_writes >= 0 ? def->read_your_writes : cfg->read_your_writes_mode;
+	out->scope = def && def->read_your_writes_scope >= 0 ? def->read_your_writes_scope
+							      : cfg->read_your_writes_scope_mode;
+	out->window = def && def->write_window >= 0 ? def->write_window : cfg->write_window;
+	out->causal_wait = def && def->causal_wait >= 0 ? def->causal_wait : cfg->causal_wait;
 }
 
 void ryw_settings(const Database *db, RywSettings *out)
 {
-	const Config *cfg = rt.cfg;
-	const DatabaseDef *def = config_find_database(cfg, db->name);
-	out->mode = def && def->read_your_writes >= 0 ? def->read_your_writes : mode_from_name(cfg->read_your_writes);
-	out->scope = def && def->read_your_writes_scope >= 0
-			     ? def->read_your_writes_scope
-			     : (strcmp(cfg->read_your_writes_scope, "user") == 0 ? RYW_SCOPE_USER : RYW_SCOPE_CLIENT);
-	out->window = def && def->write_window >= 0 ? def->write_window : cfg->write_window;
-	out->causal_wait = def && def->causal_wait >= 0 ? def->causal_wait : cfg->causal_wait;
+	*out = db->ryw_settings;
 }
 
 void ryw_note_write(RywState *st, const RywSettings *set, usec_t now)

@@ -123,22 +123,40 @@ static void server_free(Conn *conn)
 	free(s);
 }
 
+/* Break the link to the client, if any, leaving the client open; returns it. */
+static void server_end_check(Server *s);
+
+static Client *server_detach_client(Server *s)
+{
+	Client *c = (Client *)s->conn.link;
+	if (!c)
+		return NULL;
+	s->conn.link = NULL;
+	c->conn.link = NULL;
+	if (s->pool->replica)
+		s->pool->replica->active_servers--;
+	else
+		s->pool->db->primary_active--;
+	return c;
+}
+
+void server_close_with_client(Server *s, const char *reason)
+{
+	Client *c = server_detach_client(s);
+	server_close(s, reason);
+	if (c)
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, reason);
+}
+
 void server_close(Server *s, const char *reason)
 {
 	if (s->state == SV_CLOSED)
 		return;
 	Pool *p = s->pool;
 	bool was_login = s->state == SV_CONNECTING || s->state == SV_LOGIN;
-	if (s->conn.link) {
-		Client *c = (Client *)s->conn.link;
-		s->conn.link = NULL;
-		c->conn.link = NULL;
-		if (p->replica)
-			p->replica->active_servers--;
-		else
-			p->db->primary_active--;
+	Client *c = server_detach_client(s);
+	if (c)
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
-	}
 	if (s->dns) {
 		dns_cancel(s->dns);
 		s->dns = NULL;
@@ -149,6 +167,7 @@ void server_close(Server *s, const char *reason)
 		if (q->on_close)
 			q->on_close(s);
 	}
+	server_end_check(s);
 	server_set_state(s, SV_CLOSED);
 	p->db->server_count--;
 	p->user->server_count--;
@@ -843,8 +862,7 @@ void server_unlink(Server *s, bool client_gone)
 	bool reset = (pool_mode_of(p) == POOL_MODE_SESSION || rt.cfg->server_reset_query_always) &&
 		     rt.cfg->server_reset_query && *rt.cfg->server_reset_query;
 	if (reset) {
-		if (strcasestr(rt.cfg->server_reset_query, "DISCARD ALL") ||
-		    strcasestr(rt.cfg->server_reset_query, "DEALLOCATE ALL"))
+		if (rt.cfg->server_reset_forgets_statements)
 			prepared_server_forget_all(s);
 		PktBuf pb;
 		pktbuf_init(&pb, 64, 0);
@@ -875,11 +893,30 @@ static void server_become_ready(Server *s)
 	pool_on_server_idle(p, s);
 }
 
+bool server_check_due(const Server *s, usec_t now)
+{
+	usec_t last = s->last_used > s->created ? s->last_used : s->created;
+	if (s->last_checked > last)
+		last = s->last_checked;
+	return *rt.cfg->server_check_query && (rt.cfg->server_check_delay == 0 || now - last > rt.cfg->server_check_delay);
+}
+
 void server_start_check(Server *s)
 {
 	/* "<empty>" means an empty query string: the cheapest round trip */
-	const char *q = strcmp(rt.cfg->server_check_query, "<empty>") == 0 ? "" : rt.cfg->server_check_query;
+	const char *q = rt.cfg->server_check_sends_empty ? "" : rt.cfg->server_check_query;
 	server_start_internal_sql(s, q, NULL);
+	s->checking = true;
+	s->pool->n_checking++;
+}
+
+/* The check answered, or the server is closing. */
+static void server_end_check(Server *s)
+{
+	if (!s->checking)
+		return;
+	s->checking = false;
+	s->pool->n_checking--;
 }
 
 void server_start_internal_query(Server *s, const PktBuf *pb, const InternalQueryOps *ops)
@@ -907,6 +944,7 @@ static SbufVerdict server_internal_done(Server *s)
 	bool failed = s->internal_failed;
 	const InternalQueryOps *q = s->internal_query;
 	s->internal_failed = false;
+	server_end_check(s);
 	if (q) {
 		s->internal_query = NULL;
 		q->on_done(s, failed);
