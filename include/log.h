@@ -14,6 +14,8 @@ extern int log_level_current; /* messages above this level are skipped */
 void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose);
 void log_reopen(void);
 void log_write(LogLevel level, const char *fmt, ...) PRINTF(2, 3);
+/* The same, prefixed with a connection's id as "C-<id>: " (kind 'C') or "S-<id>: " ('S'). */
+void log_conn_write(LogLevel level, char kind, unsigned long long id, const char *fmt, ...) PRINTF(4, 5);
 
 #define log_at(lvl, ...)                              \
 	do {                                          \
@@ -26,5 +28,14 @@ void log_write(LogLevel level, const char *fmt, ...) PRINTF(2, 3);
 #define log_info(...) log_at(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_noise(...) log_at(LOG_LVL_NOISE, __VA_ARGS__)
+
+/* A line about one client or server: log_client(LOG_LVL_INFO, c, "fmt", ...). */
+#define log_conn(lvl, kind, id, ...)                                                    \
+	do {                                                                            \
+		if ((int)(lvl) <= log_level_current)                                    \
+			log_conn_write((lvl), (kind), (unsigned long long)(id), __VA_ARGS__); \
+	} while (0)
+#define log_client(lvl, client, ...) log_conn(lvl, 'C', (client)->conn.id, __VA_ARGS__)
+#define log_server(lvl, server, ...) log_conn(lvl, 'S', (server)->conn.id, __VA_ARGS__)
 
 #endif

@@ -91,8 +91,7 @@ bool admin_client_login(Client *c)
 	c->is_admin = true;
 	if (admin_peer_is_owner(c) && admin_peer_name_ok(c->user_name)) {
 		c->admin_may_change = true;
-		log_info("C-%llu: console access for %s from the unix socket as the owner",
-			 (unsigned long long)c->conn.id, c->user_name);
+		log_client(LOG_LVL_INFO, c, "console access for %s from the unix socket as the owner", c->user_name);
 		client_auth_ok(c);
 		return false;
 	}

@@ -31,7 +31,7 @@ static void auth_fail(Client *c, const char *why)
 {
 	char msg[256];
 	if (why)
-		log_info("C-%llu: %s@%s login failed: %s", (unsigned long long)c->conn.id, c->user_name,
+		log_client(LOG_LVL_INFO, c, "%s@%s login failed: %s", c->user_name,
 			 c->conn.addr_text, why);
 	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user_name);
 	client_close_error(c, SQLSTATE_INVALID_PASSWORD, msg);
@@ -154,8 +154,7 @@ static void auth_trust(Client *c)
 		auth_ok(c);
 		return;
 	}
-	log_info("C-%llu: %s@%s login failed: user not in auth_file nor found by auth_query",
-		 (unsigned long long)c->conn.id, c->user_name, c->conn.addr_text);
+	log_client(LOG_LVL_INFO, c, "%s@%s login failed: user not in auth_file nor found by auth_query", c->user_name, c->conn.addr_text);
 	client_close_error(c, SQLSTATE_INVALID_PASSWORD, "\"trust\" authentication failed");
 }
 

@@ -177,10 +177,10 @@ static void lookup_settle(Client *c, const Server *s, bool failed, const char *s
 {
 	const char *outcome = lookup_outcome(s, failed, secret);
 	if (failed)
-		log_warning("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
+		log_client(LOG_LVL_WARNING, c, "auth_query for user %s in database %s: %s",
 			    c->user_name, c->db_name, outcome);
 	else
-		log_info("C-%llu: auth_query for user %s in database %s: %s", (unsigned long long)c->conn.id,
+		log_client(LOG_LVL_INFO, c, "auth_query for user %s in database %s: %s",
 			 c->user_name, c->db_name, outcome);
 	if (!failed && !secret)
 		forget_pool_secret(c);

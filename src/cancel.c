@@ -22,7 +22,7 @@ void cancel_handle_request(Client *requester, PktReader *r)
 		admin_cancel(target);
 	} else if (target && target->conn.link) {
 		Server *s = (Server *)target->conn.link;
-		log_debug("C-%llu: forwarding cancel request to S-%llu", (unsigned long long)target->conn.id,
+		log_client(LOG_LVL_DEBUG, target, "forwarding cancel request to S-%llu",
 			  (unsigned long long)s->conn.id);
 		server_send_cancel(s);
 	} else if (!target) {

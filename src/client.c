@@ -57,8 +57,7 @@ static void client_on_tls_hello(Conn *conn)
 {
 	Client *c = (Client *)conn;
 	if (!rt.client_tls_ctx) {
-		log_info("C-%llu: %s: direct TLS attempted but client TLS is not configured",
-			 (unsigned long long)conn->id, conn->addr_text);
+		log_conn(LOG_LVL_INFO, 'C', conn->id, "%s: direct TLS attempted but client TLS is not configured", conn->addr_text);
 		client_close(c, "direct TLS without client_tls_sslmode");
 		return;
 	}
@@ -256,7 +255,7 @@ void client_close(Client *c, const char *reason)
 		log_info("%s closing because: %s (age=%llds)", client_log_name(c, who, sizeof(who)), reason,
 			 conn_age_seconds(&c->conn));
 	else if (!logged_in)
-		log_debug("C-%llu: %s closing during login: %s", (unsigned long long)c->conn.id, c->conn.addr_text,
+		log_client(LOG_LVL_DEBUG, c, "%s closing during login: %s", c->conn.addr_text,
 			  reason);
 	sbuf_close(&c->conn);
 }
@@ -291,12 +290,12 @@ static void client_on_eof(Conn *conn, const char *reason)
 	 * closed without an answer, as PostgreSQL closes it.
 	 */
 	if (conn->startup && strncmp(reason, "bad ", 4) == 0) {
-		log_info("C-%llu: %s: %s, closing", (unsigned long long)conn->id, conn->addr_text, reason);
+		log_conn(LOG_LVL_INFO, 'C', conn->id, "%s: %s, closing", conn->addr_text, reason);
 		client_close(c, reason);
 		return;
 	}
 	if (strncmp(reason, "bad ", 4) == 0 || strcmp(reason, "message too large") == 0) {
-		log_warning("C-%llu: %s: %s", (unsigned long long)conn->id, conn->addr_text, reason);
+		log_conn(LOG_LVL_WARNING, 'C', conn->id, "%s: %s", conn->addr_text, reason);
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, reason);
 		return;
 	}

@@ -523,7 +523,7 @@ void client_route_evacuate(Pool *p)
 			continue;
 		}
 		Pool *dest = r ? replica_pool_for(c, r) : c->pool;
-		log_info("C-%llu: re-routing waiting client from replica %s:%d to %s", (unsigned long long)c->conn.id,
+		log_client(LOG_LVL_INFO, c, "re-routing waiting client from replica %s:%d to %s",
 			 p->replica->host, p->replica->port, dest->replica ? "another replica" : "the primary");
 		client_set_state(c, CL_ACTIVE);
 		if (pool_acquire(dest, c))

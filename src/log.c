@@ -52,17 +52,12 @@ void log_reopen(void)
 		fprintf(stderr, "could not open log file \"%s\"\n", log_file_path);
 }
 
-void log_write(LogLevel level, const char *fmt, ...)
+/* One line, already formatted, to every sink. */
+static void log_emit(LogLevel level, const char *msg)
 {
-	char msg[2048];
 	char stamp[64];
-	va_list ap;
 	struct timeval tv;
 	struct tm tm;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
@@ -75,4 +70,25 @@ void log_write(LogLevel level, const char *fmt, ...)
 		fprintf(log_file, "%s [%d] %s %s\n", stamp, (int)getpid(), level_names[level], msg);
 	if (log_to_syslog)
 		syslog(syslog_levels[level], "%s %s", level_names[level], msg);
+}
+
+void log_write(LogLevel level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_emit(level, msg);
+}
+
+void log_conn_write(LogLevel level, char kind, unsigned long long id, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	int n = snprintf(msg, sizeof(msg), "%c-%llu: ", kind, id);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	log_emit(level, msg);
 }

@@ -224,8 +224,7 @@ bool rerun_filter_reply(Server *s, Client *c, const SbufMsg *msg, SbufVerdict *v
 		const char *code = proto_error_field(msg->data + 5, msg->len - 5, 'C');
 		if (code && strcmp(code, SQLSTATE_READ_ONLY_TRANSACTION) == 0 &&
 		    rerun_hold_refusal(c, msg->data, msg->len)) {
-			log_debug("C-%llu: replica refused with 25006, re-running on the primary",
-				  (unsigned long long)c->conn.id);
+			log_client(LOG_LVL_DEBUG, c, "replica refused with 25006, re-running on the primary");
 			SbufVerdict ignored;
 			if (s->replies)
 				(void)prepared_server_message(s, c, msg, &ignored); /* undo to Sync */

@@ -173,14 +173,14 @@ void server_close(Server *s, const char *reason)
 	p->user->server_count--;
 	list_del(&s->all_node);
 	if (rt.cfg->log_disconnections)
-		log_info("S-%llu: %s/%s@%s:%d closing because: %s (age=%llds)", (unsigned long long)s->conn.id,
+		log_server(LOG_LVL_INFO, s, "%s/%s@%s:%d closing because: %s (age=%llds)",
 			 p->db->name, p->user->name, s->conn.addr_text, s->conn.port, reason, conn_age_seconds(&s->conn));
 	if (s->conn.fd >= 0 && !was_login && s->conn.read_armed) {
 		PktBuf pb;
 		pktbuf_init(&pb, 8, 0);
 		pktbuf_put_terminate(&pb);
 		if (send(s->conn.fd, pb.data, pb.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_debug("S-%llu: terminate not sent", (unsigned long long)s->conn.id);
+			log_server(LOG_LVL_DEBUG, s, "terminate not sent");
 		pktbuf_free(&pb);
 	}
 	if (s->conn.fd < 0) {
@@ -231,7 +231,7 @@ static void server_login_failed_as(Server *s, const char *logged, const char *me
 	p->last_connect_failure = time_now_mono();
 	free(p->last_connect_error);
 	p->last_connect_error = xstrdup(message);
-	log_warning("S-%llu: %s/%s@%s:%d server login failed: %s", (unsigned long long)s->conn.id, p->db->name,
+	log_server(LOG_LVL_WARNING, s, "%s/%s@%s:%d server login failed: %s", p->db->name,
 		    p->user->name, s->conn.addr_text, s->conn.port, logged);
 	server_close(s, message);
 	if (p->replica) {
@@ -586,7 +586,7 @@ static bool login_sasl_continue(Server *s, PktReader *r)
 	if (!s->scram_started || !proto_get_bytes(r, n, &data))
 		return false;
 	if (!scram_client_server_first(&s->scram, (const char *)data, n, &final, err, sizeof(err))) {
-		log_warning("S-%llu: SCRAM: %s", (unsigned long long)s->conn.id, err);
+		log_server(LOG_LVL_WARNING, s, "SCRAM: %s", err);
 		return false;
 	}
 	PktBuf pb;
@@ -606,7 +606,7 @@ static bool login_sasl_final(Server *s, PktReader *r)
 	if (!s->scram_started || !proto_get_bytes(r, n, &data))
 		return false;
 	if (!scram_client_server_final(&s->scram, (const char *)data, n, err, sizeof(err))) {
-		log_warning("S-%llu: SCRAM: %s", (unsigned long long)s->conn.id, err);
+		log_server(LOG_LVL_WARNING, s, "SCRAM: %s", err);
 		return false;
 	}
 	return true;
@@ -710,8 +710,7 @@ static bool server_role_ok(Server *s)
 	const char *hot = login_param(s, "in_hot_standby");
 	if (!r) {
 		if (hot && strcmp(hot, "on") == 0)
-			log_warning("S-%llu: the primary of %s is in hot standby: writes will fail",
-				    (unsigned long long)s->conn.id, s->pool->db->name);
+			log_server(LOG_LVL_WARNING, s, "the primary of %s is in hot standby: writes will fail", s->pool->db->name);
 		return true;
 	}
 	if (hot && strcmp(hot, "off") == 0) {
@@ -743,7 +742,7 @@ static void server_login_complete(Server *s)
 		char from[64];
 		int from_port;
 		conn_local_addr(&s->conn, from, sizeof(from), &from_port);
-		log_info("S-%llu: %s/%s@%s:%d new connection to server (from %s:%d)", (unsigned long long)s->conn.id,
+		log_server(LOG_LVL_INFO, s, "%s/%s@%s:%d new connection to server (from %s:%d)",
 			 p->db->name, p->user->name, s->conn.addr_text, s->conn.port, from, from_port);
 	}
 	List *it, *tmp;
@@ -787,7 +786,7 @@ static SbufVerdict server_login_message(Server *s, const SbufMsg *msg)
 	case PG_MSG_BACKEND_KEY_DATA:
 		proto_reader_init(&r, msg->data + 5, msg->len - 5);
 		if (!proto_get_u32(&r, &s->backend_pid) || !proto_get_u32(&r, &s->backend_key))
-			log_warning("S-%llu: bad BackendKeyData", (unsigned long long)s->conn.id);
+			log_server(LOG_LVL_WARNING, s, "bad BackendKeyData");
 		break;
 	case PG_MSG_ERROR_RESPONSE: {
 		char logged[600];
@@ -983,7 +982,7 @@ static SbufVerdict server_internal_reply(Server *s, const SbufMsg *msg)
 			return msg->len <= PROTO_INSPECT_MAX ? SB_NEED_FULL : SB_SKIP;
 		char text[512];
 		error_text(msg, text, sizeof(text));
-		log_warning("S-%llu: pooler query failed: %s", (unsigned long long)s->conn.id, text);
+		log_server(LOG_LVL_WARNING, s, "pooler query failed: %s", text);
 		s->internal_failed = true;
 		return SB_CONSUMED;
 	}
