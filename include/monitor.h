@@ -27,6 +27,10 @@ void monitor_reconfigure(void);
 /* Server hooks: a result row of the check query, and the end of the check. */
 void monitor_on_row(Server *server, const uint8_t *body, size_t len);
 void monitor_on_done(Server *server, bool failed);
+/* Whether the monitor checks db's primary (replicas, routing on, a user to log in as). */
+bool monitor_watches(const Database *db);
+/* Whether a primary check of db sent within the last `within` usec has answered. */
+bool monitor_primary_answered_within(const Database *db, usec_t within);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
 /*

@@ -63,7 +63,10 @@ static void put_header(AdminReply *r, const Col *cols, int n)
 		names[i] = cols[i].name;
 		oids[i] = cols[i].oid;
 	}
-	pktbuf_put_row_description(&r->pb, n, names, oids);
+	if (r->sink)
+		r->sink->columns(r->sink->arg, n, names);
+	else
+		pktbuf_put_row_description(&r->pb, n, names, oids);
 }
 
 static void row_text(Row *w, const char *s)
@@ -102,7 +105,10 @@ static void row_time(Row *w, usec_t wall)
 
 static void row_put(AdminReply *r, Row *w)
 {
-	pktbuf_put_data_row(&r->pb, w->n, w->v);
+	if (r->sink)
+		r->sink->row(r->sink->arg, w->n, w->v);
+	else
+		pktbuf_put_data_row(&r->pb, w->n, w->v);
 	w->n = 0;
 }
 
@@ -452,6 +458,7 @@ static const Col pool_cols[] = {
 	{ "sv_idle", I4 },		 { "sv_used", I4 },		{ "sv_tested", I4 },
 	{ "sv_login", I4 },		 { "maxwait", I4 },		{ "maxwait_us", I4 },
 	{ "pool_mode", TXT },		 { "load_balance_hosts", TXT }, { "target", TXT }, /* pgsplit */
+	{ "server", TXT }, /* pgsplit: host:port, which tells two replicas' pools apart */
 };
 
 /*
@@ -481,6 +488,8 @@ static void pool_row(AdminReply *r, const Pool *p, usec_t now)
 	row_text(&w, config_pool_mode_name(pool_mode_of(p)));
 	row_text(&w, db_load_balance_hosts(p->db));
 	row_text(&w, pool_target(p));
+	snprintf(w.buf[w.n], CELL_MAX, "%s:%d", pool_host(p) ? pool_host(p) : "unix", pool_port(p));
+	row_text(&w, w.buf[w.n]);
 	row_put(r, &w);
 }
 
@@ -493,6 +502,7 @@ static void admin_pool_row(AdminReply *r)
 	for (int i = 0; i < 12; i++)
 		row_i64(&w, 0);
 	row_text(&w, "statement");
+	row_text(&w, NULL);
 	row_text(&w, NULL);
 	row_text(&w, NULL);
 	row_put(r, &w);
@@ -1293,7 +1303,7 @@ static void replica_row(AdminReply *r, const Database *db, const Replica *rep)
 	row_text(&w, db->name);
 	row_text(&w, rep->host);
 	row_i64(&w, rep->port);
-	row_text(&w, rep->state == REPLICA_PROMOTED ? "primary" : "replica");
+	row_text(&w, router_replica_role_name(rep));
 	row_text(&w, router_replica_state_name(rep->state));
 	row_u64(&w, rep->lag_bytes);
 	row_i64(&w, rep->lag / 1000);
@@ -1397,6 +1407,18 @@ const AdminView *admin_view_find(const char *name)
 		if (strcasecmp(admin_views[i].name, name) == 0)
 			return &admin_views[i];
 	return NULL;
+}
+
+bool admin_view_collect(const char *name, const AdminRowSink *sink)
+{
+	const AdminView *v = admin_view_find(name);
+	if (!v)
+		return false;
+	AdminReply r = { .failed = false, .sink = sink };
+	pktbuf_init(&r.pb, 64, 0); /* only the CommandComplete lands here */
+	v->render(&r);
+	pktbuf_free(&r.pb);
+	return true;
 }
 
 /* Session settings some drivers read or set on connect; the console plays along. */

@@ -457,8 +457,10 @@ static void server_cache_add(Server *s, PreparedStmt *stmt)
 {
 	cache_put(s, stmt, false, parse_seq);
 	int limit = rt.cfg->max_prepared_statements;
-	while (limit > 0 && s->stmts->count > limit)
+	while (limit > 0 && s->stmts->count > limit) {
 		close_on_server(s, container_of(s->stmts->lru.prev, MapEntry, lru)->stmt);
+		s->pool->db->ps_cache_evictions++;
+	}
 }
 
 /* A hidden Close of stmt; it leaves the view now and comes back if the server skips it. */
@@ -483,6 +485,7 @@ static void ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_seq)
 	if (e && e->seq >= name_seq) {
 		list_del(&e->lru);
 		list_prepend(&s->stmts->lru, &e->lru);
+		s->pool->db->ps_cache_hits++;
 		return;
 	}
 	if (e)
