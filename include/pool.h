@@ -97,6 +97,7 @@ typedef struct Database {
 	int client_count;      /* clients connected to this database */
 	int server_count;      /* server connections of all its pools */
 	StatCounters retired;  /* totals of its pools freed when idle: SHOW STATS never goes back */
+	int stats_slot;        /* SHOW STATS's index for it while summing pools in one pass */
 	List node;             /* registry's database list */
 	HashLink by_name;      /* registry's index by name */
 } Database;

@@ -75,11 +75,31 @@ static void row_text(Row *w, const char *s)
 		w->v[w->n++] = s;
 }
 
+/*
+ * Decimal digits of x into buf (CELL_MAX bytes), without printf's format parsing: the
+ * metrics endpoint renders tens of thousands of these cells per scrape.
+ */
+static void format_u64(char *buf, uint64_t x, bool negative)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + x % 10);
+		x /= 10;
+	} while (x);
+	int at = 0;
+	if (negative)
+		buf[at++] = '-';
+	while (n)
+		buf[at++] = tmp[--n];
+	buf[at] = 0;
+}
+
 static void row_i64(Row *w, int64_t x)
 {
 	if (w->n >= ROW_MAX)
 		return;
-	snprintf(w->buf[w->n], CELL_MAX, "%" PRId64, x);
+	format_u64(w->buf[w->n], x < 0 ? 0 - (uint64_t)x : (uint64_t)x, x < 0);
 	row_text(w, w->buf[w->n]);
 }
 
@@ -87,7 +107,7 @@ static void row_u64(Row *w, uint64_t x)
 {
 	if (w->n >= ROW_MAX)
 		return;
-	snprintf(w->buf[w->n], CELL_MAX, "%" PRIu64, x);
+	format_u64(w->buf[w->n], x, false);
 	row_text(w, w->buf[w->n]);
 }
 
@@ -224,28 +244,50 @@ typedef struct DbStats {
 	StatCounters avg;
 } DbStats;
 
-/* Sum the pools of db; false when it has none (PgBouncer lists databases with pools). */
-static bool db_stats(const Database *db, DbStats *out)
+/* One database's pools summed: totals and the two period snapshots. */
+typedef struct PoolSums {
+	const Database *db;
+	bool any; /* it has a pool */
+	StatCounters total, last, prev;
+} PoolSums;
+
+/*
+ * Sum every database's pools in one pass over the pools (a pass per database would cost
+ * databases x pools). Returns one slot per database in list order; caller frees.
+ */
+static PoolSums *sum_pools_by_database(void)
 {
-	StatCounters last = { 0 }, prev = { 0 };
-	bool any = false;
-	memset(out, 0, sizeof(*out));
-	out->name = db->name;
-	out->db = db;
+	int n = 0;
 	List *it;
+	list_for_each(it, &rt.databases) container_of(it, Database, node)->stats_slot = n++;
+	PoolSums *sums = xcalloc((size_t)n + 1, sizeof(*sums));
+	n = 0;
+	list_for_each(it, &rt.databases) sums[n++].db = container_of(it, Database, node);
 	list_for_each(it, &rt.pools)
 	{
 		const Pool *p = container_of(it, Pool, node);
-		if (p->db != db)
-			continue;
-		any = true;
-		stats_add(&out->total, &p->stats.total);
-		stats_add(&last, &p->stats.last_period);
-		stats_add(&prev, &p->stats.prev_period);
+		int slot = p->db->stats_slot;
+		if (slot < 0 || slot >= n || sums[slot].db != p->db)
+			continue; /* not listed: cannot happen while a database outlives its pools */
+		sums[slot].any = true;
+		stats_add(&sums[slot].total, &p->stats.total);
+		stats_add(&sums[slot].last, &p->stats.last_period);
+		stats_add(&sums[slot].prev, &p->stats.prev_period);
 	}
+	return sums;
+}
+
+/* A database's SHOW STATS figures; false when it has none (PgBouncer lists databases with pools). */
+static bool db_stats(const PoolSums *sum, DbStats *out)
+{
+	const Database *db = sum->db;
+	memset(out, 0, sizeof(*out));
+	out->name = db->name;
+	out->db = db;
+	out->total = sum->total;
 	stats_add(&out->total, &db->retired);
-	stats_period_average(&last, &prev, rt.cfg->stats_period, &out->avg);
-	return any || db->retired.xact_count > 0 || db->retired.query_count > 0;
+	stats_period_average(&sum->last, &sum->prev, rt.cfg->stats_period, &out->avg);
+	return sum->any || db->retired.xact_count > 0 || db->retired.query_count > 0;
 }
 
 /* The console's own row: every console query is one transaction of one query. */
@@ -262,12 +304,11 @@ typedef void (*StatsRowFn)(AdminReply *r, const DbStats *s);
 static void for_each_db_stats(AdminReply *r, StatsRowFn fn)
 {
 	DbStats s;
-	List *it;
-	list_for_each(it, &rt.databases)
-	{
-		if (db_stats(container_of(it, Database, node), &s))
+	PoolSums *sums = sum_pools_by_database();
+	for (PoolSums *sum = sums; sum->db; sum++)
+		if (db_stats(sum, &s))
 			fn(r, &s);
-	}
+	free(sums);
 	admin_db_stats(&s);
 	fn(r, &s);
 }

@@ -211,31 +211,26 @@ static void family_header(TextBuf *b, const char *name, const char *type, const 
 	textbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The column index of each name in cols (NULL-terminated), -1 where missing. */
+static int column_indexes(const ViewTable *t, const char *const *cols, int *idx)
+{
+	int n = 0;
+	for (; cols[n]; n++)
+		idx[n] = view_table_col(t, cols[n]);
+	return n;
+}
+
 /* `label="value"` pairs of one row, comma-separated, no braces (the row's label set). */
-static void put_label_pairs(TextBuf *b, const ViewTable *t, int row, const char *const *cols)
+static void put_label_pairs(TextBuf *b, const ViewTable *t, int row, const char *const *cols, const int *idx)
 {
 	for (int i = 0; cols[i]; i++) {
 		if (i)
 			textbuf_put(b, ",", 1);
 		textbuf_str(b, cols[i]);
 		textbuf_put(b, "=", 1);
-		const char *v = view_table_cell(t, row, view_table_col(t, cols[i]));
+		const char *v = view_table_cell(t, row, idx[i]);
 		textbuf_label_value(b, v ? v : "");
 	}
-}
-
-/* n / 10^digits written exactly, trailing zeros of the fraction dropped. */
-static void put_scaled(TextBuf *b, unsigned long long n, unsigned digits)
-{
-	unsigned long long unit = 1;
-	for (unsigned i = 0; i < digits; i++)
-		unit *= 10;
-	char frac[24];
-	snprintf(frac, sizeof(frac), "%0*llu", (int)digits, n % unit);
-	size_t len = strlen(frac);
-	while (len > 0 && frac[len - 1] == '0')
-		frac[--len] = 0;
-	textbuf_printf(b, len ? "%llu.%s" : "%llu", n / unit, frac);
 }
 
 /* The sample value of a cell; false when there is none (SQL NULL or not a number). */
@@ -255,7 +250,7 @@ static bool put_value(TextBuf *b, const Family *f, const char *cell)
 	if (f->kind == V_LSN) {
 		if (!lsn_parse(cell, &lsn))
 			return false;
-		textbuf_printf(b, "%llu", (unsigned long long)lsn);
+		textbuf_decimal(b, lsn, 0);
 		return true;
 	}
 	char *end;
@@ -265,33 +260,41 @@ static bool put_value(TextBuf *b, const Family *f, const char *cell)
 	if (f->kind == V_CELL)
 		textbuf_str(b, cell);
 	else
-		put_scaled(b, n, f->kind == V_MICROS ? 6 : 3);
+		textbuf_decimal(b, n, f->kind == V_MICROS ? 6 : 3);
 	return true;
 }
 
-/* One sample: name{row labels[,const][,extra]} value */
-static void put_sample(TextBuf *b, const Family *f, const ViewTable *t, int row, const TextBuf *labels)
+/* A row's label set: a slice of one text shared by all rows of a view. */
+typedef struct LabelSet {
+	const char *text;
+	size_t len;
+} LabelSet;
+
+/* One sample: name{row labels[,const][,extra]} value; value_col: the family's column. */
+static void put_sample(TextBuf *b, const Family *f, const ViewTable *t, int row, LabelSet labels, int value_col)
 {
 	size_t mark = b->len;
 	textbuf_str(b, f->name);
-	bool any = labels->len > 0 || f->const_label || f->extra;
+	bool any = labels.len > 0 || f->const_label || f->extra;
 	if (any)
 		textbuf_put(b, "{", 1);
-	textbuf_put(b, labels->data, labels->len);
+	textbuf_put(b, labels.text, labels.len);
 	if (f->const_label) {
-		if (labels->len)
+		if (labels.len)
 			textbuf_put(b, ",", 1);
 		textbuf_str(b, f->const_label);
 	}
 	if (f->extra) {
-		if (labels->len || f->const_label)
+		int idx[VIEW_TABLE_COLS];
+		column_indexes(t, f->extra, idx);
+		if (labels.len || f->const_label)
 			textbuf_put(b, ",", 1);
-		put_label_pairs(b, t, row, f->extra);
+		put_label_pairs(b, t, row, f->extra, idx);
 	}
 	if (any)
 		textbuf_put(b, "}", 1);
 	textbuf_put(b, " ", 1);
-	if (!put_value(b, f, view_table_cell(t, row, view_table_col(t, f->column)))) {
+	if (!put_value(b, f, view_table_cell(t, row, value_col))) {
 		b->len = mark; /* no value: no sample */
 		b->data[mark] = 0;
 		return;
@@ -305,22 +308,27 @@ static void render_view(TextBuf *b, const ViewMetrics *vm)
 	if (!view_table_collect(&t, vm->view))
 		return;
 	/* each row's label set is written once and copied into every family's sample */
-	TextBuf *row_labels = xcalloc((size_t)t.nrows + 1, sizeof(TextBuf));
+	int label_idx[VIEW_TABLE_COLS];
+	column_indexes(&t, vm->labels, label_idx);
+	TextBuf labels = { 0 };
+	size_t *start = xcalloc((size_t)t.nrows + 1, sizeof(size_t));
 	for (int r = 0; r < t.nrows; r++) {
-		put_label_pairs(&row_labels[r], &t, r, vm->labels);
-		if (!row_labels[r].data)
-			textbuf_put(&row_labels[r], "", 0);
+		start[r] = labels.len;
+		put_label_pairs(&labels, &t, r, vm->labels, label_idx);
 	}
+	start[t.nrows] = labels.len;
 	for (size_t i = 0; i < vm->n_families; i++) {
 		const Family *f = &vm->families[i];
+		int col = view_table_col(&t, f->column);
 		if (i == 0 || strcmp(vm->families[i - 1].name, f->name) != 0)
 			family_header(b, f->name, f->type, f->help);
-		for (int r = 0; r < t.nrows; r++)
-			put_sample(b, f, &t, r, &row_labels[r]);
+		for (int r = 0; r < t.nrows; r++) {
+			LabelSet ls = { labels.data + start[r], start[r + 1] - start[r] };
+			put_sample(b, f, &t, r, ls, col);
+		}
 	}
-	for (int r = 0; r < t.nrows; r++)
-		free(row_labels[r].data);
-	free(row_labels);
+	free(start);
+	free(labels.data);
 	view_table_free(&t);
 }
 
@@ -456,26 +464,30 @@ static void render_process(TextBuf *b)
 	}
 	family_header(b, "process_start_time_seconds", G, "Start time of the process since the Unix epoch");
 	textbuf_str(b, "process_start_time_seconds ");
-	put_scaled(b, (unsigned long long)rt.start_time, 6);
+	textbuf_decimal(b, (unsigned long long)rt.start_time, 6);
 	textbuf_put(b, "\n", 1);
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
 		unsigned long long usec = (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
 					  (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 		family_header(b, "process_cpu_seconds_total", C, "User and system CPU time spent");
 		textbuf_str(b, "process_cpu_seconds_total ");
-		put_scaled(b, usec, 6);
+		textbuf_decimal(b, usec, 6);
 		textbuf_put(b, "\n", 1);
 	}
 }
 
+/* The previous exposition's size: the next buffer starts that large, not grown in steps. */
+static size_t last_size;
+
 char *metrics_render(size_t *len, usec_t last_render)
 {
 	TextBuf b = { 0 };
+	textbuf_reserve(&b, last_size + last_size / 8);
 	family_header(&b, "pgbouncer_up", G, "1: the pooler answered this scrape");
 	textbuf_str(&b, "pgbouncer_up 1\n");
 	family_header(&b, "pgsplit_last_scrape_duration_seconds", G, "Time the previous /metrics took to render");
 	textbuf_str(&b, "pgsplit_last_scrape_duration_seconds ");
-	put_scaled(&b, (unsigned long long)last_render, 6);
+	textbuf_decimal(&b, (unsigned long long)last_render, 6);
 	textbuf_put(&b, "\n", 1);
 	for (size_t i = 0; i < ARRAY_SIZE(views); i++)
 		render_view(&b, &views[i]);
@@ -484,6 +496,7 @@ char *metrics_render(size_t *len, usec_t last_render)
 	render_prepared_cache(&b);
 	render_config(&b);
 	render_process(&b);
+	last_size = b.len;
 	*len = b.len;
 	return b.data;
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void textbuf_reserve(TextBuf *b, size_t more)
+void textbuf_reserve(TextBuf *b, size_t more)
 {
 	if (b->len + more + 1 <= b->cap)
 		return;
@@ -79,4 +79,24 @@ void textbuf_label_value(TextBuf *b, const char *s)
 void textbuf_json_string(TextBuf *b, const char *s)
 {
 	put_escaped(b, s, true);
+}
+
+void textbuf_decimal(TextBuf *b, unsigned long long n, unsigned digits)
+{
+	char tmp[48];
+	int at = (int)sizeof(tmp);
+	bool significant = false;
+	for (unsigned i = 0; i < digits && i < 24; i++, n /= 10) {
+		char d = (char)('0' + n % 10);
+		significant = significant || d != '0';
+		if (significant)
+			tmp[--at] = d;
+	}
+	if (significant)
+		tmp[--at] = '.';
+	do {
+		tmp[--at] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	textbuf_put(b, tmp + at, sizeof(tmp) - (size_t)at);
 }

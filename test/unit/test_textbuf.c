@@ -37,12 +37,33 @@ static void test_printf_grows(void)
 	free(b.data);
 }
 
+static void check_decimal(unsigned long long n, unsigned digits, const char *want)
+{
+	TextBuf b = { 0 };
+	textbuf_decimal(&b, n, digits);
+	CHECK_STR(b.data, want);
+	free(b.data);
+}
+
+static void test_decimal(void)
+{
+	check_decimal(0, 0, "0");
+	check_decimal(0, 6, "0");
+	check_decimal(1, 6, "0.000001");
+	check_decimal(1500000, 6, "1.5");
+	check_decimal(2000000, 6, "2");
+	check_decimal(123456789, 3, "123456.789");
+	check_decimal(18446744073709551615ULL, 0, "18446744073709551615");
+	check_decimal(18446744073709551615ULL, 6, "18446744073709.551615");
+}
+
 int main(int argc, char **argv)
 {
 	static const TapTest tests[] = {
 		{ "label_value_escapes", test_label_value_escapes },
 		{ "json_string_escapes", test_json_string_escapes },
 		{ "printf_grows", test_printf_grows },
+		{ "decimal", test_decimal },
 	};
 	return tap_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
