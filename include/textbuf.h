@@ -22,7 +22,10 @@ void textbuf_printf(TextBuf *b, const char *fmt, ...) PRINTF(2, 3);
  * as seconds with digits 6, plain integers with 0. No printf (it is called per sample).
  */
 void textbuf_decimal(TextBuf *b, unsigned long long n, unsigned digits);
-/* s inside double quotes, escaped as a Prometheus label value: \\, \" and \n. */
+/*
+ * s inside double quotes, escaped as a Prometheus label value: \\, \" and \n. Both
+ * quoting functions write bytes that are not UTF-8 as U+FFFD.
+ */
 void textbuf_label_value(TextBuf *b, const char *s);
 /* s as a JSON string: those three and every other control character escaped. */
 void textbuf_json_string(TextBuf *b, const char *s);

@@ -253,14 +253,19 @@ static bool put_value(TextBuf *b, const Family *f, const char *cell)
 		textbuf_decimal(b, lsn, 0);
 		return true;
 	}
+	if (f->kind == V_CELL) {
+		/* the renderers write integers; anything else would break the whole scrape */
+		size_t n = strspn(cell + (*cell == '-'), "0123456789");
+		if (n == 0 || cell[(*cell == '-') + n])
+			return false;
+		textbuf_str(b, cell);
+		return true;
+	}
 	char *end;
 	unsigned long long n = strtoull(cell, &end, 10);
 	if (*end || *cell == '-')
 		return false;
-	if (f->kind == V_CELL)
-		textbuf_str(b, cell);
-	else
-		textbuf_decimal(b, n, f->kind == V_MICROS ? 6 : 3);
+	textbuf_decimal(b, n, f->kind == V_MICROS ? 6 : 3);
 	return true;
 }
 

@@ -48,26 +48,61 @@ void textbuf_printf(TextBuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Copy s quoted; escape_all: JSON, where every control character needs an escape. */
+/*
+ * Length of the valid UTF-8 sequence at p (1 to 4), or 0 if it is not one: a label value
+ * or JSON string with invalid UTF-8 makes the whole answer unreadable to its parser.
+ */
+static int utf8_sequence(const unsigned char *p)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	/* the second byte's range excludes overlong forms, surrogates and code points past U+10FFFF */
+	unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+	if (n == 0 || p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* The escape for c, or NULL when it is written as it is; escape_all: JSON's rules. */
+static const char *escape_of(unsigned char c, bool escape_all, char *buf)
+{
+	if (c == '\\')
+		return "\\\\";
+	if (c == '"')
+		return "\\\"";
+	if (c == '\n')
+		return "\\n";
+	if (escape_all && c < 0x20) {
+		snprintf(buf, 8, "\\u%04x", c);
+		return buf;
+	}
+	return NULL;
+}
+
+/* Copy s quoted and escaped; bytes that are not UTF-8 become U+FFFD. */
 static void put_escaped(TextBuf *b, const char *s, bool escape_all)
 {
 	textbuf_put(b, "\"", 1);
-	const char *run = s;
-	for (const char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c != '\\' && c != '"' && c != '\n' && (!escape_all || c >= 0x20))
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char buf[8];
+	while (*p) {
+		int n = utf8_sequence(p);
+		const char *esc = n == 1 ? escape_of(*p, escape_all, buf) : NULL;
+		if (n > 1 || (n == 1 && !esc)) {
+			p += n;
 			continue;
-		textbuf_put(b, run, (size_t)(p - run));
-		run = p + 1;
-		if (c == '\n')
-			textbuf_put(b, "\\n", 2);
-		else if (c == '\\' || c == '"') {
-			char esc[2] = { '\\', (char)c };
-			textbuf_put(b, esc, 2);
-		} else
-			textbuf_printf(b, "\\u%04x", c);
+		}
+		textbuf_put(b, (const char *)run, (size_t)(p - run));
+		textbuf_str(b, esc ? esc : "\xEF\xBF\xBD");
+		run = ++p;
 	}
-	textbuf_put(b, run, strlen(run));
+	textbuf_put(b, (const char *)run, (size_t)(p - run));
 	textbuf_put(b, "\"", 1);
 }
 

@@ -23,6 +23,17 @@ static void test_json_string_escapes(void)
 	free(b.data);
 }
 
+static void test_invalid_utf8_replaced(void)
+{
+	TextBuf b = { 0 };
+	/* valid: e-acute, euro sign, an emoji; invalid: a lone continuation, an overlong
+	 * slash, a surrogate, a truncated sequence at the end */
+	textbuf_label_value(&b, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\x80|\xC0\xAF|\xED\xA0\x80|\xE2\x82");
+	CHECK_STR(b.data, "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|"
+			  "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD\"");
+	free(b.data);
+}
+
 static void test_printf_grows(void)
 {
 	TextBuf b = { 0 };
@@ -63,6 +74,7 @@ int main(int argc, char **argv)
 		{ "label_value_escapes", test_label_value_escapes },
 		{ "json_string_escapes", test_json_string_escapes },
 		{ "printf_grows", test_printf_grows },
+		{ "invalid_utf8_replaced", test_invalid_utf8_replaced },
 		{ "decimal", test_decimal },
 	};
 	return tap_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
