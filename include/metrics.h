@@ -17,4 +17,12 @@
  */
 char *metrics_render(size_t *len, usec_t last_render);
 
+/* ---- shared by the metrics_*.c renderers ---- */
+
+typedef struct TextBuf TextBuf;
+/* A family's "# HELP" and "# TYPE" lines; type is "counter" or "gauge". */
+void metrics_family_header(TextBuf *b, const char *name, const char *type, const char *help);
+/* process_open_fds, process_resident_memory_bytes and the other process_* families. */
+void metrics_render_process(TextBuf *b);
+
 #endif

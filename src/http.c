@@ -1,6 +1,6 @@
 /*
  * HTTP listener and request dispatch. Only GET and HEAD on four paths; anything else is
- * answered 404 or 405 without reading further. evhttp closes connections idle past the
+ * answered 404 or 405. evhttp closes connections idle past the
  * timeout and refuses oversized headers and bodies, so a slow or hostile HTTP client
  * costs a socket, never the loop's time.
  */

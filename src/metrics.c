@@ -14,12 +14,9 @@
 #include "textbuf.h"
 #include "view_table.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 /* How a cell becomes a sample value. */
 typedef enum {
@@ -206,7 +203,7 @@ static const struct {
 	{ "dns_pending", "pgbouncer_pending_dns_queries", "Count of DNS queries waiting to be sent" },
 };
 
-static void family_header(TextBuf *b, const char *name, const char *type, const char *help)
+void metrics_family_header(TextBuf *b, const char *name, const char *type, const char *help)
 {
 	textbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -326,7 +323,7 @@ static void render_view(TextBuf *b, const ViewMetrics *vm)
 		const Family *f = &vm->families[i];
 		int col = view_table_col(&t, f->column);
 		if (i == 0 || strcmp(vm->families[i - 1].name, f->name) != 0)
-			family_header(b, f->name, f->type, f->help);
+			metrics_family_header(b, f->name, f->type, f->help);
 		for (int r = 0; r < t.nrows; r++) {
 			LabelSet ls = { labels.data + start[r], start[r + 1] - start[r] };
 			put_sample(b, f, &t, r, ls, col);
@@ -348,7 +345,7 @@ static void render_lists(TextBuf *b)
 			const char *v = view_table_cell(&t, r, val);
 			if (!v || strcmp(view_table_cell(&t, r, key), list_metrics[i].list) != 0)
 				continue;
-			family_header(b, list_metrics[i].name, G, list_metrics[i].help);
+			metrics_family_header(b, list_metrics[i].name, G, list_metrics[i].help);
 			textbuf_printf(b, "%s %s\n", list_metrics[i].name, v);
 		}
 	}
@@ -361,7 +358,7 @@ static void render_routing_reasons(TextBuf *b)
 	ViewTable t;
 	if (!view_table_collect(&t, "ROUTING"))
 		return;
-	family_header(b, "pgsplit_routing_decisions_total", C,
+	metrics_family_header(b, "pgsplit_routing_decisions_total", C,
 		      "Routing decisions by reason (SHOW ROUTING), per database with replicas");
 	int db = view_table_col(&t, "database");
 	for (int reason = 0; reason < ROUTE_REASON_COUNT; reason++) {
@@ -392,7 +389,7 @@ static void render_prepared_cache(TextBuf *b)
 		  offsetof(Database, ps_cache_evictions) },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
-		family_header(b, counters[i].name, C, counters[i].help);
+		metrics_family_header(b, counters[i].name, C, counters[i].help);
 		List *it;
 		list_for_each(it, &rt.databases)
 		{
@@ -409,76 +406,14 @@ static void render_prepared_cache(TextBuf *b)
 
 static void render_config(TextBuf *b)
 {
-	family_header(b, "pgbouncer_config_max_client_connections", G, "Configured max_client_conn");
+	metrics_family_header(b, "pgbouncer_config_max_client_connections", G, "Configured max_client_conn");
 	textbuf_printf(b, "pgbouncer_config_max_client_connections %d\n", rt.cfg->max_client_conn);
-	family_header(b, "pgbouncer_config_max_user_connections", G, "Configured max_user_connections");
+	metrics_family_header(b, "pgbouncer_config_max_user_connections", G, "Configured max_user_connections");
 	textbuf_printf(b, "pgbouncer_config_max_user_connections %d\n", rt.cfg->max_user_connections);
-	family_header(b, "pgsplit_version_info", G, "The running pgsplit's version");
+	metrics_family_header(b, "pgsplit_version_info", G, "The running pgsplit's version");
 	textbuf_str(b, "pgsplit_version_info{version=");
 	textbuf_label_value(b, PGSPLIT_VERSION);
 	textbuf_str(b, "} 1\n");
-}
-
-static int count_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
-
-/* Resident and virtual size in bytes from /proc/self/statm; false where there is none. */
-static bool memory_sizes(unsigned long long *rss, unsigned long long *vsz)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (!f)
-		return false;
-	unsigned long long pages_v, pages_r;
-	bool ok = fscanf(f, "%llu %llu", &pages_v, &pages_r) == 2;
-	fclose(f);
-	long page = sysconf(_SC_PAGESIZE);
-	*rss = pages_r * (unsigned long long)page;
-	*vsz = pages_v * (unsigned long long)page;
-	return ok;
-}
-
-static void process_gauge(TextBuf *b, const char *name, const char *type, const char *help, unsigned long long v)
-{
-	family_header(b, name, type, help);
-	textbuf_printf(b, "%s %llu\n", name, v);
-}
-
-static void render_process(TextBuf *b)
-{
-	int fds = count_open_fds();
-	struct rlimit rl;
-	unsigned long long rss, vsz;
-	struct rusage ru;
-	if (fds >= 0)
-		process_gauge(b, "process_open_fds", G, "Open file descriptors", (unsigned long long)fds);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		process_gauge(b, "process_max_fds", G, "Limit of open file descriptors", (unsigned long long)rl.rlim_cur);
-	if (memory_sizes(&rss, &vsz)) {
-		process_gauge(b, "process_resident_memory_bytes", G, "Resident memory size", rss);
-		process_gauge(b, "process_virtual_memory_bytes", G, "Virtual memory size", vsz);
-	}
-	family_header(b, "process_start_time_seconds", G, "Start time of the process since the Unix epoch");
-	textbuf_str(b, "process_start_time_seconds ");
-	textbuf_decimal(b, (unsigned long long)rt.start_time, 6);
-	textbuf_put(b, "\n", 1);
-	if (getrusage(RUSAGE_SELF, &ru) == 0) {
-		unsigned long long usec = (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000ULL +
-					  (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-		family_header(b, "process_cpu_seconds_total", C, "User and system CPU time spent");
-		textbuf_str(b, "process_cpu_seconds_total ");
-		textbuf_decimal(b, usec, 6);
-		textbuf_put(b, "\n", 1);
-	}
 }
 
 /* The previous exposition's size: the next buffer starts that large, not grown in steps. */
@@ -488,9 +423,9 @@ char *metrics_render(size_t *len, usec_t last_render)
 {
 	TextBuf b = { 0 };
 	textbuf_reserve(&b, last_size + last_size / 8);
-	family_header(&b, "pgbouncer_up", G, "1: the pooler answered this scrape");
+	metrics_family_header(&b, "pgbouncer_up", G, "1: the pooler answered this scrape");
 	textbuf_str(&b, "pgbouncer_up 1\n");
-	family_header(&b, "pgsplit_last_scrape_duration_seconds", G, "Time the previous /metrics took to render");
+	metrics_family_header(&b, "pgsplit_last_scrape_duration_seconds", G, "Time the previous /metrics took to render");
 	textbuf_str(&b, "pgsplit_last_scrape_duration_seconds ");
 	textbuf_decimal(&b, (unsigned long long)last_render, 6);
 	textbuf_put(&b, "\n", 1);
@@ -500,7 +435,7 @@ char *metrics_render(size_t *len, usec_t last_render)
 	render_routing_reasons(&b);
 	render_prepared_cache(&b);
 	render_config(&b);
-	render_process(&b);
+	metrics_render_process(&b);
 	last_size = b.len;
 	*len = b.len;
 	return b.data;
