@@ -337,6 +337,12 @@ def test_reload_closes_and_reopens_the_listener(pooler, cluster):
     p.reload()
     assert p.wait_log(r"http_listen_addr.*expected a numeric IPv4 or IPv6 address", 3.0)
     assert endpoint_open(port)
+    # a port that cannot be bound: the reload is refused and the old listener reopened
+    p.settings["http_listen_addr"] = "127.0.0.1"
+    p.settings["http_listen_port"] = cluster.port
+    p.reload()
+    assert p.wait_log(r"reload failed.*could not listen for HTTP on 127\.0\.0\.1:%d" % cluster.port, 3.0)
+    assert endpoint_open(port)
     # the console's SET moves it too
     other = free_port()
     harness.admin(p, "SET http_listen_port = %d" % other)
