@@ -28,12 +28,32 @@ void admin_tick(void);
 /* A CancelRequest for a console session: a waiting command gives up. */
 void admin_cancel(Client *client);
 
+/*
+ * Run the SHOW view called name and hand its columns and rows to sink instead of a
+ * client (the metrics endpoint reads the same figures the console shows). False if there
+ * is no such view.
+ */
+struct AdminRowSink;
+bool admin_view_collect(const char *name, const struct AdminRowSink *sink);
+
 /* ---- shared by admin.c and admin_show.c only ---- */
+
+/*
+ * Where a view's rows go when they are not sent to a console client: the column names,
+ * then each row's cells as text (NULL for SQL NULL). Pointers are valid only during the
+ * call.
+ */
+typedef struct AdminRowSink {
+	void (*columns)(void *arg, int n, const char *const *names);
+	void (*row)(void *arg, int n, const char *const *cells);
+	void *arg;
+} AdminRowSink;
 
 /* The answer to one query string being built: results, errors, notices. */
 typedef struct AdminReply {
 	PktBuf pb;
 	bool failed; /* an ErrorResponse was added: the rest of the query string is skipped */
+	const AdminRowSink *sink; /* NULL: rows go into pb for the client */
 } AdminReply;
 
 void admin_reply_error(AdminReply *r, const char *sqlstate, const char *fmt, ...) PRINTF(3, 4);

@@ -258,6 +258,8 @@ typedef struct Config {
 	usec_t replica_check_period;
 	usec_t replica_max_lag;
 	char *replica_monitor_user; /* who the monitor logs in as, after user= / auth_user */
+	char *http_listen_addr;     /* metrics and health endpoint */
+	int http_listen_port;       /* 0: no endpoint */
 	char *write_functions;
 	char *read_your_writes;
 	char *read_your_writes_scope;

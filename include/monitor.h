@@ -24,6 +24,10 @@ void monitor_start(void);
 void monitor_stop(void);
 /* Re-read replica_check_period after a reload. */
 void monitor_reconfigure(void);
+/* Whether the monitor checks db's primary (replicas, routing on, a user to log in as). */
+bool monitor_watches(const Database *db);
+/* Whether a primary check of db sent within the last `within` usec has answered. */
+bool monitor_primary_answered_within(const Database *db, usec_t within);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
 /*

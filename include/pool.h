@@ -94,9 +94,12 @@ typedef struct Database {
 	List causal_waiters;          /* Client.park_node: reads waiting for a replica to catch up */
 	uint64_t ryw_kept_on_primary; /* reads kept on the primary by read-your-writes */
 	uint64_t ryw_waited;          /* reads that waited (causal_wait) */
+	uint64_t ps_cache_hits;       /* a client's statement found prepared on its server */
+	uint64_t ps_cache_evictions;  /* closed on a server past max_prepared_statements */
 	int client_count;      /* clients connected to this database */
 	int server_count;      /* server connections of all its pools */
 	StatCounters retired;  /* totals of its pools freed when idle: SHOW STATS never goes back */
+	int stats_slot;        /* SHOW STATS's index for it while summing pools in one pass */
 	List node;             /* registry's database list */
 	HashLink by_name;      /* registry's index by name */
 } Database;

@@ -66,5 +66,7 @@ bool router_replica_usable(const Replica *r, usec_t now);
 bool router_any_usable(const Database *db, usec_t now);
 const char *router_reason_name(RouteReason reason);
 const char *router_replica_state_name(ReplicaState state);
+/* "primary" once a replica left recovery (promoted), else "replica". */
+const char *router_replica_role_name(const Replica *replica);
 
 #endif

@@ -148,6 +148,7 @@ static void admin_reply_init(AdminReply *r)
 {
 	pktbuf_init(&r->pb, 1024, 0);
 	r->failed = false;
+	r->sink = NULL;
 }
 
 void admin_reply_error(AdminReply *r, const char *sqlstate, const char *fmt, ...)

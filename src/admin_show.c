@@ -63,7 +63,10 @@ static void put_header(AdminReply *r, const Col *cols, int n)
 		names[i] = cols[i].name;
 		oids[i] = cols[i].oid;
 	}
-	pktbuf_put_row_description(&r->pb, n, names, oids);
+	if (r->sink)
+		r->sink->columns(r->sink->arg, n, names);
+	else
+		pktbuf_put_row_description(&r->pb, n, names, oids);
 }
 
 static void row_text(Row *w, const char *s)
@@ -72,11 +75,31 @@ static void row_text(Row *w, const char *s)
 		w->v[w->n++] = s;
 }
 
+/*
+ * Decimal digits of x into buf (CELL_MAX bytes), without printf's format parsing: the
+ * metrics endpoint renders tens of thousands of these cells per scrape.
+ */
+static void format_u64(char *buf, uint64_t x, bool negative)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + x % 10);
+		x /= 10;
+	} while (x);
+	int at = 0;
+	if (negative)
+		buf[at++] = '-';
+	while (n)
+		buf[at++] = tmp[--n];
+	buf[at] = 0;
+}
+
 static void row_i64(Row *w, int64_t x)
 {
 	if (w->n >= ROW_MAX)
 		return;
-	snprintf(w->buf[w->n], CELL_MAX, "%" PRId64, x);
+	format_u64(w->buf[w->n], x < 0 ? 0 - (uint64_t)x : (uint64_t)x, x < 0);
 	row_text(w, w->buf[w->n]);
 }
 
@@ -84,7 +107,7 @@ static void row_u64(Row *w, uint64_t x)
 {
 	if (w->n >= ROW_MAX)
 		return;
-	snprintf(w->buf[w->n], CELL_MAX, "%" PRIu64, x);
+	format_u64(w->buf[w->n], x, false);
 	row_text(w, w->buf[w->n]);
 }
 
@@ -102,7 +125,10 @@ static void row_time(Row *w, usec_t wall)
 
 static void row_put(AdminReply *r, Row *w)
 {
-	pktbuf_put_data_row(&r->pb, w->n, w->v);
+	if (r->sink)
+		r->sink->row(r->sink->arg, w->n, w->v);
+	else
+		pktbuf_put_data_row(&r->pb, w->n, w->v);
 	w->n = 0;
 }
 
@@ -218,28 +244,50 @@ typedef struct DbStats {
 	StatCounters avg;
 } DbStats;
 
-/* Sum the pools of db; false when it has none (PgBouncer lists databases with pools). */
-static bool db_stats(const Database *db, DbStats *out)
+/* One database's pools summed: totals and the two period snapshots. */
+typedef struct PoolSums {
+	const Database *db;
+	bool any; /* it has a pool */
+	StatCounters total, last, prev;
+} PoolSums;
+
+/*
+ * Sum every database's pools in one pass over the pools (a pass per database would cost
+ * databases x pools). Returns one slot per database in list order; caller frees.
+ */
+static PoolSums *sum_pools_by_database(void)
 {
-	StatCounters last = { 0 }, prev = { 0 };
-	bool any = false;
-	memset(out, 0, sizeof(*out));
-	out->name = db->name;
-	out->db = db;
+	int n = 0;
 	List *it;
+	list_for_each(it, &rt.databases) container_of(it, Database, node)->stats_slot = n++;
+	PoolSums *sums = xcalloc((size_t)n + 1, sizeof(*sums));
+	n = 0;
+	list_for_each(it, &rt.databases) sums[n++].db = container_of(it, Database, node);
 	list_for_each(it, &rt.pools)
 	{
 		const Pool *p = container_of(it, Pool, node);
-		if (p->db != db)
-			continue;
-		any = true;
-		stats_add(&out->total, &p->stats.total);
-		stats_add(&last, &p->stats.last_period);
-		stats_add(&prev, &p->stats.prev_period);
+		int slot = p->db->stats_slot;
+		if (slot < 0 || slot >= n || sums[slot].db != p->db)
+			continue; /* not listed: cannot happen while a database outlives its pools */
+		sums[slot].any = true;
+		stats_add(&sums[slot].total, &p->stats.total);
+		stats_add(&sums[slot].last, &p->stats.last_period);
+		stats_add(&sums[slot].prev, &p->stats.prev_period);
 	}
+	return sums;
+}
+
+/* A database's SHOW STATS figures; false when it has none (PgBouncer lists databases with pools). */
+static bool db_stats(const PoolSums *sum, DbStats *out)
+{
+	const Database *db = sum->db;
+	memset(out, 0, sizeof(*out));
+	out->name = db->name;
+	out->db = db;
+	out->total = sum->total;
 	stats_add(&out->total, &db->retired);
-	stats_period_average(&last, &prev, rt.cfg->stats_period, &out->avg);
-	return any || db->retired.xact_count > 0 || db->retired.query_count > 0;
+	stats_period_average(&sum->last, &sum->prev, rt.cfg->stats_period, &out->avg);
+	return sum->any || db->retired.xact_count > 0 || db->retired.query_count > 0;
 }
 
 /* The console's own row: every console query is one transaction of one query. */
@@ -256,12 +304,11 @@ typedef void (*StatsRowFn)(AdminReply *r, const DbStats *s);
 static void for_each_db_stats(AdminReply *r, StatsRowFn fn)
 {
 	DbStats s;
-	List *it;
-	list_for_each(it, &rt.databases)
-	{
-		if (db_stats(container_of(it, Database, node), &s))
+	PoolSums *sums = sum_pools_by_database();
+	for (PoolSums *sum = sums; sum->db; sum++)
+		if (db_stats(sum, &s))
 			fn(r, &s);
-	}
+	free(sums);
 	admin_db_stats(&s);
 	fn(r, &s);
 }
@@ -452,6 +499,7 @@ static const Col pool_cols[] = {
 	{ "sv_idle", I4 },		 { "sv_used", I4 },		{ "sv_tested", I4 },
 	{ "sv_login", I4 },		 { "maxwait", I4 },		{ "maxwait_us", I4 },
 	{ "pool_mode", TXT },		 { "load_balance_hosts", TXT }, { "target", TXT }, /* pgsplit */
+	{ "server", TXT }, /* pgsplit: host:port, which tells two replicas' pools apart */
 };
 
 /*
@@ -481,6 +529,8 @@ static void pool_row(AdminReply *r, const Pool *p, usec_t now)
 	row_text(&w, config_pool_mode_name(pool_mode_of(p)));
 	row_text(&w, db_load_balance_hosts(p->db));
 	row_text(&w, pool_target(p));
+	snprintf(w.buf[w.n], CELL_MAX, "%s:%d", pool_host(p) ? pool_host(p) : "unix", pool_port(p));
+	row_text(&w, w.buf[w.n]);
 	row_put(r, &w);
 }
 
@@ -493,6 +543,7 @@ static void admin_pool_row(AdminReply *r)
 	for (int i = 0; i < 12; i++)
 		row_i64(&w, 0);
 	row_text(&w, "statement");
+	row_text(&w, NULL);
 	row_text(&w, NULL);
 	row_text(&w, NULL);
 	row_put(r, &w);
@@ -1281,7 +1332,7 @@ static void replica_row(AdminReply *r, const Database *db, const Replica *rep)
 	row_text(&w, db->name);
 	row_text(&w, rep->host);
 	row_i64(&w, rep->port);
-	row_text(&w, rep->state == REPLICA_PROMOTED ? "primary" : "replica");
+	row_text(&w, router_replica_role_name(rep));
 	row_text(&w, router_replica_state_name(rep->state));
 	row_u64(&w, rep->lag_bytes);
 	row_i64(&w, rep->lag / 1000);
@@ -1385,6 +1436,18 @@ const AdminView *admin_view_find(const char *name)
 		if (strcasecmp(admin_views[i].name, name) == 0)
 			return &admin_views[i];
 	return NULL;
+}
+
+bool admin_view_collect(const char *name, const AdminRowSink *sink)
+{
+	const AdminView *v = admin_view_find(name);
+	if (!v)
+		return false;
+	AdminReply r = { .failed = false, .sink = sink };
+	pktbuf_init(&r.pb, 64, 0); /* only the CommandComplete lands here */
+	v->render(&r);
+	pktbuf_free(&r.pb);
+	return true;
 }
 
 /* Session settings some drivers read or set on connect; the console plays along. */

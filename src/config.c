@@ -10,6 +10,7 @@
 #include "connstr.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -86,6 +87,7 @@ enum {
 	SF_RELOAD = 1, /* may change on RELOAD / SET */
 	SF_IMPL = 2,   /* has an effect in pgsplit today */
 	SF_ALIAS = 4,  /* second name for a field another row owns (not freed twice) */
+	SF_ADDR = 8,   /* a string that must be a numeric IPv4/IPv6 address or "*" */
 };
 
 struct ConfigSetting {
@@ -245,6 +247,9 @@ static const ConfigSetting settings[] = {
 	S_TIME(write_window, "2", RI),
 	S_TIME(causal_wait, "0", RI),
 	S_TIME(replica_catchup_wait, "0.01", RI),
+	/* pgsplit: HTTP endpoint for metrics and health */
+	S_STR(http_listen_addr, "127.0.0.1", RI | SF_ADDR),
+	S_INT(http_listen_port, "0", 0, 65535, RI),
 };
 
 /* clang-format on */
@@ -335,6 +340,15 @@ static bool parse_named_setting(Config *cfg, const ConfigSetting *s, const char 
 	return true;
 }
 
+/* A value bind() takes without a name lookup: "*" (every address) or an IP literal. */
+static bool numeric_address(const char *value)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	return strcmp(value, "*") == 0 || inet_pton(AF_INET, value, &a4) == 1 ||
+	       inet_pton(AF_INET6, value, &a6) == 1;
+}
+
 /* Parse value into the field of s; on failure the field is unchanged and err says why. */
 static bool setting_parse(Config *cfg, const ConfigSetting *s, const char *value, char *err,
 			  size_t errlen)
@@ -358,6 +372,10 @@ static bool setting_parse(Config *cfg, const ConfigSetting *s, const char *value
 		}
 		return true;
 	case CF_STR:
+		if ((s->flags & SF_ADDR) && !numeric_address(value)) {
+			set_err(err, errlen, "expected a numeric IPv4 or IPv6 address, or *");
+			return false;
+		}
 		str = field_ptr(cfg, s);
 		free(*str);
 		*str = xstrdup(value);

@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "config.h"
 #include "dns.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "maint.h"
@@ -301,6 +302,11 @@ static int run(const Options *o)
 			return 1;
 		}
 	}
+	/* before the client listener: a pooler that answers clients answers HTTP too */
+	if (!http_apply(rt.cfg, err, sizeof(err))) {
+		log_fatal("%s", err);
+		return 1;
+	}
 	if (!listener_start())
 		return 1;
 	if (o->daemon && !daemonize())
@@ -313,6 +319,7 @@ static int run(const Options *o)
 	monitor_start();
 	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
 	run_event_loop();
+	http_stop();
 	listener_stop();
 	maint_stop();
 	monitor_stop();

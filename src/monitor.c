@@ -557,6 +557,17 @@ static void monitor_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+bool monitor_watches(const Database *db)
+{
+	return db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed && monitor_user_name(db);
+}
+
+bool monitor_primary_answered_within(const Database *db, usec_t within)
+{
+	const MonitorState *m = db->monitor;
+	return m && m->primary_asked_at && time_now_mono() - m->primary_asked_at < within;
+}
+
 /* At each load: say which databases cannot have their replicas checked, and why. */
 static void warn_unmonitored(void)
 {
@@ -565,7 +576,7 @@ static void warn_unmonitored(void)
 	{
 		Database *db = container_of(it, Database, node);
 		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed &&
-		    !monitor_user_name(db)) {
+		    !monitor_watches(db)) {
 			log_warning("database %s has replicas but no user to check them with (set user=, "
 				    "auth_user or replica_monitor_user): its reads go to the primary",
 				    db->name);

@@ -501,8 +501,10 @@ static void server_cache_add(Server *s, PreparedStmt *stmt)
 {
 	cache_put(s, stmt, false, parse_seq);
 	int limit = rt.cfg->max_prepared_statements;
-	while (limit > 0 && s->stmts->count > limit)
+	while (limit > 0 && s->stmts->count > limit) {
 		close_on_server(s, container_of(s->stmts->lru.prev, MapEntry, lru)->stmt);
+		s->pool->db->ps_cache_evictions++;
+	}
 }
 
 /* A hidden Close of stmt; it leaves the view now and comes back if the server skips it. */
@@ -527,6 +529,7 @@ static MapEntry *ensure_on_server(Server *s, PreparedStmt *stmt, uint64_t name_s
 	if (e && e->seq >= name_seq) {
 		list_del(&e->lru);
 		list_prepend(&s->stmts->lru, &e->lru);
+		s->pool->db->ps_cache_hits++;
 		return e;
 	}
 	if (e)

@@ -7,6 +7,8 @@
 #include "classify.h"
 #include "client.h"
 #include "dns.h"
+#include "http.h"
+#include "listener.h"
 #include "log.h"
 #include "monitor.h"
 #include "registry.h"
@@ -149,7 +151,7 @@ bool reload_config(char *err, size_t errlen)
 		config_free(cfg);
 		return false;
 	}
-	if (!reload_hba(cfg, err, errlen)) {
+	if (!reload_hba(cfg, err, errlen) || !http_apply(cfg, err, errlen)) {
 		log_error("reload failed, keeping the old configuration: %s", err);
 		classify_config_free(ccfg);
 		config_free(cfg);
@@ -241,6 +243,8 @@ static bool set_apply_derived(const ConfigSetting *s, char *err, size_t errlen)
 		return set_auth_file(err, errlen);
 	if (name_starts(s, "write_functions"))
 		return set_write_functions(err, errlen);
+	if (name_starts(s, "http_listen"))
+		return http_apply(rt.cfg, err, errlen);
 	return true;
 }
 

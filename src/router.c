@@ -26,6 +26,11 @@ const char *router_replica_state_name(ReplicaState state)
 	return names[state];
 }
 
+const char *router_replica_role_name(const Replica *replica)
+{
+	return replica->state == REPLICA_PROMOTED ? "primary" : "replica";
+}
+
 static RouteDecision decide(bool to_replica, RouteReason reason)
 {
 	RouteDecision d = { to_replica, reason };

@@ -107,7 +107,7 @@ PGB125 = {
 }
 
 # What pgsplit appends after PgBouncer's columns, and its own views.
-PGSPLIT_APPENDED = {"POOLS": [("target", "T")], "SERVERS": [("target", "T")],
+PGSPLIT_APPENDED = {"POOLS": [("target", "T"), ("server", "T")], "SERVERS": [("target", "T")],
                     "CLIENTS": [("target", "T"), ("write_lsn", "T"), ("write_window_end", "T")],
                     "STATS": [("total_routed_primary", "N"), ("total_routed_replica", "N"),
                               ("total_ryw_kept_on_primary", "N"), ("total_ryw_waited", "N"),
@@ -1267,6 +1267,10 @@ def test_pools_row_per_replica_and_client_target(pooler, cluster):
         assert query1(c, "SELECT pg_is_in_recovery()") is True
     pools = [r for r in admin(p, "SHOW POOLS") if (r["database"], r["user"]) == ("app", "app")]
     assert sorted(r["target"] for r in pools).count("replica") == 2, pools
+    # the server column tells the two standbys' pools apart
+    assert {r["server"] for r in pools if r["target"] == "replica"} == {
+        "127.0.0.1:%d" % r.port for r in cluster.replicas}, pools
+    assert {r["server"] for r in pools if r["target"] == "primary"} == {"127.0.0.1:%d" % cluster.port}
     reader = p.connect()
     slow = Background(lambda: query1(reader, "SELECT pg_sleep(1.5)::text || 'done'"))
     port = local_port(reader)

@@ -149,7 +149,8 @@ static const char *const pgbouncer_options[] = {
 static const char *const pgsplit_options[] = {
 	"replica_lb",      "primary_read_weight", "replica_fallback", "replica_check_period",
 	"replica_max_lag", "replica_monitor_user", "write_functions",     "read_your_writes", "read_your_writes_scope",
-	"write_window",    "causal_wait",         "replica_catchup_wait",
+	"write_window",    "causal_wait",         "replica_catchup_wait", "http_listen_addr",
+	"http_listen_port",
 };
 
 static void test_table_covers_pgbouncer(void)
@@ -791,6 +792,19 @@ static void test_set_and_format(void)
 	CHECK(cfg->server_tls_sslmode == TLS_MODE_REQUIRE);
 	CHECK(!config_set(cfg, "no_such", "1", err, sizeof(err)));
 	CHECK(strstr(err, "unknown setting no_such") != NULL);
+
+	/* the HTTP endpoint: off by default, numeric addresses only */
+	CHECK(cfg->http_listen_port == 0);
+	CHECK_STR(cfg->http_listen_addr, "127.0.0.1");
+	CHECK(config_set(cfg, "http_listen_addr", "::1", err, sizeof(err)));
+	CHECK(config_set(cfg, "http_listen_addr", "*", err, sizeof(err)));
+	CHECK(config_set(cfg, "http_listen_addr", "0.0.0.0", err, sizeof(err)));
+	CHECK(!config_set(cfg, "http_listen_addr", "localhost", err, sizeof(err)));
+	CHECK(strstr(err, "expected a numeric IPv4 or IPv6 address") != NULL);
+	CHECK(!config_set(cfg, "http_listen_addr", "", err, sizeof(err)));
+	CHECK_STR(cfg->http_listen_addr, "0.0.0.0");
+	CHECK(!config_set(cfg, "http_listen_port", "65536", err, sizeof(err)));
+	CHECK(config_set(cfg, "http_listen_port", "9127", err, sizeof(err)) && cfg->http_listen_port == 9127);
 
 	CHECK(config_setting_differs(cfg, other, config_setting_find("default_pool_size")));
 	CHECK(!config_setting_differs(cfg, other, config_setting_find("listen_port")));
