@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 import harness
-from harness import pgcluster, query1
+from harness import query1
 from ryw_checker import Checker
 from test_routing_faults import (  # noqa: F401 (make_pooler is a fixture)
     _frozen, freeze, make_pooler, postmaster_pid, server_running, thaw, wait_gone)
@@ -188,7 +188,10 @@ def test_checker(ccluster, make_pooler, scenario, mode):
     with psycopg.connect(ccluster.primary.dsn("app"), autocommit=True) as direct:
         checker.make_rows(direct)
     ccluster.wait_replay()
-    res = checker.run(RUN_SECONDS, SCENARIOS[scenario](ccluster, p), settle=0.5)
+    # after a primary restart the pooler waits server_login_retry (1 s) before it logs in
+    # again: the clients need longer to show what they read afterwards
+    settle = 2.0 if scenario == "primary_restart" else 0.5
+    res = checker.run(RUN_SECONDS, SCENARIOS[scenario](ccluster, p), settle=settle)
     print("\n%s %s: %s" % (scenario, mode, res.summary()))
     assert res.writes >= 10 and res.reads >= 10, res.summary()
     if ryw == "off":
