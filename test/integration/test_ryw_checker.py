@@ -296,7 +296,6 @@ def reads_for(conn, key, value, seconds):
     return reads, on_replica, stale
 
 
-@pytest.mark.timeout(180)
 def test_replica_restarted_after_sigkill_gets_no_read_with_a_floor(ccluster, make_pooler):
     """Issue 15, finding 1. A replica killed with SIGKILL opens again at its minimum
     recovery point, which data pages set: after a checkpoint and WAL that dirties no page
