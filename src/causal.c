@@ -25,6 +25,20 @@ static RywState *ryw_scope(Client *c, const RywSettings *set)
 }
 
 /*
+ * The token the client holds no longer covers its writes: it is emptied right after the
+ * write's ReadyForQuery, so a client never hands on a token older than its last write
+ * while the new one (sent once the write's floor is known) is still coming.
+ */
+static void clear_token(Client *c)
+{
+	PktBuf pb;
+	pktbuf_init(&pb, 40, 0);
+	pktbuf_put_parameter_status(&pb, "pgsplit.last_write_lsn", "");
+	sbuf_queue(&c->conn, pb.data, pb.len);
+	pktbuf_free(&pb);
+}
+
+/*
  * A write transaction ended on the primary: open the window, and in lsn mode ask for an
  * early primary check, whose position becomes the scope's floor (no query on this
  * connection, no round trip for the client; writes close together share one check).
@@ -43,6 +57,7 @@ void causal_note_write_end(Server *s, Client *c, usec_t now)
 	if (set.mode != RYW_LSN)
 		return;
 	c->token_write_at = now;
+	clear_token(c);
 	monitor_want_primary_check(db);
 }
 

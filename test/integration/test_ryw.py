@@ -112,7 +112,7 @@ def test_causal_token_reported_and_accepted(pooler, cluster):
         writer.execute("INSERT INTO ryw VALUES (%s, 1)", (key,))
         deadline = time.time() + 5
         token = None
-        while token is None and time.time() < deadline:
+        while not token and time.time() < deadline:  # empty: the write's token is still coming
             writer.execute("SELECT 1")
             token = writer.info.parameter_status("pgsplit.last_write_lsn")
         assert token and "/" in token
