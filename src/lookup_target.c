@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct LookupTarget {
-	Pool *pool; /* owns nothing but its servers; pool->db is the unlisted Database */
+	Pool *pool; /* owned, with its unlisted Database (pool->db) */
 	List node;
 	HashLink by_name;
 } LookupTarget;
