@@ -321,7 +321,9 @@ def test_pools_of_thousands_of_users_are_freed_after_the_grace_period(pooler, cl
     print("\n%s: 2,000 authenticated users in %.1f s (%s): rows %s -> %s -> %s; RSS %d -> %d -> %d kB; "
           "2,000 more: rows %s, RSS %d kB"
           % (harness.flavor(), took, codes, before, peak, after, rss0, rss1, rss2, again, rss3))
-    assert again == after and rss3 - rss2 < 1024, (after, again, rss2, rss3)
+    assert again == after, (after, again)
+    if not harness.is_sanitizer_build():  # ASan's quarantine holds freed blocks
+        assert rss3 - rss2 < 1024, "RSS grew %d kB for 2,000 more names" % (rss3 - rss2)
     assert after["POOLS"] <= before["POOLS"] + 1, (before, after)  # + the lookup's pool
     assert after["USERS"] == before["USERS"], (before, after)
     assert after["DATABASES"] == before["DATABASES"], (before, after)
