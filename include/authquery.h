@@ -1,7 +1,8 @@
 /*
  * auth_query: for a user missing from auth_file, look the secret up on the server by
  * running auth_query as auth_user (per database or global) on a connection of the
- * (auth_dbname or the client's database, auth_user) pool. The client waits in login
+ * (auth_dbname or the client's database, auth_user) pool, or of a lookup target outside
+ * the registry when the client's database is not registered yet. The client waits in login
  * meanwhile. The secret serves this login only (Client.lookup_secret); once the login
  * succeeds it becomes the server-login secret of the (database, user) pool, replacing
  * the previous one. The next login looks the user up again.
@@ -25,7 +26,10 @@ bool authquery_take_server(Pool *pool, Server *server);
  * user) for server logins. Returns where it went (to store SCRAM keys), NULL if nowhere.
  */
 LookupCreds *authquery_adopt_secret(Client *client);
-/* The lookup's pool could not log in: fail its waiting clients. */
+/*
+ * The lookup's pool could not log in: fail its waiting clients with the reason, or for
+ * a lookup target (lookup_target.h) refuse them as a wrong password would.
+ */
 void authquery_fail_pool(Pool *pool, const char *message);
 /* A client closed while waiting for or running a lookup. */
 void authquery_forget_client(Client *client);

@@ -151,6 +151,7 @@ struct Pool {
 	PoolUser *user; /* server login identity (forced user or the client's) */
 	Replica *replica; /* NULL: the primary; else the standby this pool connects to */
 	bool is_monitor;  /* holds the replica monitor's connection, not clients' */
+	bool lookup_only; /* an auth_query lookup target outside the registry (lookup_target.h) */
 	/* the primary pool of (db, user) whose lookup creds this pool uses; NULL: its own */
 	struct Pool *home;
 	LookupCreds lookup; /* auth_query creds; only a pool without home keeps them */

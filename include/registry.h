@@ -18,6 +18,12 @@ PoolUser *registry_lookup_user(const char *name);
 Database *registry_find_database(const char *name);
 PoolUser *registry_get_user(const char *name);
 Pool *registry_get_pool(Database *db, PoolUser *user);
+/*
+ * A Database made from def for name but kept out of the registry: no lookup finds it,
+ * SHOW and reload do not see it, and its maker frees it (lookup_target.h).
+ */
+Database *registry_new_unlisted_database(const char *name, const DatabaseDef *def);
+void registry_free_unlisted_database(Database *db);
 /* The primary pool of (db, user) if it exists; never creates one. */
 Pool *registry_find_pool(const Database *db, const PoolUser *user);
 /* The pool of (db, user) for a replica; NULL replica is the primary pool. */

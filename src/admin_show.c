@@ -15,6 +15,7 @@
 #include "peer.h"
 #include "ryw.h"
 #include "prepared.h"
+#include "registry.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -1146,13 +1147,7 @@ static void user_row(AdminReply *r, const char *name, const UserDef *ud, const P
 
 static bool user_known(const char *name)
 {
-	List *it;
-	list_for_each(it, &rt.users)
-	{
-		if (strcmp(container_of(it, PoolUser, node)->name, name) == 0)
-			return true;
-	}
-	return false;
+	return registry_lookup_user(name) != NULL;
 }
 
 /* Users seen so far, then [users] entries nobody has used yet. */

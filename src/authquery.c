@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "client.h"
 #include "log.h"
+#include "lookup_target.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "proto.h"
@@ -26,14 +27,21 @@ static const char *auth_user_for(const Client *c, const DatabaseDef *def)
 	(void)c;
 }
 
+/*
+ * The lookup runs in auth_dbname if one is configured, else in the client's database.
+ * That one may not be registered yet (a name from "*"): the client has not
+ * authenticated, so the lookup gets a target outside the registry instead.
+ */
 static Pool *lookup_pool(Client *c, const char *auth_user, const DatabaseDef *def)
 {
-	const char *dbname = def && def->auth_dbname ? def->auth_dbname
-			     : *rt.cfg->auth_dbname ? rt.cfg->auth_dbname : c->db_name;
-	Database *db = registry_find_database(dbname);
-	if (!db)
-		return NULL;
-	return registry_get_pool(db, registry_get_user(auth_user));
+	const char *configured = def->auth_dbname     ? def->auth_dbname
+				 : *rt.cfg->auth_dbname ? rt.cfg->auth_dbname
+							: NULL;
+	PoolUser *user = registry_get_user(auth_user); /* a configured name */
+	Database *db = configured ? registry_find_database(configured) : registry_lookup_database(c->db_name);
+	if (db)
+		return registry_get_pool(db, user);
+	return configured ? NULL : lookup_target_get(c->db_name, def, user);
 }
 
 static void lookup_on_row(Server *s, const uint8_t *body, size_t len);
@@ -186,6 +194,15 @@ static void lookup_settle(Client *c, const Server *s, bool failed, const char *s
 		forget_pool_secret(c);
 }
 
+/* The lookup is over, whatever it found: the login goes on to the password exchange. */
+static void resume_login(Client *c)
+{
+	sbuf_start_reading(&c->conn);
+	auth_begin(c);
+	if (!c->conn.closing)
+		sbuf_flush(&c->conn);
+}
+
 static void lookup_on_done(Server *s, bool failed)
 {
 	Client *c = s->auth_client;
@@ -204,10 +221,7 @@ static void lookup_on_done(Server *s, bool failed)
 	c->lookup_secret = failed ? NULL : secret;
 	if (failed)
 		free_secret(secret);
-	sbuf_start_reading(&c->conn);
-	auth_begin(c);
-	if (!c->conn.closing)
-		sbuf_flush(&c->conn);
+	resume_login(c);
 }
 
 LookupCreds *authquery_adopt_secret(Client *c)
@@ -227,13 +241,27 @@ LookupCreds *authquery_adopt_secret(Client *c)
 	return lc;
 }
 
+/*
+ * In a registered database the waiting clients are told why the lookup cannot run. A
+ * lookup target's database was named by clients not yet authenticated: the server's
+ * answer ("database ... does not exist") would tell them about it before they proved
+ * who they are, so they go on without a secret and are refused as a wrong password is.
+ */
 void authquery_fail_pool(Pool *p, const char *message)
 {
 	List *it, *tmp;
 	list_for_each_safe(it, tmp, &p->auth_waiters)
 	{
 		Client *c = container_of(it, Client, park_node);
-		client_close_error(c, SQLSTATE_CANNOT_CONNECT, message);
+		if (!p->lookup_only) {
+			client_close_error(c, SQLSTATE_CANNOT_CONNECT, message);
+			continue;
+		}
+		list_del(&c->park_node);
+		c->auth_waiting = false;
+		log_warning("C-%llu: auth_query for user %s in database %s: cannot log in to run it: %s",
+			    (unsigned long long)c->conn.id, c->user_name, c->db_name, message);
+		resume_login(c);
 	}
 }
 

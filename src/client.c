@@ -490,9 +490,11 @@ static bool client_pick_database(Client *c)
 		client_close_error(c, SQLSTATE_TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)");
 		return false;
 	}
-	if (client_database_disabled(c, registry_lookup_database(c->db_name)))
-		return false;
-	/* authenticate first: an unknown database is said only to a verified user */
+	/*
+	 * Authenticate first: the database's state (unknown, disabled, at its client limit)
+	 * is said only to a verified user, by client_login_bind. max_client_conn above
+	 * concerns the pooler as a whole and names nothing the client chose.
+	 */
 	if (!config_find_database(rt.cfg, c->db_name))
 		c->refusal = LOGIN_REFUSE_NO_DATABASE;
 	return true;

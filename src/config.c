@@ -189,7 +189,7 @@ static const ConfigSetting settings[] = {
 	S_TIME(server_login_retry, "15", RI),
 	S_TIME(client_login_timeout, "60", RI),
 	S_TIME(autodb_idle_timeout, "3600", RI),
-	S_TIME(pool_idle_timeout, "0", RI),
+	S_TIME(pool_idle_timeout, "60", RI),
 	S_TIME(dns_max_ttl, "15", RI),
 	S_TIME(dns_nxdomain_ttl, "15", RI),
 	S_TIME(dns_zone_check_period, "0", RI),

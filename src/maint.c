@@ -7,6 +7,7 @@
 #include "client.h"
 #include "client_route.h"
 #include "log.h"
+#include "lookup_target.h"
 #include "pg_wire.h"
 #include "registry.h"
 #include "reload.h"
@@ -198,6 +199,7 @@ void maint_run(void)
 	}
 	expire_autodbs(now);
 	registry_free_idle(now);
+	lookup_target_free_unused();
 	admin_tick();
 	shutdown_tick();
 }

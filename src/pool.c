@@ -221,7 +221,8 @@ bool pool_in_login_backoff(const Pool *p)
 
 void pool_maintain(Pool *p)
 {
-	if (p->db->paused || rt.paused)
+	/* a lookup target's server is launched by its lookup alone, never for min_pool_size */
+	if (p->lookup_only || p->db->paused || rt.paused)
 		return;
 	int wanted = p->n_waiting - p->n_login - p->n_checking;
 	if (wanted > 0 && pool_in_login_backoff(p))

@@ -155,14 +155,21 @@ static Database *database_lookup(const char *name)
 	return NULL;
 }
 
-static Database *database_create(const char *name, const DatabaseDef *def)
+Database *registry_new_unlisted_database(const char *name, const DatabaseDef *def)
 {
 	Database *db = xcalloc(1, sizeof(*db));
 	db->name = xstrdup(name);
 	db->autodb = strcmp(def->name, "*") == 0;
 	list_init(&db->causal_waiters);
+	list_init(&db->node);
 	database_apply_def(db, def);
 	db->last_used = time_now_mono();
+	return db;
+}
+
+static Database *database_create(const char *name, const DatabaseDef *def)
+{
+	Database *db = registry_new_unlisted_database(name, def);
 	list_append(&rt.databases, &db->node);
 	hashindex_add(&databases_by_name, &db->by_name, hashindex_hash_str(db->name));
 	return db;
@@ -298,7 +305,7 @@ void registry_apply_config(void)
 
 static void database_free(Database *db)
 {
-	hashindex_remove(&databases_by_name, &db->by_name);
+	hashindex_remove(&databases_by_name, &db->by_name); /* an unlisted one is not there */
 	free(db->name);
 	free(db->host);
 	free(db->dbname);
@@ -394,6 +401,11 @@ void registry_free_idle(usec_t now)
 		if (u->n_pools == 0 && u->client_count == 0 && u->server_count == 0)
 			user_free(u);
 	}
+}
+
+void registry_free_unlisted_database(Database *db)
+{
+	database_free(db);
 }
 
 void registry_free_all(void)

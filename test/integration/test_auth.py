@@ -442,3 +442,27 @@ def test_console_refusal_is_said_only_after_authentication(pooler):
     msg = raw_login_error(p, "app", "pgbouncer", "apppass")
     assert "not allowed" in msg, msg
     assert query1(p.connect("pgbouncer", "admin", "adminpass"), "SHOW VERSION")
+
+
+@pgsplit_only("PgBouncer 1.18 says 'is disabled' before authentication; 1.25 does not")
+def test_database_state_is_said_only_after_authentication(pooler):
+    """DISABLE, PAUSE and max_db_client_connections: a wrong password (or a user nobody
+    knows) is refused as such, whatever state the database is in; the state is said to
+    a client whose password checks out."""
+    p = pooler(start=False, max_db_client_connections=1)
+    p.databases["app"] = p.connstr("app", max_db_client_connections=0)
+    p.start()
+    holder = p.connect("app2", "app", "apppass")  # app2 is at its client limit now
+    assert query1(holder, "SELECT 1") == 1
+    p.admin("DISABLE app")
+    p.admin("PAUSE bench")
+    for db in ("app", "bench", "app2"):
+        for user, pw in (("app", "wrong"), ("no_such_user", "whatever")):
+            msg = raw_login_error(p, user, db, pw)
+            assert "password authentication failed" in msg and "28P01" in msg, (db, msg)
+            for leak in ("disabled", "paused", "max_db_client_connections"):
+                assert leak not in msg, (db, msg)
+    msg = raw_login_error(p, "app", "app", "apppass")
+    assert 'database "app" is disabled' in msg, msg
+    msg = raw_login_error(p, "app", "app2", "apppass")
+    assert "max_db_client_connections" in msg and "53300" in msg, msg
