@@ -74,6 +74,7 @@ struct Client {
 	bool partial_due;    /* a batch without its Sync waited long enough: route it now */
 	bool await_linked_rfq; /* paused until the linked server answered the earlier batches */
 	bool shape_wait;     /* paused until a statement copy's columns are known (prepared.c) */
+	bool cancel_on_send; /* a CancelRequest came while its batch waited: cancel where it goes */
 	RywState ryw;        /* read-your-writes state, scope client */
 	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
 	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */

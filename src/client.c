@@ -790,6 +790,7 @@ static void client_answer_no_replica(Client *c)
 /* replica_fallback = error: drop the Query, or the extended batch up to its Sync. */
 static SbufVerdict client_refuse_batch(Client *c, const SbufMsg *msg)
 {
+	c->cancel_on_send = false; /* the batch it was for is answered here */
 	if (msg->type == PG_MSG_QUERY) {
 		client_answer_no_replica(c);
 		return SB_SKIP;
@@ -867,6 +868,14 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		return v; /* paused: prepared.c waits for the server first; counted when it goes */
 	rerun_note_sent(c, msg->len);
 	note_outgoing(c, (Server *)c->conn.link, msg->type, tracked);
+	if (c->cancel_on_send) {
+		/*
+		 * The cancel connection sends on a later loop turn, after this batch was written
+		 * to the server, as a direct client's cancel follows its query.
+		 */
+		c->cancel_on_send = false;
+		server_send_cancel((Server *)c->conn.link);
+	}
 	c->pool->stats.total.bytes_received += msg->len;
 	return v;
 }

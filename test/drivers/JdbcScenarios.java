@@ -2,8 +2,13 @@
 // server-side prepare after prepareThreshold (5) executions, autocommit on.
 // Usage: java -cp postgresql.jar:. JdbcScenarios PORT SCENARIO TAG
 // Prints one JSON line: {"results": [...], "where": [...]} (see common.js).
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.security.MessageDigest;
 import java.sql.*;
 import java.util.*;
+import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyManager;
 
 public class JdbcScenarios {
     static final List<String> results = new ArrayList<>();
@@ -14,8 +19,10 @@ public class JdbcScenarios {
             "jdbc:postgresql://127.0.0.1:" + port + "/app", "app", "apppass");
     }
 
+    // A JSON string: COPY's text carries tabs and newlines.
     static String quote(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"")
+            .replace("\t", "\\t").replace("\n", "\\n") + "\"";
     }
 
     // The rows of a query as text, or its SQLSTATE.
@@ -133,6 +140,113 @@ public class JdbcScenarios {
         }
     }
 
+    // COPY FROM STDIN, COPY TO STDOUT of what it wrote (the tag masked, as in
+    // common.js), then a COPY FROM that fails on its data and the connection goes on.
+    static void copy(int port, String tag) throws Exception {
+        try (Connection c = connect(port)) {
+            CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
+            StringBuilder rows = new StringBuilder();
+            for (int i = 0; i < 100; i++) rows.append(tag).append("-c").append(i).append('\t').append(i).append('\n');
+            results.add("copied:" + copy.copyIn("COPY drv(k, v) FROM STDIN", new StringReader(rows.toString())));
+            StringWriter back = new StringWriter();
+            copy.copyOut("COPY (SELECT replace(k, '" + tag + "', 'T'), v FROM drv WHERE k LIKE '" + tag
+                         + "-c%' ORDER BY v) TO STDOUT", back);
+            results.add(back.toString());
+            try {
+                copy.copyIn("COPY drv(k, v) FROM STDIN", new StringReader(tag + "-c0\tnot a number\n"));
+                results.add("ok");
+            } catch (SQLException e) {
+                results.add("error:" + e.getSQLState());
+            }
+            PreparedStatement cnt = c.prepareStatement("SELECT count(*) FROM drv WHERE k LIKE ? || '-c%'");
+            cnt.setString(1, tag);
+            results.add(rows(cnt));
+        }
+    }
+
+    // pg_sleep(10) cancelled after 0.3 s by Statement.cancel() from another
+    // thread, then the same connection runs a query.
+    static void cancel(int port) throws Exception {
+        try (Connection c = connect(port); Statement st = c.createStatement()) {
+            long started = System.nanoTime();
+            Thread canceller = new Thread(() -> {
+                try {
+                    Thread.sleep(300);
+                    st.cancel();
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            canceller.start();
+            try {
+                st.execute("SELECT pg_sleep(10)");
+                results.add("not cancelled");
+            } catch (SQLException e) {
+                results.add("error:" + e.getSQLState());
+            }
+            canceller.join();
+            results.add("fast:" + ((System.nanoTime() - started) / 1_000_000 < CANCEL_WITHIN_MS));
+            results.add(rows(c.prepareStatement("SELECT 1")));
+        }
+    }
+    static final long CANCEL_WITHIN_MS = 5000;
+
+    static String digest(String s) throws Exception {
+        byte[] md5 = MessageDigest.getInstance("MD5").digest(s.getBytes("ISO-8859-1"));
+        StringBuilder b = new StringBuilder("length:" + s.length() + ",md5:");
+        for (byte x : md5) b.append(String.format("%02x", x));
+        return b.toString();
+    }
+
+    // A 10 MB parameter in, the same row read back, and a 10 MB result.
+    static void bigrow(int port, String tag) throws Exception {
+        String t = "drv_big_" + tag;
+        StringBuilder big = new StringBuilder(10 * 1024 * 1024);
+        for (int i = 0; big.length() < 10 * 1024 * 1024; i++) big.append((char) ('a' + (i * 7 + i / 26) % 26));
+        try (Connection c = connect(port)) {
+            c.createStatement().execute("CREATE TABLE " + t + " (v text)");
+            PreparedStatement ins = c.prepareStatement("INSERT INTO " + t + " VALUES (?)");
+            ins.setString(1, big.toString());
+            results.add(update(ins));
+            try (ResultSet rs = c.createStatement().executeQuery("SELECT v, md5(v) FROM " + t)) {
+                rs.next();
+                String v = rs.getString(1);
+                results.add(digest(v));
+                results.add(rs.getString(2));
+                results.add("same:" + v.contentEquals(big));
+            }
+            PreparedStatement made = c.prepareStatement("SELECT repeat(?::text, ?::int)");
+            made.setString(1, "ab");
+            made.setInt(2, 5 * 1024 * 1024);
+            try (ResultSet rs = made.executeQuery()) {
+                rs.next();
+                results.add(digest(rs.getString(1)));
+            }
+            c.createStatement().execute("DROP TABLE " + t);
+        }
+    }
+
+    // The column and parameter types the driver reports before executing
+    // (getMetaData() and getParameterMetaData() send Parse / Describe / Sync),
+    // then the same statement run.
+    static void describe(int port, String tag) throws SQLException {
+        try (Connection c = connect(port);
+             PreparedStatement ps = c.prepareStatement("SELECT count(*)::int AS n, ?::int + 1 AS v FROM drv WHERE k = ?")) {
+            ResultSetMetaData md = ps.getMetaData();
+            StringBuilder b = new StringBuilder("columns:");
+            for (int i = 1; i <= md.getColumnCount(); i++)
+                b.append('[').append(md.getColumnName(i)).append(',').append(md.getColumnTypeName(i)).append(']');
+            results.add(b.toString());
+            ParameterMetaData pm = ps.getParameterMetaData();
+            b = new StringBuilder("params:");
+            for (int i = 1; i <= pm.getParameterCount(); i++) b.append('[').append(pm.getParameterTypeName(i)).append(']');
+            results.add(b.toString());
+            ps.setInt(1, 1);
+            ps.setString(2, tag);
+            results.add(rows(ps));
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(args[0]);
         String scenario = args[1], tag = args[2];
@@ -142,6 +256,10 @@ public class JdbcScenarios {
             case "txerror": txerror(port, tag); break;
             case "manynamed": manynamed(port); break;
             case "ddl": ddl(port, tag); break;
+            case "copy": copy(port, tag); break;
+            case "cancel": cancel(port); break;
+            case "bigrow": bigrow(port, tag); break;
+            case "describe": describe(port, tag); break;
             default: System.err.println("unknown scenario " + scenario); System.exit(2);
         }
         StringBuilder b = new StringBuilder("{\"results\": [");

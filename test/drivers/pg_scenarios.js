@@ -1,8 +1,14 @@
 'use strict'
 // node-postgres (npm `pg`) with its defaults, plus `pipeline: true` for the
-// pipelined scenario.
-const { Client } = require('pg')
-const { conn, err, run } = require('./common')
+// pipelined scenario; pg-copy-streams for COPY.  node-postgres has no call that
+// describes a statement without running it, so it has no describe scenario.
+const { Readable } = require('stream')
+const { pipeline } = require('stream/promises')
+const { Client, Query } = require('pg')
+const copyStreams = require('pg-copy-streams')
+const {
+  conn, err, run, copyRows, copyOutSql, bigValue, digest, delay, CANCEL_WITHIN_MS
+} = require('./common')
 
 async function client (port, extra) {
   const c = new Client(Object.assign(conn(port), extra || {}))
@@ -103,6 +109,57 @@ const scenarios = {
     out.results.push(await settle(d.query({ name: 'drv_ddl3', text })))
     out.results.push(await settle(d.query({ text })))
     await d.end()
+    await c.query(`DROP TABLE ${t}`)
+    await c.end()
+  },
+
+  // COPY FROM STDIN, COPY TO STDOUT of what it wrote, then a COPY FROM that
+  // fails on its data and the connection goes on.
+  async copy ({ port, tag }, out) {
+    const c = await client(port)
+    const into = c.query(copyStreams.from('COPY drv(k, v) FROM STDIN'))
+    await pipeline(Readable.from([copyRows(tag, 100)]), into)
+    out.results.push({ copied: into.rowCount })
+    const chunks = []
+    for await (const chunk of c.query(copyStreams.to(copyOutSql(tag)))) chunks.push(chunk)
+    out.results.push(Buffer.concat(chunks).toString())
+    const bad = c.query(copyStreams.from('COPY drv(k, v) FROM STDIN'))
+    out.results.push(await pipeline(Readable.from([tag + '-c0\tnot a number\n']), bad)
+      .then(() => 'ok', err))
+    out.results.push(await settle(c.query("SELECT count(*)::int AS n FROM drv WHERE k LIKE $1 || '-c%'", [tag])))
+    await c.end()
+  },
+
+  // pg_sleep(10) cancelled after 0.3 s by the driver's CancelRequest: pg's one
+  // cancel call, Client#cancel(client, query), made on a second, unconnected
+  // Client that opens the connection carrying it.
+  async cancel ({ port }, out) {
+    const c = await client(port)
+    const started = Date.now()
+    const sleep = c.query(new Query('SELECT pg_sleep(10)'))
+    const done = new Promise((resolve) => {
+      sleep.on('error', (e) => resolve(err(e)))
+      sleep.on('end', () => resolve('not cancelled'))
+    })
+    await delay(300)
+    new Client(conn(port)).cancel(c, sleep)
+    out.results.push(await done)
+    out.results.push({ fast: Date.now() - started < CANCEL_WITHIN_MS })
+    out.results.push(await settle(c.query('SELECT 1 AS x')))
+    await c.end()
+  },
+
+  // A 10 MB parameter in, the same row read back, and a 10 MB result.
+  async bigrow ({ port, tag }, out) {
+    const t = 'drv_big_' + tag
+    const c = await client(port)
+    await c.query(`CREATE TABLE ${t} (v text)`)
+    const big = bigValue()
+    out.results.push((await c.query(`INSERT INTO ${t} VALUES ($1)`, [big])).rowCount)
+    const [row] = (await c.query(`SELECT v, md5(v) AS m FROM ${t}`)).rows
+    out.results.push(digest(row.v), row.m, row.v === big)
+    const [made] = (await c.query('SELECT repeat($1::text, $2::int) AS v', ['ab', 5 * 1024 * 1024])).rows
+    out.results.push(digest(made.v))
     await c.query(`DROP TABLE ${t}`)
     await c.end()
   }

@@ -85,3 +85,28 @@ def test_cancel_in_transaction_block(pooler):
     assert isinstance(box.get("error"), errors.QueryCanceled)
     c.rollback()
     assert query1(c, "SELECT 3") == 3
+
+
+def test_cancel_while_waiting_for_a_server(pooler):
+    """A cancel that arrives while the query waits for a server still cancels it.
+
+    On a direct connection the query would already be running and the cancel would
+    stop it.  Before, the pooler dropped the request (no server linked yet) and the
+    query ran its full length once a server was free.
+    """
+    p = pooler(pool_mode="transaction", default_pool_size=1)
+    holder = p.connect(autocommit=False)
+    holder.execute("SELECT 1")          # keeps the only server in a transaction
+    c = p.connect()
+    t, box = run_async(lambda: c.execute("SELECT pg_sleep(10)"))
+    time.sleep(0.5)                     # c now waits in the pool's queue
+    t0 = time.time()
+    c.cancel()
+    time.sleep(0.3)
+    holder.rollback()                   # the server goes to c, with its cancel
+    t.join(15)
+    assert not t.is_alive()
+    assert isinstance(box.get("error"), errors.QueryCanceled), box
+    assert time.time() - t0 < 5
+    assert query1(c, "SELECT 1") == 1
+    assert query1(holder, "SELECT 2") == 2

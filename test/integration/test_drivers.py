@@ -31,9 +31,12 @@ MAX_PREPARED = 10
 MIN_OFFLOAD = 0.95
 
 
+NPM_PACKAGES = ("pg", "postgres", "pg-copy-streams")
+
+
 def _npm_install():
-    if os.path.isdir(os.path.join(DRIVERS_DIR, "node_modules", "postgres")) and \
-            os.path.isdir(os.path.join(DRIVERS_DIR, "node_modules", "pg")):
+    if all(os.path.isdir(os.path.join(DRIVERS_DIR, "node_modules", name))
+           for name in NPM_PACKAGES):
         return None
     if not shutil.which("npm"):
         return "npm is not installed"
@@ -107,14 +110,29 @@ def run(cmd, port, scenario):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+# What each scenario's direct run must show, so that a scenario that stopped
+# testing anything (a cancel that never reached the server, a COPY error
+# that was not raised) is seen: words its JSON results must contain.
+DIRECT_SHOWS = {
+    "cancel": ["57014", "true"],   # the SQLSTATE, and within CANCEL_WITHIN_MS
+    "copy": ["T-c99", "22P02"],    # the last row read back, the bad row's error
+    "bigrow": ["10485760"],
+}
+
+
 def on_replica(where):
     return sum(1 for w in where if w) / len(where)
 
 
+# node-postgres has no call that describes a statement without executing it:
+# no describe scenario for it.
 SCENARIOS = {
-    "pg": ["pipeline", "offload", "readonly", "txerror", "manynamed", "ddl"],
-    "postgresjs": ["pipeline", "offload", "readonly", "txerror", "manynamed", "ddl"],
-    "jdbc": ["offload", "readonly", "txerror", "manynamed", "ddl"],
+    "pg": ["pipeline", "offload", "readonly", "txerror", "manynamed", "ddl",
+           "copy", "cancel", "bigrow"],
+    "postgresjs": ["pipeline", "offload", "readonly", "txerror", "manynamed", "ddl",
+                   "copy", "cancel", "bigrow", "describe"],
+    "jdbc": ["offload", "readonly", "txerror", "manynamed", "ddl",
+             "copy", "cancel", "bigrow", "describe"],
 }
 
 XFAIL = {}
@@ -130,6 +148,9 @@ def test_driver(driver, scenario, request, pooler, cluster, drv_table):
     cmd = command(driver, request)
     direct = run(cmd, cluster.primary.port, scenario)
     assert not any(direct["where"]), "a direct read ran on a replica?"
+    shown = json.dumps(direct["results"])
+    for word in DIRECT_SHOWS.get(scenario, []):
+        assert word in shown, direct
     p = routed(pooler, cluster)
     pooled = run(cmd, p.port, scenario)
     assert pooled["results"] == direct["results"]
