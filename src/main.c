@@ -14,6 +14,7 @@
 #include "reload.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "sdnotify.h"
 #include "tls.h"
 #include "varcache.h"
 
@@ -151,9 +152,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_info("got SIGHUP, reloading config");
+		sdnotify_reloading();
 		log_reopen();
 		if (!reload_config(err, sizeof(err)))
 			log_error("reload failed: %s", err);
+		sdnotify_ready(); /* a failed reload leaves the old config serving: still ready */
 		break;
 	case SIGINT:
 		log_info("got SIGINT, safe shutdown");
@@ -302,6 +305,7 @@ static int run(const Options *o)
 	maint_start();
 	monitor_start();
 	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
+	sdnotify_ready();
 	run_event_loop();
 	listener_stop();
 	maint_stop();

@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 #include "hba.h"
@@ -275,9 +276,11 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen)
 
 void shutdown_begin(bool wait_for_clients)
 {
-	if (!rt.shutting_down)
+	if (!rt.shutting_down) {
+		sdnotify_stopping();
 		log_info("shutdown requested, %s", wait_for_clients ? "waiting for clients to disconnect"
 								     : "waiting for servers to be released");
+	}
 	rt.shutting_down = true;
 	rt.shutdown_wait_clients = wait_for_clients;
 	listener_close_tcp();
@@ -285,6 +288,8 @@ void shutdown_begin(bool wait_for_clients)
 
 void shutdown_now(void)
 {
+	if (!rt.shutting_down)
+		sdnotify_stopping();
 	log_info("shutting down");
 	event_base_loopbreak(rt.base);
 }
