@@ -249,7 +249,8 @@ static int run(const Options *o)
 		log_fatal("%s", err);
 		return 1;
 	}
-	log_configure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, o->quiet, o->verbose + rt.cfg->verbose);
+	log_set_command_line(o->quiet, o->verbose);
+	log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
 	const char *user = o->user ? o->user : (*rt.cfg->user ? rt.cfg->user : NULL);
 	if (user && geteuid() == 0 && !change_user(user))
 		return 1;
