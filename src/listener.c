@@ -175,12 +175,13 @@ bool listener_start(void)
 	char buf[1024];
 	sdlisten_collect();
 	resume_timer = evtimer_new(rt.base, resume_cb, NULL);
+	/* the unix socket first: whoever sees the TCP port accept may use it at once */
+	if (*rt.cfg->unix_socket_dir)
+		ok &= listen_unix();
 	snprintf(buf, sizeof(buf), "%s", rt.cfg->listen_addr);
 	char *save = NULL;
 	for (char *h = strtok_r(buf, ", \t", &save); h; h = strtok_r(NULL, ", \t", &save))
 		ok &= listen_tcp_host(h);
-	if (*rt.cfg->unix_socket_dir)
-		ok &= listen_unix();
 	listen_unmatched_inherited();
 	if (n_listeners == 0) {
 		log_error("no listening sockets");
