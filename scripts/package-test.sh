@@ -37,7 +37,7 @@ chmod 755 "$work"
 pgdir=$work/pg
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill -QUIT "$pid" 2>/dev/null || true; fi
     /usr/bin/python3 scripts/pgcluster.py stop --dir "$pgdir" >/dev/null 2>&1 || true
     [ "${KEEP_DEB_DIR:-0}" = 1 ] || rm -rf "$work"
 }
@@ -103,7 +103,7 @@ log "starting /usr/sbin/pgsplit as pgsplit on port $port"
 setpriv --reuid=pgsplit --regid=pgsplit --init-groups /usr/sbin/pgsplit "$ini" 2>"$work/stderr.log" &
 pid=$!
 for _ in $(seq 50); do
-    [ -S /run/pgsplit/.s.PGSQL.$port ] && break
+    [ -S "/run/pgsplit/.s.PGSQL.$port" ] && break
     sleep 0.1
 done
 export PGPASSWORD=apppass PGCONNECT_TIMEOUT=10
