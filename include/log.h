@@ -12,6 +12,10 @@ typedef enum { LOG_LVL_FATAL, LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_
 extern int log_level_current; /* messages above this level are skipped */
 
 void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose);
+/* The -q and -v of the command line, which log_reconfigure keeps. */
+void log_set_command_line(bool quiet, int verbose);
+/* A reload's logfile, syslog and verbose settings, on top of the command line's. */
+void log_reconfigure(const char *logfile, bool use_syslog, const char *syslog_ident, int cfg_verbose);
 void log_reopen(void);
 void log_write(LogLevel level, const char *fmt, ...) PRINTF(2, 3);
 /* The same, prefixed with a connection's id as "C-<id>: " (kind 'C') or "S-<id>: " ('S'). */

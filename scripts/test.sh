@@ -7,7 +7,8 @@
 # Knobs (environment): PYTEST_ARGS (pytest arguments; default "-n 2"; e.g. "-n 0" or
 # "-k auth"), PGSPLIT_ASAN=0 (skip the sanitizer build), PGSPLIT_ASAN_PYTEST=0
 # (sanitizer build + unit tests only), PGSPLIT_FUZZ=0 (skip the short fuzz run),
-# FUZZ_SECONDS (default 5), MAKE_JOBS (default 2).
+# FUZZ_SECONDS (default 5), MAKE_JOBS (default 2), PGSPLIT_PACKAGE=0 (skip building,
+# installing and purging the Debian package: scripts/package-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +36,13 @@ pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q ${PYTEST_ARGS:--n 2})
 log "integration tests against $ROOT/pgsplit"
 if ! PGSPLIT_BIN=$ROOT/pgsplit "${pytest_cmd[@]}"; then
     failures+=("integration tests (./pgsplit)")
+fi
+
+if [ "${PGSPLIT_PACKAGE:-1}" != 0 ]; then
+    log "Debian package: build, lintian, install, run, purge"
+    if ! bash scripts/package-test.sh; then
+        failures+=("Debian package test")
+    fi
 fi
 
 if [ "${PGSPLIT_ASAN:-1}" != 0 ]; then

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "log.h"
 #include "runtime.h"
+#include "sdlisten.h"
 #include "server.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 typedef struct Listener {
 	int fd;
 	bool is_unix;
+	bool inherited; /* handed in by the service manager, which owns its file too */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct event *ev;
 } Listener;
@@ -65,7 +67,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	listener_resume();
 }
 
-static bool add_listener(int fd, bool is_unix, const char *path)
+static bool add_listener(int fd, bool is_unix, const char *path, bool inherited)
 {
 	if (n_listeners >= MAX_LISTENERS) {
 		close(fd);
@@ -74,6 +76,7 @@ static bool add_listener(int fd, bool is_unix, const char *path)
 	Listener *l = &listeners[n_listeners++];
 	l->fd = fd;
 	l->is_unix = is_unix;
+	l->inherited = inherited;
 	snprintf(l->path, sizeof(l->path), "%s", path ? path : "");
 	l->ev = event_new(rt.base, fd, EV_READ | EV_PERSIST, listener_on_accept, l);
 	event_add(l->ev, NULL);
@@ -82,7 +85,12 @@ static bool add_listener(int fd, bool is_unix, const char *path)
 
 static bool listen_tcp_addr(const struct addrinfo *ai)
 {
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = sdlisten_take(ai->ai_addr);
+	if (fd >= 0) {
+		log_info("using the listening socket for port %d handed in by the service manager", rt.cfg->listen_port);
+		return add_listener(fd, false, NULL, true);
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
 	int on = 1;
@@ -98,7 +106,7 @@ static bool listen_tcp_addr(const struct addrinfo *ai)
 		close(fd);
 		return false;
 	}
-	return add_listener(fd, false, NULL);
+	return add_listener(fd, false, NULL, false);
 }
 
 static bool listen_tcp_host(const char *host)
@@ -128,8 +136,13 @@ static bool listen_unix(void)
 	memset(&un, 0, sizeof(un));
 	un.sun_family = AF_UNIX;
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", rt.cfg->unix_socket_dir, rt.cfg->listen_port);
+	int fd = sdlisten_take((struct sockaddr *)&un);
+	if (fd >= 0) {
+		log_info("using the unix socket %s handed in by the service manager", un.sun_path);
+		return add_listener(fd, true, un.sun_path, true);
+	}
 	unlink(un.sun_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
 	if (bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 || listen(fd, rt.cfg->listen_backlog) < 0) {
@@ -143,25 +156,39 @@ static bool listen_unix(void)
 		if (!g || chown(un.sun_path, (uid_t)-1, g->gr_gid) < 0)
 			log_warning("could not set group of %s to %s", un.sun_path, rt.cfg->unix_socket_group);
 	}
-	return add_listener(fd, true, un.sun_path);
+	return add_listener(fd, true, un.sun_path, false);
+}
+
+/* Handed-in sockets no configured address matched: the service manager's unit says so. */
+static void listen_unmatched_inherited(void)
+{
+	int fd, family;
+	while ((fd = sdlisten_take_any(&family)) >= 0) {
+		log_info("using an extra listening socket (fd %d) handed in by the service manager", fd);
+		add_listener(fd, family == AF_UNIX, NULL, true);
+	}
 }
 
 bool listener_start(void)
 {
 	bool ok = true;
 	char buf[1024];
+	sdlisten_collect();
 	resume_timer = evtimer_new(rt.base, resume_cb, NULL);
+	/* the unix socket first: whoever sees the TCP port accept may use it at once */
+	if (*rt.cfg->unix_socket_dir)
+		ok &= listen_unix();
 	snprintf(buf, sizeof(buf), "%s", rt.cfg->listen_addr);
 	char *save = NULL;
 	for (char *h = strtok_r(buf, ", \t", &save); h; h = strtok_r(NULL, ", \t", &save))
 		ok &= listen_tcp_host(h);
-	if (*rt.cfg->unix_socket_dir)
-		ok &= listen_unix();
+	listen_unmatched_inherited();
 	if (n_listeners == 0) {
 		log_error("no listening sockets");
 		return false;
 	}
-	return ok;
+	/* with handed-in sockets, an address one of them already holds cannot be bound again */
+	return ok || sdlisten_count() > 0;
 }
 
 /* Shutdown: refuse new TCP clients at once; the unix socket stays for the console. */
@@ -195,7 +222,7 @@ void listener_stop(void)
 		event_free(listeners[i].ev);
 		if (listeners[i].fd >= 0)
 			close(listeners[i].fd);
-		if (listeners[i].is_unix)
+		if (listeners[i].is_unix && !listeners[i].inherited)
 			unlink(listeners[i].path);
 	}
 	n_listeners = 0;

@@ -19,6 +19,8 @@ static FILE *log_file;
 static char *log_file_path;
 static bool log_to_syslog;
 static bool log_quiet;
+static bool cli_quiet;
+static int cli_verbose;
 
 static const char *const level_names[] = { "FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE" };
 static const int syslog_levels[] = { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
@@ -35,6 +37,17 @@ void log_configure(const char *logfile, bool use_syslog, const char *syslog_iden
 	if (use_syslog && !log_to_syslog)
 		openlog(syslog_ident ? syslog_ident : "pgsplit", LOG_PID, LOG_DAEMON);
 	log_to_syslog = use_syslog;
+}
+
+void log_set_command_line(bool quiet, int verbose)
+{
+	cli_quiet = quiet;
+	cli_verbose = verbose;
+}
+
+void log_reconfigure(const char *logfile, bool use_syslog, const char *syslog_ident, int cfg_verbose)
+{
+	log_configure(logfile, use_syslog, syslog_ident, cli_quiet, cli_verbose + cfg_verbose);
 }
 
 void log_reopen(void)

@@ -16,6 +16,7 @@
 #include "runtime.h"
 #include "sbuf.h"
 #include "shutdown.h"
+#include "sdnotify.h"
 #include "tls.h"
 #include "varcache.h"
 
@@ -160,9 +161,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_info("got SIGHUP, reloading config");
+		sdnotify_reloading();
 		log_reopen();
 		if (!reload_config(err, sizeof(err)))
 			log_error("reload failed: %s", err);
+		sdnotify_ready(); /* a failed reload leaves the old config serving: still ready */
 		break;
 	case SIGINT:
 		shutdown_on_signal("SIGINT", false);
@@ -257,7 +260,8 @@ static int run(const Options *o)
 		log_fatal("%s", err);
 		return 1;
 	}
-	log_configure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, o->quiet, o->verbose + rt.cfg->verbose);
+	log_set_command_line(o->quiet, o->verbose);
+	log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
 	const char *user = o->user ? o->user : (*rt.cfg->user ? rt.cfg->user : NULL);
 	if (user && geteuid() == 0 && !change_user(user))
 		return 1;
@@ -318,6 +322,7 @@ static int run(const Options *o)
 	maint_start();
 	monitor_start();
 	log_info("pgsplit %s listening on %s:%d", PGSPLIT_VERSION, rt.cfg->listen_addr, rt.cfg->listen_port);
+	sdnotify_ready();
 	run_event_loop();
 	http_stop();
 	listener_stop();

@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sbuf.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tls.h"
 #include "hba.h"
@@ -179,7 +180,7 @@ bool reload_config(char *err, size_t errlen)
 		rt.authfile = af;
 	}
 	config_free(old);
-	log_configure(cfg->logfile, cfg->syslog, cfg->syslog_ident, false, cfg->verbose);
+	log_reconfigure(cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->verbose);
 	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
 	registry_apply_config();
 	monitor_reconfigure();
@@ -268,7 +269,7 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen)
 	}
 	free(old);
 	if (name_starts(s, "logfile") || name_starts(s, "syslog"))
-		log_configure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, false, rt.cfg->verbose);
+		log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
 	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
 	registry_apply_config();
 	monitor_reconfigure();

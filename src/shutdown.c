@@ -8,12 +8,15 @@
 #include "log.h"
 #include "pg_wire.h"
 #include "runtime.h"
+#include "sdnotify.h"
 
 #include <event2/event.h>
 #include <string.h>
 
 static void shutdown_begin(bool wait_for_clients)
 {
+	if (!rt.shutting_down)
+		sdnotify_stopping(); /* systemd: the service is on its way down */
 	rt.shutting_down = true;
 	rt.shutdown_wait_clients = wait_for_clients;
 	listener_close_tcp();
@@ -58,6 +61,8 @@ void shutdown_now(void)
 {
 	if (event_base_got_break(rt.base))
 		return;
+	if (!rt.shutting_down)
+		sdnotify_stopping();
 	log_info("shutting down");
 	event_base_loopbreak(rt.base);
 }

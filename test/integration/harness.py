@@ -242,7 +242,7 @@ class Pooler:
     def command(self, *args):
         return [pooler_bin()] + list(args) + [self.ini_path]
 
-    def start(self, args=(), wait=True, timeout=15):
+    def start(self, args=(), wait=True, timeout=15, pass_fds=()):
         self.write_files()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
@@ -254,7 +254,7 @@ class Pooler:
         self._stderr = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.command(*args), stdout=self._stderr,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.dir, env=env, **extra)
+                                     cwd=self.dir, env=env, pass_fds=pass_fds, **extra)
         if not wait:
             return self
         if not wait_port(self.host, self.port, timeout, self.proc):

@@ -2,6 +2,7 @@
 file keeps the old config and says why."""
 
 import signal
+import socket
 import time
 
 import psycopg
@@ -157,3 +158,18 @@ def test_admin_reload_with_truncated_file_is_refused(pooler, shape):
     admin(p, "RELOAD")
     cfg = {r["key"]: r["value"] for r in admin(p, "SHOW CONFIG")}
     assert cfg["default_pool_size"] == "4"
+
+
+def test_reload_keeps_quiet_and_verbose_from_command_line(pooler):
+    """-q and -v are the command line's: a SIGHUP reload (as logrotate sends) must not
+    start writing to stderr again, nor drop the extra verbosity."""
+    p = pooler(args=("-q", "-v"))
+    p.reload()
+    assert p.wait_log("configuration reloaded")
+    assert query1(p.connect(), "SELECT 1") == 1
+    with open(p.stderr_path, errors="replace") as f:
+        stderr = f.read()
+    assert "login attempt" not in stderr, stderr[-2000:]
+    # a connection that ends before its startup packet is logged at DEBUG (-v)
+    socket.create_connection((p.host, p.port)).close()
+    assert p.wait_log(r"configuration reloaded[\s\S]* DEBUG .*closing during login")
