@@ -36,6 +36,28 @@ typedef enum {
 	AUTH_PHASE_DONE,
 } AuthPhase;
 
+/*
+ * Where a client's transactions go, and what read-your-writes asks of them: the state
+ * client_route.c (routing), rerun.c (the 25006 re-run) and causal.c (floors, the causal
+ * token) keep per client, in one place.
+ */
+typedef struct ClientRouting {
+	bool refuse_pending;   /* answer the pending batch with "no replica" (replica_fallback) */
+	bool xact_is_write;    /* the current transaction went to the primary as a write */
+	bool causal_waiting;   /* paused until a replica catches up or causal_wait passes */
+	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
+	bool partial_due;      /* a batch without its Sync waited long enough: route it now */
+	bool await_linked_rfq; /* paused until the linked server answered the earlier batches */
+	RywState ryw;          /* read-your-writes state, scope client */
+	uint64_t token_floor;  /* pgsplit.min_lsn handed in by the client */
+	uint32_t token_epoch;  /* primary epoch of token_floor */
+	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */
+	usec_t causal_deadline;
+	struct RetryState *retry;    /* 25006 re-run state, owned; NULL when none is possible */
+	struct event *partial_timer; /* how long a batch waits for its Sync; made on first use, owned */
+	struct event *causal_timer;  /* ends a parked read's wait at causal_deadline; made on first use, owned */
+} ClientRouting;
+
 struct Client {
 	Conn conn; /* first member: a Conn * is a Client * when conn.kind == CONN_CLIENT */
 	Database *db;
@@ -61,38 +83,22 @@ struct Client {
 	usec_t idle_since;  /* monotonic, last time it went unlinked */
 	bool in_transaction; /* last ReadyForQuery status was T or E */
 	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
-	bool refuse_pending; /* answer the pending batch with "no replica" (replica_fallback) */
-	bool xact_is_write;  /* the current transaction went to the primary as a write */
-	bool causal_waiting; /* paused until a replica catches up or causal_wait passes */
 	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
 	bool lookup_found;   /* ... and returned a row naming the user */
-	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool drop_to_sync;   /* prepared.c answered an error: skip the batch up to its Sync */
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
-	bool partial_due;    /* a batch without its Sync waited long enough: route it now */
-	bool await_linked_rfq; /* paused until the linked server answered the earlier batches */
 	bool shape_wait;     /* paused until a statement copy's columns are known (prepared.c) */
 	bool cancel_on_send; /* a CancelRequest came while its batch waited: cancel where it goes */
-	RywState ryw;        /* read-your-writes state, scope client */
-	uint64_t token_floor; /* pgsplit.min_lsn handed in by the client */
-	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */
-	usec_t causal_deadline;
 	/*
 	 * Pool.auth_waiters while its auth_query lookup waits (login), or
 	 * Database.causal_waiters while a read waits for a replica (after login): never both.
 	 */
 	List park_node;
+	ClientRouting route;
 	struct Server *auth_server; /* running this client's lookup */
 	char *lookup_secret; /* owned: what auth_query returned for this login; NULL if none */
-	/* 25006 re-run state (rerun.c), owned; NULL when no re-run is possible */
-	struct RetryState *retry;
-	/* client_route.c: how long a batch waits for its Sync; made on first use, owned */
-	struct event *partial_timer;
-	/* client_route.c: ends a parked read's wait at causal_deadline; made on first use, owned */
-	struct event *causal_timer;
-	uint32_t token_epoch; /* primary epoch of token_floor */
 	struct StmtMap *stmts; /* prepared.c: this client's statement names (owned) */
 	List pool_node;     /* pool's waiting or active list */
 	List all_node;      /* runtime's list of all clients */

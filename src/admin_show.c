@@ -659,7 +659,7 @@ static void ryw_fields(Row *w, const Client *c)
 	if (c && c->pool && c->pool->db->n_replicas > 0) {
 		RywSettings set;
 		ryw_settings(c->pool->db, &set);
-		const RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+		const RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->route.ryw;
 		uint64_t floor;
 		if (set.mode == RYW_LSN && !ryw_current_floor(st, c->pool->db, &floor))
 			snprintf(lsn, sizeof(lsn), "pending");

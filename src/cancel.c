@@ -25,7 +25,7 @@ void cancel_handle_request(Client *requester, PktReader *r)
 		log_client(LOG_LVL_DEBUG, target, "forwarding cancel request to S-%llu",
 			  (unsigned long long)s->conn.id);
 		server_send_cancel(s);
-	} else if (target && (target->state == CL_WAITING || target->causal_waiting)) {
+	} else if (target && (target->state == CL_WAITING || target->route.causal_waiting)) {
 		/* A direct connection would be running this batch: cancel it once it is sent. */
 		log_debug("C-%llu: cancel request held until its batch reaches a server",
 			  (unsigned long long)target->conn.id);

@@ -21,7 +21,7 @@
 
 static RywState *ryw_scope(Client *c, const RywSettings *set)
 {
-	return set->scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+	return set->scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->route.ryw;
 }
 
 /*
@@ -47,7 +47,7 @@ void causal_note_write_end(Server *s, Client *c, usec_t now)
 {
 	RywSettings set;
 	Database *db = c->pool->db;
-	c->xact_is_write = false;
+	c->route.xact_is_write = false;
 	if (s->pool->replica || db->n_replicas == 0)
 		return;
 	ryw_settings(db, &set);
@@ -56,7 +56,7 @@ void causal_note_write_end(Server *s, Client *c, usec_t now)
 	ryw_note_write(ryw_scope(c, &set), &set, now);
 	if (set.mode != RYW_LSN)
 		return;
-	c->token_write_at = now;
+	c->route.token_write_at = now;
 	clear_token(c);
 	monitor_want_primary_check(db);
 }
@@ -65,9 +65,9 @@ void causal_note_write_end(Server *s, Client *c, usec_t now)
 void causal_send_token_if_known(Client *c)
 {
 	uint64_t lsn;
-	if (!monitor_floor_after(c->pool->db, c->token_write_at, &lsn))
+	if (!monitor_floor_after(c->pool->db, c->route.token_write_at, &lsn))
 		return;
-	c->token_write_at = 0;
+	c->route.token_write_at = 0;
 	char text[32];
 	PktBuf pb;
 	lsn_format(lsn, text, sizeof(text));
@@ -130,8 +130,8 @@ static bool parse_min_lsn_set(const char *p, const char *end, uint64_t *lsn)
 
 void causal_set_token(Client *c, uint64_t lsn)
 {
-	c->token_floor = lsn;
-	c->token_epoch = c->pool ? c->pool->db->primary_epoch : 0;
+	c->route.token_floor = lsn;
+	c->route.token_epoch = c->pool ? c->pool->db->primary_epoch : 0;
 }
 
 bool causal_intercept_set(Client *c, const SbufMsg *msg)

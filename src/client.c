@@ -203,10 +203,10 @@ static void client_free(Conn *conn)
 		free(c->scram);
 	}
 	rerun_disarm(c);
-	if (c->partial_timer)
-		event_free(c->partial_timer);
-	if (c->causal_timer)
-		event_free(c->causal_timer);
+	if (c->route.partial_timer)
+		event_free(c->route.partial_timer);
+	if (c->route.causal_timer)
+		event_free(c->route.causal_timer);
 	prepared_client_free(c);
 	intern_put(c->user_name);
 	intern_put(c->db_name);
@@ -244,9 +244,9 @@ void client_close(Client *c, const char *reason)
 	}
 	c->state = CL_CLOSED;
 	authquery_forget_client(c);
-	if (c->causal_waiting) {
+	if (c->route.causal_waiting) {
 		list_del(&c->park_node);
-		c->causal_waiting = false;
+		c->route.causal_waiting = false;
 	}
 	cancel_key_unregister(c);
 	list_del(&c->all_node);
@@ -830,12 +830,12 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		if (rs == CLIENT_ROUTE_WAIT_MORE)
 			return SB_WAIT_MORE;
 		if (rs == CLIENT_ROUTE_AWAIT_LINKED) {
-			c->await_linked_rfq = true; /* server_ready_for_query resumes it */
+			c->route.await_linked_rfq = true; /* server_ready_for_query resumes it */
 			return SB_PAUSE;
 		}
 	}
-	if (!c->conn.link && c->refuse_pending) {
-		c->refuse_pending = false;
+	if (!c->conn.link && c->route.refuse_pending) {
+		c->route.refuse_pending = false;
 		return client_refuse_batch(c, msg);
 	}
 	if (!c->conn.link) {

@@ -167,24 +167,24 @@ static void partial_wait_done(evutil_socket_t fd, short what, void *arg)
 	Client *c = arg;
 	(void)fd;
 	(void)what;
-	c->partial_due = true;
+	c->route.partial_due = true;
 	sbuf_kick(&c->conn);
 }
 
 static void partial_wait_arm(Client *c)
 {
 	struct timeval tv = { 0, PARTIAL_BATCH_WAIT_USEC };
-	if (!c->partial_timer)
-		c->partial_timer = evtimer_new(rt.base, partial_wait_done, c);
-	if (!c->partial_timer || evtimer_add(c->partial_timer, &tv) != 0)
-		c->partial_due = true; /* no timer: do not wait */
+	if (!c->route.partial_timer)
+		c->route.partial_timer = evtimer_new(rt.base, partial_wait_done, c);
+	if (!c->route.partial_timer || evtimer_add(c->route.partial_timer, &tv) != 0)
+		c->route.partial_due = true; /* no timer: do not wait */
 }
 
 static void partial_wait_reset(Client *c)
 {
-	c->partial_due = false;
-	if (c->partial_timer)
-		evtimer_del(c->partial_timer);
+	c->route.partial_due = false;
+	if (c->route.partial_timer)
+		evtimer_del(c->route.partial_timer);
 }
 
 /* Fill req.cls from the pending message(s); *rerun_len as scan_extended_batch says. */
@@ -205,7 +205,7 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 	if (st == SCAN_MORE)
 		return CLIENT_ROUTE_WAIT_MORE;
 	if (st == SCAN_PARTIAL) {
-		if (!c->partial_due) {
+		if (!c->route.partial_due) {
 			partial_wait_arm(c);
 			return CLIENT_ROUTE_WAIT_MORE;
 		}
@@ -232,7 +232,7 @@ static ClientRouteStatus route_request(Client *c, const SbufMsg *msg, RouteReque
 	if (req->session_mode || req->routing != ROUTING_AUTO)
 		return CLIENT_ROUTE_READY;
 	ClientRouteStatus st = classify_pending(c, msg, req, rerun_len);
-	if (st == CLIENT_ROUTE_READY && c->partial_timer)
+	if (st == CLIENT_ROUTE_READY && c->route.partial_timer)
 		partial_wait_reset(c);
 	return st;
 }
@@ -319,7 +319,7 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 		return NULL;
 	}
 	ryw_settings(db, &set);
-	RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->ryw;
+	RywState *st = set.scope == RYW_SCOPE_USER ? &c->pool->ryw : &c->route.ryw;
 	ryw_resolve(st, db);
 	if (!ryw_replica_allowed(st, &set, db->primary_epoch, now, &min_lsn)) {
 		*reason = ROUTE_READ_YOUR_WRITES;
@@ -327,8 +327,8 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 		*wait = st->floor_pending && causal_bound(&set) > 0;
 		return NULL;
 	}
-	if (c->token_floor && c->token_epoch == db->primary_epoch && set.mode != RYW_OFF)
-		min_lsn = max_u64(min_lsn, c->token_floor);
+	if (c->route.token_floor && c->route.token_epoch == db->primary_epoch && set.mode != RYW_OFF)
+		min_lsn = max_u64(min_lsn, c->route.token_floor);
 	Replica *r;
 	if (router_pick_reader(db, lb, now, min_lsn, rt.cfg->primary_read_weight, &r)) {
 		if (!r)
@@ -367,11 +367,11 @@ static void causal_deadline_passed(evutil_socket_t fd, short what, void *arg)
 	Client *c = arg;
 	(void)fd;
 	(void)what;
-	if (!c->causal_waiting)
+	if (!c->route.causal_waiting)
 		return;
-	c->causal_deadline = time_now_mono(); /* passed, whatever clock the timer used */
+	c->route.causal_deadline = time_now_mono(); /* passed, whatever clock the timer used */
 	list_del(&c->park_node);
-	c->causal_waiting = false;
+	c->route.causal_waiting = false;
 	sbuf_resume(&c->conn);
 }
 
@@ -384,22 +384,22 @@ static bool causal_wait_begin(Client *c)
 	Database *db = c->pool->db;
 	RywSettings set;
 	usec_t now = time_now_mono();
-	if (c->causal_deadline && now >= c->causal_deadline) {
-		c->causal_deadline = 0; /* waited long enough for this read */
+	if (c->route.causal_deadline && now >= c->route.causal_deadline) {
+		c->route.causal_deadline = 0; /* waited long enough for this read */
 		return false;
 	}
-	if (!c->causal_deadline) {
+	if (!c->route.causal_deadline) {
 		ryw_settings(db, &set);
 		usec_t bound = causal_bound(&set);
 		struct timeval tv = { (time_t)(bound / USEC_PER_SEC), (suseconds_t)(bound % USEC_PER_SEC) };
-		c->causal_deadline = now + bound;
+		c->route.causal_deadline = now + bound;
 		db->ryw_waited++;
-		if (!c->causal_timer)
-			c->causal_timer = evtimer_new(rt.base, causal_deadline_passed, c);
-		if (c->causal_timer)
-			evtimer_add(c->causal_timer, &tv);
+		if (!c->route.causal_timer)
+			c->route.causal_timer = evtimer_new(rt.base, causal_deadline_passed, c);
+		if (c->route.causal_timer)
+			evtimer_add(c->route.causal_timer, &tv);
 	}
-	c->causal_waiting = true;
+	c->route.causal_waiting = true;
 	list_append(&db->causal_waiters, &c->park_node);
 	return true;
 }
@@ -408,10 +408,10 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 {
 	Database *db = c->pool->db;
 	*target = c->pool;
-	c->xact_is_write = false;
-	if (c->rerun_on_primary) {
-		c->rerun_on_primary = false; /* counted when the replica refused it */
-		c->xact_is_write = true;     /* refused for writing: a write for read-your-writes */
+	c->route.xact_is_write = false;
+	if (c->route.rerun_on_primary) {
+		c->route.rerun_on_primary = false; /* counted when the replica refused it */
+		c->route.xact_is_write = true;     /* refused for writing: a write for read-your-writes */
 		return CLIENT_ROUTE_READY;
 	}
 	if (db->routing == ROUTING_PRIMARY)
@@ -434,7 +434,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		if (!r && wait && causal_wait_begin(c))
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
-	c->causal_deadline = 0;
+	c->route.causal_deadline = 0;
 	if (!r && d.reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
 		count_route(db, d.reason, NULL);
 		return CLIENT_ROUTE_REFUSE;
@@ -446,7 +446,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
 		db->ryw_kept_on_primary++;
 	/* session statements (SET, RESET, DISCARD, DEALLOCATE) change no data: no floor */
-	c->xact_is_write = !r && reason_is_write(d.reason) && !(req.classified && req.cls.session_only);
+	c->route.xact_is_write = !r && reason_is_write(d.reason) && !(req.classified && req.cls.session_only);
 	count_route(db, d.reason, r);
 	if (r)
 		*target = replica_pool_for(c, r);
@@ -490,14 +490,14 @@ void client_route_wake_causal(Database *db, bool deadline_only)
 	list_for_each_safe(it, tmp, &db->causal_waiters)
 	{
 		Client *c = container_of(it, Client, park_node);
-		if (deadline_only && now < c->causal_deadline)
+		if (deadline_only && now < c->route.causal_deadline)
 			continue;
 		list_del(it);
 		list_append(&woken, it);
 	}
 	while ((it = list_pop(&woken)) != NULL) {
 		Client *c = container_of(it, Client, park_node);
-		c->causal_waiting = false;
+		c->route.causal_waiting = false;
 		sbuf_resume(&c->conn);
 	}
 }
@@ -518,7 +518,7 @@ void client_route_evacuate(Pool *p)
 			r = NULL;
 		if (!r && reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
 			client_set_state(c, CL_ACTIVE);
-			c->refuse_pending = true;
+			c->route.refuse_pending = true;
 			sbuf_resume(&c->conn);
 			continue;
 		}

@@ -29,7 +29,7 @@ typedef struct RetryState {
 
 bool rerun_calls_functions(const Client *c)
 {
-	return c->retry && c->retry->calls_functions;
+	return c->route.retry && c->route.retry->calls_functions;
 }
 
 #define RETRY_MAX_BATCH (64 * 1024)
@@ -37,12 +37,12 @@ bool rerun_calls_functions(const Client *c)
 
 void rerun_disarm(Client *c)
 {
-	RetryState *rs = c->retry;
+	RetryState *rs = c->route.retry;
 	if (!rs)
 		return;
 	pktbuf_free(&rs->held);
 	free(rs);
-	c->retry = NULL;
+	c->route.retry = NULL;
 }
 
 void rerun_arm(Client *c, size_t len, bool calls_functions)
@@ -60,12 +60,12 @@ void rerun_arm(Client *c, size_t len, bool calls_functions)
 	rs->calls_functions = calls_functions;
 	rs->held = (PktBuf){ 0 };
 	memcpy(rs->batch, data, len);
-	c->retry = rs;
+	c->route.retry = rs;
 }
 
 void rerun_note_sent(Client *c, uint32_t len)
 {
-	RetryState *rs = c->retry;
+	RetryState *rs = c->route.retry;
 	if (!rs)
 		return;
 	rs->sent += len;
@@ -75,7 +75,7 @@ void rerun_note_sent(Client *c, uint32_t len)
 
 bool rerun_hold(Client *c, const uint8_t *data, size_t len)
 {
-	RetryState *rs = c->retry;
+	RetryState *rs = c->route.retry;
 	if (!rs)
 		return false;
 	if (!rs->held.data)
@@ -94,19 +94,19 @@ bool rerun_hold_refusal(Client *c, const uint8_t *data, size_t len)
 		return false; /* its input is being read now: the batch cannot be put back safely */
 	if (!rerun_hold(c, data, len))
 		return false;
-	c->retry->refused = true;
+	c->route.retry->refused = true;
 	return true;
 }
 
 bool rerun_refused(const Client *c)
 {
-	return c->retry && c->retry->refused;
+	return c->route.retry && c->route.retry->refused;
 }
 
 /* Hand the held-back replies to the client: from now on a re-run is impossible. */
 void rerun_release_held(Client *c)
 {
-	RetryState *rs = c->retry;
+	RetryState *rs = c->route.retry;
 	if (rs && rs->held.len > 0)
 		sbuf_queue(&c->conn, rs->held.data, rs->held.len);
 	rerun_disarm(c);
@@ -135,7 +135,7 @@ static void forget_parsed_names(Client *c, const uint8_t *batch, size_t len)
 void rerun_on_primary(Client *c)
 {
 	Database *db = c->pool->db;
-	RetryState *rs = c->retry;
+	RetryState *rs = c->route.retry;
 	if (!rs)
 		return;
 	db->route_reasons[ROUTE_RETRY_25006]++;
@@ -143,10 +143,10 @@ void rerun_on_primary(Client *c)
 	forget_parsed_names(c, rs->batch, rs->len);
 	sbuf_unread(&c->conn, rs->batch, rs->len);
 	rerun_disarm(c); /* the held replies, 25006 included, are dropped */
-	c->rerun_on_primary = true;
-	c->xact_is_write = false;
-	if (c->await_linked_rfq) {
-		c->await_linked_rfq = false; /* its next batch was waiting for this answer */
+	c->route.rerun_on_primary = true;
+	c->route.xact_is_write = false;
+	if (c->route.await_linked_rfq) {
+		c->route.await_linked_rfq = false; /* its next batch was waiting for this answer */
 		sbuf_resume(&c->conn);
 	} else {
 		sbuf_kick(&c->conn);

@@ -1010,7 +1010,7 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	Pool *p = s->pool;
 	char status = (char)msg->data[5];
 	usec_t now = time_now_loop();
-	if (c->token_write_at)
+	if (c->route.token_write_at)
 		causal_send_token_if_known(c);
 	sbuf_queue(&c->conn, msg->data, msg->len);
 	p->stats.total.bytes_sent += msg->len;
@@ -1024,16 +1024,16 @@ static SbufVerdict server_ready_for_query(Server *s, Client *c, const SbufMsg *m
 	}
 	c->in_transaction = status != 'I';
 	prepared_flush_due(s, c);
-	bool resume = c->await_linked_rfq && s->pending_rfq == 0;
+	bool resume = c->route.await_linked_rfq && s->pending_rfq == 0;
 	if (resume)
-		c->await_linked_rfq = false; /* its next batch may be routed now */
+		c->route.await_linked_rfq = false; /* its next batch may be routed now */
 	if (status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s)) {
 		if (resume)
 			sbuf_resume(&c->conn);
 		return s->conn.closing ? SB_STOP : SB_CONSUMED;
 	}
 	p->stats.total.xact_count++;
-	if (c->xact_is_write)
+	if (c->route.xact_is_write)
 		causal_note_write_end(s, c, time_now_mono()); /* exact: its floor needs a check sent later */
 	PoolMode mode = pool_mode_of(p);
 	if (mode == POOL_MODE_SESSION) {
@@ -1099,7 +1099,7 @@ static SbufVerdict server_idle_message(Server *s, const SbufMsg *msg)
 static SbufVerdict server_forward(Server *s, Client *c, const SbufMsg *msg)
 {
 	s->pool->stats.total.bytes_sent += msg->len;
-	if (c->retry && s->pool->replica && msg->avail == msg->len && rerun_hold(c, msg->data, msg->len))
+	if (c->route.retry && s->pool->replica && msg->avail == msg->len && rerun_hold(c, msg->data, msg->len))
 		return SB_CONSUMED;
 	return SB_FORWARD;
 }
@@ -1107,7 +1107,7 @@ static SbufVerdict server_forward(Server *s, Client *c, const SbufMsg *msg)
 void server_deliver(Server *s, Client *c, const uint8_t *data, size_t len)
 {
 	s->pool->stats.total.bytes_sent += len;
-	if (!c->retry || !s->pool->replica || !rerun_hold(c, data, len))
+	if (!c->route.retry || !s->pool->replica || !rerun_hold(c, data, len))
 		sbuf_queue(&c->conn, data, len);
 }
 
@@ -1122,7 +1122,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	if (!c)
 		return server_idle_message(s, msg);
 	SbufVerdict v;
-	if (c->retry && s->pool->replica && rerun_filter_reply(s, c, msg, &v))
+	if (c->route.retry && s->pool->replica && rerun_filter_reply(s, c, msg, &v))
 		return v;
 	if (s->replies && prepared_server_message(s, c, msg, &v))
 		return v;
