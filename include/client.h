@@ -115,8 +115,6 @@ void client_on_server_linked(Client *client);
 void client_finish_welcome(Client *client);
 /* A server-side problem while the client waits: report and close. */
 void client_fail_wait(Client *client, const char *message);
-/* Send an ErrorResponse to a linked client (e.g. query_timeout) without closing. */
-void client_send_error(Client *client, const char *severity, const char *sqlstate, const char *message);
 void client_set_state(Client *client, ClientState state);
 /*
  * The client just authenticated: give it its user, database (made from "*" if need be)

@@ -184,16 +184,6 @@ void client_send_pkt(Client *c, PktBuf *pb)
 	sbuf_queue(&c->conn, pb->data, pb->len);
 }
 
-void client_send_error(Client *c, const char *severity, const char *sqlstate, const char *message)
-{
-	PktBuf pb;
-	pktbuf_init(&pb, 128, 0);
-	pktbuf_put_error_response(&pb, severity, sqlstate, message);
-	sbuf_queue(&c->conn, pb.data, pb.len);
-	pktbuf_free(&pb);
-	sbuf_flush(&c->conn);
-}
-
 static void client_free(Conn *conn)
 {
 	Client *c = (Client *)conn;
