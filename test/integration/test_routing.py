@@ -109,9 +109,17 @@ def test_replica_hint(routed):
 def test_extended_protocol_and_pipeline_route_reads(routed):
     c = routed.connect()
     assert query1(c, "SELECT pg_is_in_recovery() WHERE %s = 1", (1,)) is True
-    with c.pipeline():
-        curs = [c.execute("SELECT pg_is_in_recovery(), %s::int", (i,)) for i in range(5)]
-    assert [cur.fetchone() for cur in curs] == [(True, i) for i in range(5)]
+    # A batch whose Sync comes more than 5 ms after its first message goes to the primary
+    # (correct, only slower); a starved test process can be that slow, so the pipeline may
+    # take three tries to show that it can run on a replica. Its results are checked each time.
+    for attempt in range(3):
+        with c.pipeline():
+            curs = [c.execute("SELECT pg_is_in_recovery(), %s::int", (i,)) for i in range(5)]
+        rows = [cur.fetchone() for cur in curs]
+        assert [r[1] for r in rows] == list(range(5))
+        if all(r[0] for r in rows):
+            break
+    assert rows == [(True, i) for i in range(5)]
     # a write in the extended protocol still reaches the primary
     assert query1(c, "SELECT pg_is_in_recovery() FROM (SELECT txid_current()) t WHERE %s = 1", (1,)) is False
 
