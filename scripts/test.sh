@@ -31,7 +31,7 @@ fi
 export PYTHONDONTWRITEBYTECODE=1
 # shellcheck disable=SC2206
 # Two workers (each with its own PostgreSQL cluster) keep CI well under its time limit.
-pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q ${PYTEST_ARGS:--n 2})
+pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q --durations=15 ${PYTEST_ARGS:--n 2})
 
 log "integration tests against $ROOT/pgsplit"
 if ! PGSPLIT_BIN=$ROOT/pgsplit "${pytest_cmd[@]}"; then
