@@ -122,7 +122,6 @@ void client_set_state(Client *client, ClientState state);
  * limits. False when the client was closed instead. Safe to call again.
  */
 bool client_login_bind(Client *client) MUST_CHECK;
-Client *client_find_by_cancel_key(uint32_t pid, uint32_t key);
 const char *client_state_name(ClientState state);
 
 #endif

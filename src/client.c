@@ -73,8 +73,6 @@ static void client_on_tls_ready(Conn *conn)
 		client_close(c, "direct TLS without ALPN \"postgresql\"");
 }
 
-#define CANCEL_HASH_SIZE 4096
-static Client *cancel_hash[CANCEL_HASH_SIZE];
 
 static const char *const client_state_names[] = { "login", "welcome", "active", "waiting", "closed" };
 
@@ -130,47 +128,6 @@ void client_set_state(Client *c, ClientState state)
 	default:
 		break;
 	}
-}
-
-/* ---- cancel keys ---- */
-
-static unsigned cancel_slot(uint32_t pid, uint32_t key)
-{
-	return (pid * 2654435761u ^ key) % CANCEL_HASH_SIZE;
-}
-
-static void cancel_key_register(Client *c)
-{
-	do {
-		if (RAND_bytes((unsigned char *)&c->cancel_pid, 4) != 1 ||
-		    RAND_bytes((unsigned char *)&c->cancel_key, 4) != 1) {
-			c->cancel_pid = (uint32_t)random();
-			c->cancel_key = (uint32_t)random();
-		}
-		c->cancel_pid = peer_tag_cancel_pid(c->cancel_pid);
-	} while (client_find_by_cancel_key(c->cancel_pid, c->cancel_key));
-	unsigned slot = cancel_slot(c->cancel_pid, c->cancel_key);
-	c->cancel_next = cancel_hash[slot];
-	cancel_hash[slot] = c;
-}
-
-static void cancel_key_unregister(Client *c)
-{
-	Client **pp = &cancel_hash[cancel_slot(c->cancel_pid, c->cancel_key)];
-	for (; *pp; pp = &(*pp)->cancel_next) {
-		if (*pp == c) {
-			*pp = c->cancel_next;
-			return;
-		}
-	}
-}
-
-Client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
-{
-	for (Client *c = cancel_hash[cancel_slot(pid, key)]; c; c = c->cancel_next)
-		if (c->cancel_pid == pid && c->cancel_key == key && c->state != CL_CLOSED)
-			return c;
-	return NULL;
 }
 
 /* ---- sending and closing ---- */
@@ -238,7 +195,7 @@ void client_close(Client *c, const char *reason)
 		list_del(&c->park_node);
 		c->route.causal_waiting = false;
 	}
-	cancel_key_unregister(c);
+	cancel_key_forget(c);
 	list_del(&c->all_node);
 	rt.client_count--;
 	if (rt.cfg->log_disconnections && logged_in)
@@ -325,7 +282,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addr_len, bool
 	list_init(&c->pool_node);
 	list_append(&rt.clients, &c->all_node);
 	rt.client_count++;
-	cancel_key_register(c);
+	cancel_key_issue(c);
 	sbuf_attach(&c->conn, fd, CONN_CLIENT, &client_ops);
 	sbuf_start_reading(&c->conn);
 }

@@ -1,11 +1,12 @@
 /*
- * Cancel forwarding between peers (see peer.h). A forward is one short connection: send
- * the 16-byte CancelRequest, then wait (up to cancel_wait_timeout) for the peer to close
- * it, as a client's own cancel does. Peers are reached by address or Unix socket
+ * Cancel forwarding between peers (see peer.h). A forward is one side connection
+ * (cancel_send): send the 16-byte CancelRequest, then wait (up to cancel_wait_timeout)
+ * for the peer to close it, as a client's own cancel does. Peers are reached by address or Unix socket
  * directory; a host name is looked up with getaddrinfo only when its address is numeric,
  * since a blocking lookup would hold up every client.
  */
 #include "peer.h"
+#include "cancel.h"
 #include "config.h"
 #include "log.h"
 #include "pktbuf.h"
@@ -30,13 +31,6 @@
 static PeerPoolStats pools[MAX_PEER_POOLS];
 static int n_pools;
 
-typedef struct Forward {
-	struct event ev;
-	int fd;
-	int peer_id;
-	bool sent;
-	uint8_t packet[16];
-} Forward;
 
 uint32_t peer_tag_cancel_pid(uint32_t random_pid)
 {
@@ -102,45 +96,26 @@ static bool peer_address(const PeerDef *peer, struct sockaddr_storage *ss, sockl
 	return true;
 }
 
-static void forward_done(Forward *f)
+/* SHOW PEER_POOLS counts of a forward: logging in until sent, then active until closed. */
+static void forward_sent(void *arg)
 {
-	PeerPoolStats *st = pool_for(f->peer_id);
+	PeerPoolStats *st = pool_for((int)(intptr_t)arg);
 	if (st) {
-		st->cl_active--;
-		if (f->sent)
-			st->sv_active--;
-		else
-			st->sv_login--;
+		st->sv_login--;
+		st->sv_active++;
 	}
-	event_del(&f->ev);
-	close(f->fd);
-	free(f);
 }
 
-/* Writable: send the request; then readable (the peer closed) or timed out: done. */
-static void forward_event(evutil_socket_t fd, short what, void *arg)
+static void forward_done(void *arg, bool sent)
 {
-	Forward *f = arg;
-	if (!f->sent && (what & EV_WRITE)) {
-		if (send(fd, f->packet, sizeof(f->packet), MSG_NOSIGNAL) != (ssize_t)sizeof(f->packet)) {
-			log_warning("cancel request for peer %d not sent: %s", f->peer_id, strerror(errno));
-			forward_done(f);
-			return;
-		}
-		PeerPoolStats *st = pool_for(f->peer_id);
-		if (st) {
-			st->sv_login--;
-			st->sv_active++;
-		}
-		f->sent = true;
-		event_del(&f->ev);
-		usec_t wait = rt.cfg->cancel_wait_timeout > 0 ? rt.cfg->cancel_wait_timeout : 10 * USEC_PER_SEC;
-		struct timeval tv = { (time_t)(wait / USEC_PER_SEC), (suseconds_t)(wait % USEC_PER_SEC) };
-		event_assign(&f->ev, rt.base, f->fd, EV_READ, forward_event, f);
-		event_add(&f->ev, &tv);
+	PeerPoolStats *st = pool_for((int)(intptr_t)arg);
+	if (!st)
 		return;
-	}
-	forward_done(f);
+	st->cl_active--;
+	if (sent)
+		st->sv_active--;
+	else
+		st->sv_login--;
 }
 
 bool peer_forward_cancel(uint32_t pid, uint32_t key)
@@ -159,26 +134,13 @@ bool peer_forward_cancel(uint32_t pid, uint32_t key)
 			    "socket directory", peer_id);
 		return false;
 	}
-	Forward *f = xcalloc(1, sizeof(*f));
-	PktBuf pb;
-	pktbuf_init(&pb, 16, 0);
-	pktbuf_put_cancel_request(&pb, pid, key);
-	memcpy(f->packet, pb.data, sizeof(f->packet));
-	pktbuf_free(&pb);
-	f->peer_id = peer_id;
-	f->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (f->fd < 0 || (connect(f->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)) {
+	CancelSendHooks hooks = { forward_sent, forward_done, (void *)(intptr_t)peer_id, true };
+	if (!cancel_send(&ss, len, pid, key, &hooks)) {
 		log_warning("cancel request for peer %d not forwarded: %s", peer_id, strerror(errno));
-		if (f->fd >= 0)
-			close(f->fd);
-		free(f);
 		return false;
 	}
 	st->cl_active++;
 	st->sv_login++;
-	struct timeval tv = { 10, 0 };
-	event_assign(&f->ev, rt.base, f->fd, EV_WRITE, forward_event, f);
-	event_add(&f->ev, &tv);
 	log_debug("forwarding a cancel request to peer %d", peer_id);
 	return true;
 }

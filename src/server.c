@@ -8,6 +8,7 @@
 #include "server.h"
 #include "authquery.h"
 #include "client.h"
+#include "cancel.h"
 #include "causal.h"
 #include "client_route.h"
 #include "rerun.h"
@@ -1143,42 +1144,7 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	return server_forward(s, c, msg);
 }
 
-/* ---- cancel ---- */
-
-typedef struct CancelConn {
-	struct event ev;
-	int fd;
-	uint8_t packet[16];
-} CancelConn;
-
-static void cancel_conn_done(evutil_socket_t fd, short what, void *arg)
-{
-	CancelConn *cc = arg;
-	if (what & EV_WRITE) {
-		if (send(fd, cc->packet, sizeof(cc->packet), MSG_NOSIGNAL) != sizeof(cc->packet))
-			log_debug("cancel request not sent: %s", strerror(errno));
-	}
-	close(fd);
-	free(cc);
-}
-
 void server_send_cancel(Server *s)
 {
-	CancelConn *cc = xcalloc(1, sizeof(*cc));
-	PktBuf pb;
-	pktbuf_init(&pb, 16, 0);
-	pktbuf_put_cancel_request(&pb, s->backend_pid, s->backend_key);
-	memcpy(cc->packet, pb.data, sizeof(cc->packet));
-	pktbuf_free(&pb);
-	cc->fd = socket(s->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (cc->fd < 0 ||
-	    (connect(cc->fd, (struct sockaddr *)&s->target, s->target_len) < 0 && errno != EINPROGRESS)) {
-		if (cc->fd >= 0)
-			close(cc->fd);
-		free(cc);
-		return;
-	}
-	struct timeval tv = { 10, 0 };
-	event_assign(&cc->ev, rt.base, cc->fd, EV_WRITE, cancel_conn_done, cc);
-	event_add(&cc->ev, &tv);
+	cancel_send(&s->target, s->target_len, s->backend_pid, s->backend_key, NULL);
 }
