@@ -116,6 +116,10 @@ void client_finish_welcome(Client *client);
 /* A server-side problem while the client waits: report and close. */
 void client_fail_wait(Client *client, const char *message);
 void client_set_state(Client *client, ClientState state);
+/* Queue a message built for the client (closes it if building failed). */
+void client_send_pkt(Client *client, PktBuf *pb);
+/* Authentication succeeded (auth.c, or the console's own login): go on to the welcome. */
+void client_auth_ok(Client *client);
 /*
  * The client just authenticated: give it its user, database (made from "*" if need be)
  * and pool, after the refusals kept for this moment and the per-database and per-user

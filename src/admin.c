@@ -32,10 +32,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* client.c's, not in client.h: the console is their only other user besides auth.c */
-void client_send_pkt(Client *client, PktBuf *pb);
-void client_auth_ok(Client *client);
-
 /* SQLSTATEs only the console reports (PostgreSQL's codes for the same situations) */
 #ifndef SQLSTATE_OBJECT_NOT_IN_STATE
 #define SQLSTATE_OBJECT_NOT_IN_STATE "55000"

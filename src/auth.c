@@ -24,9 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void client_auth_ok(Client *client);
-void client_send_pkt(Client *client, PktBuf *pb);
-
 static void auth_fail(Client *c, const char *why)
 {
 	char msg[256];

@@ -35,9 +35,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-void client_auth_ok(Client *client);
-void client_send_pkt(Client *client, PktBuf *pb);
-
 static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg);
 static void client_on_eof(Conn *conn, const char *reason);
 static void client_on_drained(Conn *conn);
