@@ -11,7 +11,7 @@ mkdir -p "$out"
 command -v pandoc >/dev/null || { echo "pandoc not found (apt-get install pandoc)" >&2; exit 1; }
 
 # The pages carry no date, so the output depends only on the Markdown.
-pandoc -s -f markdown -t man doc/pgsplit.1.md -o "$out/pgsplit.1"
+pandoc -s -f markdown -t man --lua-filter=scripts/man-tables.lua doc/pgsplit.1.md -o "$out/pgsplit.1"
 
 # config.md's title line becomes the man header; its level-2 sections become .SH and
 # the settings (level 3) .SS.
@@ -22,4 +22,4 @@ pandoc -s -f markdown -t man doc/pgsplit.1.md -o "$out/pgsplit.1"
     printf '## DESCRIPTION\n\n'
     sed '1{/^# /d}' doc/config.md
     printf '\n## SEE ALSO\n\npgsplit(1), pgbouncer(5)\n'
-} | pandoc -s -f markdown -t man --shift-heading-level-by=-1 -o "$out/pgsplit.ini.5"
+} | pandoc -s -f markdown -t man --lua-filter=scripts/man-tables.lua --shift-heading-level-by=-1 -o "$out/pgsplit.ini.5"
