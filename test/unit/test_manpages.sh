@@ -20,7 +20,7 @@ for page in pgsplit.1 pgsplit.ini.5; do
         echo "not ok $n - doc/$page is stale: run scripts/manpages.sh and commit"
     fi
     n=$((n + 1))
-    warnings=$(groff -ww -man -Tutf8 -rLL=80n -z "$src/doc/$page" 2>&1)
+    warnings=$(groff -t -ww -man -Tutf8 -rLL=80n -z "$src/doc/$page" 2>&1)
     if [ -z "$warnings" ]; then
         echo "ok $n - groff -ww renders doc/$page without warnings"
     else
