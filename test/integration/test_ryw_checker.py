@@ -29,6 +29,9 @@ pytestmark = [harness.pgsplit_only("read-your-writes is pgsplit's own feature"),
 
 APPLY_DELAY = "300ms"
 RUN_SECONDS = 2.0
+# Each run must have done this much to count. Under ASan the pooler is several times
+# slower, and in apply_delay/lsn a run once managed 9 writes (0 stale) in its 2 s.
+MIN_OPS = 5 if harness.is_sanitizer_build() else 10
 CLIENTS = 8
 
 
@@ -194,7 +197,7 @@ def test_checker(ccluster, make_pooler, scenario, mode):
     settle = 2.0 if scenario == "primary_restart" else 0.5
     res = checker.run(RUN_SECONDS, SCENARIOS[scenario](ccluster, p), settle=settle)
     print("\n%s %s: %s" % (scenario, mode, res.summary()))
-    assert res.writes >= 10 and res.reads >= 10, res.summary()
+    assert res.writes >= MIN_OPS and res.reads >= MIN_OPS, res.summary()
     if ryw == "off":
         assert res.stale, "the control read no old value: %s" % res.summary()
     else:
