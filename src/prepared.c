@@ -379,11 +379,13 @@ static void cache_put(Server *s, PreparedStmt *stmt, bool least_recent, uint64_t
 }
 
 /* A name defined now: only server copies analysed from now on may serve it. */
-static void names_put(Client *c, const char *name, PreparedStmt *stmt)
+static MapEntry *names_put(Client *c, const char *name, PreparedStmt *stmt)
 {
 	if (!c->stmts)
 		c->stmts = map_new();
-	map_put(c->stmts, name, stmt)->seq = ++parse_seq;
+	MapEntry *e = map_put(c->stmts, name, stmt);
+	e->seq = ++parse_seq;
+	return e;
 }
 
 /* Apply a slot's effects (again) or take them back. */
@@ -455,6 +457,15 @@ static void send_parse(Server *s, PreparedStmt *stmt, const char *name)
 	s->pool->stats.total.server_parse_count++;
 }
 
+/* A Describe or Close of the server statement `server_name`. */
+static void put_stmt_message(PktBuf *pb, uint8_t type, const char *server_name)
+{
+	pktbuf_begin(pb, type);
+	pktbuf_put_u8(pb, 'S');
+	pktbuf_put_cstring(pb, server_name);
+	pktbuf_end(pb);
+}
+
 /*
  * A hidden Describe of stmt's copy: its columns become the copy's shape, and the shape
  * of the client name defined at name_seq if given. With `wait`, a Flush makes the
@@ -462,12 +473,11 @@ static void send_parse(Server *s, PreparedStmt *stmt, const char *name)
  */
 static void send_describe_hidden(Server *s, PreparedStmt *stmt, const char *name, uint64_t name_seq, bool wait)
 {
+	char server_name[32];
 	PktBuf pb;
+	server_stmt_name(stmt, server_name, sizeof(server_name));
 	pktbuf_init(&pb, 64, 0);
-	pktbuf_begin(&pb, PG_MSG_DESCRIBE);
-	pktbuf_put_u8(&pb, 'S');
-	put_server_name(&pb, stmt);
-	pktbuf_end(&pb);
+	put_stmt_message(&pb, PG_MSG_DESCRIBE, server_name);
 	if (wait) {
 		pktbuf_begin(&pb, PG_MSG_FLUSH);
 		pktbuf_end(&pb);
@@ -484,10 +494,7 @@ static void send_close(Server *s, const char *server_name)
 {
 	PktBuf pb;
 	pktbuf_init(&pb, 64, 0);
-	pktbuf_begin(&pb, PG_MSG_CLOSE);
-	pktbuf_put_u8(&pb, 'S');
-	pktbuf_put_cstring(&pb, server_name);
-	pktbuf_end(&pb);
+	put_stmt_message(&pb, PG_MSG_CLOSE, server_name);
 	sbuf_queue(&s->conn, pb.data, pb.len);
 	pktbuf_free(&pb);
 }
@@ -764,7 +771,7 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 		return SB_SKIP;
 	}
 	PreparedStmt *stmt = stmt_get(r.data + r.pos, (uint32_t)proto_remaining(&r));
-	names_put(c, name, stmt);
+	uint64_t name_seq = names_put(c, name, stmt)->seq;
 	/*
 	 * The server's copy, if any, was analysed before this Parse, perhaps before DDL
 	 * that changed its result type: prepared again, as a direct connection would.
@@ -772,7 +779,7 @@ static SbufVerdict client_parse(Client *c, Server *s, const SbufMsg *msg)
 	if (map_find(s->stmts, NULL, stmt))
 		close_on_server(s, stmt);
 	send_parse(s, stmt, name);
-	send_describe_hidden(s, stmt, name, map_find(c->stmts, name, NULL)->seq, false);
+	send_describe_hidden(s, stmt, name, name_seq, false);
 	return SB_CONSUMED;
 }
 
