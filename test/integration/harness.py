@@ -108,6 +108,16 @@ def is_sanitizer_build():
     return "libasan" in out
 
 
+def wait_until(cond, timeout=5.0):
+    """Poll cond every 50 ms until it holds (True) or timeout passes (its last value)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
 def rss_kb(pid):
     """Resident set size of a process in kB (VmRSS)."""
     with open("/proc/%d/status" % pid) as f:

@@ -207,13 +207,7 @@ class Background:
         return self.result
 
 
-def wait_until(cond, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+wait_until = harness.wait_until
 
 
 # ---------------------------------------------------------------------------

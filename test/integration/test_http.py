@@ -139,13 +139,7 @@ def total(series, metric, **labels):
                if n == metric and set(labels.items()) <= set(ls))
 
 
-def wait_until(cond, timeout=5.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+wait_until = harness.wait_until
 
 
 # ---- poolers -------------------------------------------------------------------------
