@@ -358,6 +358,13 @@ static void fuzz_session_time_jump(void)
 			      &cfg->query_wait_timeout,	      &cfg->client_idle_timeout,
 			      &cfg->idle_transaction_timeout, &cfg->transaction_timeout };
 	usec_t saved[ARRAY_SIZE(t)];
+	List *it, *w;
+	/* reads parked for a replica to catch up hold a deadline, not a timeout: pass it */
+	list_for_each(it, &rt.databases)
+	{
+		Database *db = container_of(it, Database, node);
+		list_for_each(w, &db->causal_waiters) container_of(w, Client, park_node)->route.causal_deadline = 1;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
 		saved[i] = *t[i];
 		*t[i] = 1;
