@@ -1,7 +1,7 @@
 /*
  * The admin console's statement syntax: cutting a query string into statements at the
  * ';' outside quotes, and reading one statement as VERB [arg], SET key = value (or TO
- * value) or DISABLE/ENABLE REPLICA host[:port], with the verb looked up in the table of
+ * value), DISABLE/ENABLE REPLICA host[:port] or CHOOSE PRIMARY db host:port, with the verb looked up in the table of
  * console commands. Pure text: no clients, replies, permissions or configuration;
  * admin.c runs what this recognises and answers "invalid command" for what it does not.
  */
@@ -29,7 +29,8 @@
 	X(SUSPEND, "SUSPEND", false)                \
 	X(SHUTDOWN, "SHUTDOWN", true)               \
 	X(WAIT_CLOSE, "WAIT_CLOSE", true)           \
-	X(RELOAD, "RELOAD", false)
+	X(RELOAD, "RELOAD", false)                  \
+	X(CHOOSE, "CHOOSE", true)
 
 #define ADMIN_CMD_ENUM_ITEM(id, verb, arg) ADMIN_CMD_##id,
 typedef enum { ADMIN_COMMAND_LIST(ADMIN_CMD_ENUM_ITEM) ADMIN_CMD_COUNT } AdminCommandId;
@@ -39,7 +40,8 @@ typedef enum { ADMIN_COMMAND_LIST(ADMIN_CMD_ENUM_ITEM) ADMIN_CMD_COUNT } AdminCo
  * One parsed statement. Invariant after a successful parse: cmd < ADMIN_CMD_COUNT and
  * verb is that command's name in any letter case; has_arg is false for commands that
  * take none; SET has arg (the setting) and value; DISABLE/ENABLE REPLICA has arg
- * "REPLICA" (any case) and the address in value. Every string is NUL-terminated.
+ * "REPLICA" (any case) and the address in value; CHOOSE PRIMARY has the database in
+ * arg and the address in value. Every string is NUL-terminated.
  */
 typedef struct AdminStmt {
 	const char *text; /* the statement as typed (not owned), for error messages */

@@ -258,6 +258,7 @@ typedef struct Config {
 	usec_t replica_check_period;
 	usec_t replica_max_lag;
 	char *replica_monitor_user; /* who the monitor logs in as, after user= / auth_user */
+	int primary_discovery;      /* follow a promoted member (failover.c); off: host= always */
 	char *http_listen_addr;     /* metrics and health endpoint */
 	int http_listen_port;       /* 0: no endpoint */
 	char *write_functions;

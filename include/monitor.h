@@ -28,6 +28,10 @@ void monitor_reconfigure(void);
 bool monitor_watches(const Database *db);
 /* Whether a primary check of db sent within the last `within` usec has answered. */
 bool monitor_primary_answered_within(const Database *db, usec_t within);
+/* The timeline of db's primary at its last check (0 = none yet). */
+uint32_t monitor_primary_timeline(const Database *db);
+/* The primary moved: its positions and lag history belong to the old one. */
+void monitor_forget_primary(Database *db);
 /* The newest primary WAL position the monitor saw for db (0 = none yet). */
 uint64_t monitor_primary_lsn(const Database *db);
 /*

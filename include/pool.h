@@ -27,6 +27,7 @@ typedef enum {
 	REPLICA_PROMOTED, /* no longer in recovery: out of rotation */
 	REPLICA_DISABLED, /* DISABLE REPLICA: drained, out of rotation */
 	REPLICA_DIVERGED, /* replayed WAL the primary does not have (another timeline) */
+	REPLICA_OLD_TIMELINE, /* not shown to follow the primary's timeline (since a failover) */
 } ReplicaState;
 
 /* One hot standby of a database. */
@@ -52,6 +53,12 @@ typedef struct Replica {
 	bool check_wanted;     /* a read waits for this replica to pass its floor: check it soon */
 	uint64_t want_lsn;     /* highest floor parked reads wait for here; 0: none */
 	usec_t want_since;     /* monotonic: when want_lsn was first set */
+	uint32_t timeline;     /* a primary's, or the timeline a standby receives; 0: unknown */
+	usec_t claimed_at;     /* monotonic: first check of this run of "not in recovery"; 0: none */
+	bool home;             /* the database's configured host (host=), a member once it lost the primary */
+	uint64_t recovery_end; /* promoted: where its recovery ended (its timeline's switch point) */
+	bool unproven;         /* since a failover: not yet shown to follow the new primary */
+	uint64_t suspect_lsn;  /* unproven: the position it must replay past to be shown following */
 } Replica;
 
 /* A [databases] entry (or one made from "*" for an unknown name) at run time. */
@@ -90,6 +97,13 @@ typedef struct Database {
 	uint64_t route_reasons[ROUTE_REASON_SLOTS]; /* by RouteReason */
 	struct MonitorState *monitor; /* owned by monitor.c; NULL until monitored */
 	uint32_t primary_epoch;       /* bumped when the primary changes; floors are per epoch */
+	Replica *leader;              /* the member that is the primary; NULL: the configured host */
+	bool primary_chosen;          /* CHOOSE PRIMARY named the current primary: it keeps the writes */
+	bool writes_held;             /* no primary known (two members claim it): writes wait */
+	usec_t primary_ok_at;         /* monotonic: the primary last answered as a primary */
+	usec_t primary_lost_at;       /* monotonic: its check last failed or found it in recovery */
+	usec_t split_logged_at;       /* monotonic: the split brain was last logged */
+	uint64_t switch_lsn;          /* where the current primary's timeline forked; 0: no failover */
 	bool primary_check_wanted;    /* a write waits for its floor: check the primary soon */
 	List causal_waiters;          /* Client.park_node: reads waiting for a replica to catch up */
 	uint64_t ryw_kept_on_primary; /* reads kept on the primary by read-your-writes */

@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "admin_parse.h"
 #include "client.h"
+#include "failover.h"
 #include "listener.h"
 #include "log.h"
 #include "pg_wire.h"
@@ -468,6 +469,16 @@ static AdminResult cmd_reconnect(AdminCtx *x)
 	return ADMIN_DONE;
 }
 
+/* Split "host:port" in place; port 0 when it is not given. */
+static int split_address(char *host)
+{
+	char *colon = strrchr(host, ':');
+	if (!colon || strchr(colon, ']') || strchr(host, ':') != colon)
+		return 0;
+	*colon = 0;
+	return atoi(colon + 1);
+}
+
 /*
  * DISABLE REPLICA host[:port] takes the standby out of rotation for maintenance: no new
  * transaction goes there, running ones finish, idle connections to it are closed.
@@ -478,11 +489,7 @@ static AdminResult cmd_replica_state(AdminCtx *x, bool disable)
 	char host[ADMIN_TOKEN_MAX];
 	int port = 0;
 	snprintf(host, sizeof(host), "%s", x->st->value);
-	char *colon = strrchr(host, ':');
-	if (colon && !strchr(colon, ']') && strchr(host, ':') == colon) {
-		*colon = 0;
-		port = atoi(colon + 1);
-	}
+	port = split_address(host);
 	int matched = 0;
 	List *it, *tmp;
 	list_for_each(it, &rt.databases)
@@ -515,6 +522,27 @@ static AdminResult cmd_replica_state(AdminCtx *x, bool disable)
 	}
 	log_info("%s REPLICA %s command issued", disable ? "DISABLE" : "ENABLE", x->st->value);
 	admin_reply_complete(x->r, disable ? "DISABLE" : "ENABLE");
+	return ADMIN_DONE;
+}
+
+/*
+ * CHOOSE PRIMARY db host:port settles a split brain (two members answer as a primary):
+ * the named one takes the writes, the other gets no traffic until it is in recovery.
+ */
+static AdminResult cmd_choose_primary(AdminCtx *x)
+{
+	Database *db;
+	char host[ADMIN_TOKEN_MAX];
+	if (!db_arg(x, false, "choose a primary for", &db))
+		return ADMIN_DONE;
+	snprintf(host, sizeof(host), "%s", x->st->value);
+	int port = split_address(host);
+	const char *problem = failover_choose(db, host, port ? port : db->port);
+	if (problem) {
+		admin_reply_error(x->r, SQLSTATE_OBJECT_NOT_IN_STATE, "cannot choose %s: %s", x->st->value, problem);
+		return ADMIN_DONE;
+	}
+	admin_reply_complete(x->r, "CHOOSE");
 	return ADMIN_DONE;
 }
 
@@ -815,6 +843,7 @@ static const AdminCommand admin_commands[ADMIN_CMD_COUNT] = {
 	[ADMIN_CMD_SHUTDOWN] = { cmd_shutdown, true },
 	[ADMIN_CMD_WAIT_CLOSE] = { cmd_wait_close, true },
 	[ADMIN_CMD_RELOAD] = { cmd_reload, true },
+	[ADMIN_CMD_CHOOSE] = { cmd_choose_primary, true },
 };
 
 static AdminResult admin_run_statement(AdminCtx *x, const char *text)

@@ -116,7 +116,20 @@ static bool stmt_parse_replica(const char *p, AdminStmt *st)
 	return n > 0 && *p == 0;
 }
 
-/* The shape of the statement: VERB [arg], SET ..., or DISABLE/ENABLE REPLICA ... */
+/* CHOOSE PRIMARY db host:port: the database goes to st->arg, the address to st->value. */
+static bool stmt_parse_choose(const char *p, AdminStmt *st)
+{
+	char word[ADMIN_TOKEN_MAX];
+	if (lex_next(&p, word, sizeof(word)) != TOK_WORD || strcasecmp(word, "PRIMARY") != 0)
+		return false;
+	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
+	if (k != TOK_WORD && k != TOK_IDENT)
+		return false;
+	st->has_arg = true;
+	return stmt_parse_replica(p, st);
+}
+
+/* The shape: VERB [arg], SET ..., DISABLE/ENABLE REPLICA ... or CHOOSE PRIMARY ... */
 static bool stmt_parse_shape(const char *text, AdminStmt *st)
 {
 	const char *p = text;
@@ -125,6 +138,8 @@ static bool stmt_parse_shape(const char *text, AdminStmt *st)
 		return false;
 	if (strcasecmp(st->verb, "SET") == 0)
 		return stmt_parse_set(p, st);
+	if (strcasecmp(st->verb, "CHOOSE") == 0)
+		return stmt_parse_choose(p, st);
 	TokKind k = lex_next(&p, st->arg, sizeof(st->arg));
 	if (k == TOK_END)
 		return true;

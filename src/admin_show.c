@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "client.h"
 #include "dns.h"
+#include "failover.h"
 #include "pg_wire.h"
 #include "router.h"
 #include "monitor.h"
@@ -1185,8 +1186,8 @@ static void database_row(AdminReply *r, const Database *db)
 {
 	Row w = { .n = 0 };
 	row_text(&w, db->name);
-	row_text(&w, db->host);
-	row_i64(&w, db->port);
+	row_text(&w, failover_primary_host(db)); /* where writes go now: host= until a failover */
+	row_i64(&w, failover_primary_port(db));
 	row_text(&w, db->dbname);
 	row_text(&w, db->forced_user);
 	row_i64(&w, db->pool_size);
@@ -1338,6 +1339,10 @@ static void replica_row(AdminReply *r, const Database *db, const Replica *rep)
 		row_text(&w, NULL);
 	row_u64(&w, rep->routed);
 	row_u64(&w, rep->errors);
+	if (rep->timeline)
+		row_i64(&w, rep->timeline);
+	else
+		row_text(&w, NULL);
 	row_put(r, &w);
 }
 
@@ -1347,7 +1352,7 @@ static void show_replicas(AdminReply *r)
 	static const Col cols[] = {
 		{ "database", TXT }, { "host", TXT },	   { "port", I4 },	 { "role", TXT },
 		{ "state", TXT },    { "lag_bytes", I8 },  { "lag_ms", I8 },	 { "replay_lsn", TXT },
-		{ "last_check", TXT }, { "routed_transactions", I8 }, { "errors", I8 },
+		{ "last_check", TXT }, { "routed_transactions", I8 }, { "errors", I8 }, { "timeline", I4 },
 	};
 	put_header(r, cols, ARRAY_SIZE(cols));
 	List *it;

@@ -241,6 +241,7 @@ static const ConfigSetting settings[] = {
 	S_TIME(replica_check_period, "0.1", RI),
 	S_TIME(replica_max_lag, "10", RI),
 	S_STR(replica_monitor_user, "", RI),
+	S_BOOL(primary_discovery, "1", RI),
 	S_STR(write_functions, "", RI),
 	S_WORD(read_your_writes, "lsn", read_your_writes_names, RI),
 	S_WORD(read_your_writes_scope, "client", ryw_scope_names, RI),

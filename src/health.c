@@ -7,6 +7,7 @@
  * since it started is healthy.
  */
 #include "health.h"
+#include "failover.h"
 
 #include "monitor.h"
 #include "pool.h"
@@ -76,7 +77,7 @@ static bool put_database(TextBuf *b, const Database *db)
 	textbuf_str(b, "{\"name\":");
 	textbuf_json_string(b, db->name);
 	textbuf_str(b, ",\"servers\":[");
-	put_server(b, "primary", db->host, db->port, primary_state_names[ps]);
+	put_server(b, "primary", failover_primary_host(db), failover_primary_port(db), primary_state_names[ps]);
 	for (int i = 0; i < db->n_replicas; i++) {
 		const Replica *r = db->replicas[i];
 		if (r->removed)

@@ -6,6 +6,7 @@
  */
 #include "monitor.h"
 #include "client_route.h"
+#include "failover.h"
 #include "log.h"
 #include "proto.h"
 #include "registry.h"
@@ -26,7 +27,11 @@
  * its first 8 hex digits are the timeline, so a promoted standby standing in for the
  * old primary is recognised even when its position is ahead of the old one's. The WAL
  * page and segment sizes turn the primary's insert position into the end of its last
- * record (lsn_last_record_end), the position a caught-up replica reports.
+ * record (lsn_last_record_end), the position a caught-up replica reports. On a promoted
+ * standby pg_last_wal_replay_lsn() stays where its recovery ended: where its timeline
+ * forked from the old primary's, the switch point (failover.c). A standby's
+ * timeline is the one its WAL receiver streams (NULL without pg_read_all_stats, or when
+ * it streams from nowhere): one older than the primary's follows a primary that is gone.
  */
 static const char CHECK_SQL[] =
 	"SELECT pg_catalog.pg_is_in_recovery(), CASE WHEN pg_catalog.pg_is_in_recovery() "
@@ -34,7 +39,9 @@ static const char CHECK_SQL[] =
 	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
 	"ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_insert_lsn()) END, "
 	"pg_catalog.current_setting('wal_block_size'), "
-	"pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size'))";
+	"pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size')), "
+	"pg_catalog.pg_last_wal_replay_lsn(), "
+	"(SELECT received_tli FROM pg_catalog.pg_stat_wal_receiver)";
 
 typedef struct LsnSample {
 	usec_t at; /* monotonic */
@@ -59,13 +66,30 @@ typedef struct CheckRow {
 	bool have;
 	bool in_recovery;
 	uint64_t lsn;
-	uint32_t timeline; /* 0: not reported (a server in recovery) */
+	uint32_t timeline; /* a primary's; a standby's when its WAL receiver shows it; else 0 */
+	uint64_t recovery_end; /* a promoted standby's last replayed position; 0: none */
 } CheckRow;
 static CheckRow last_row;
 
 uint64_t monitor_primary_lsn(const Database *db)
 {
 	return db->monitor ? db->monitor->primary_lsn : 0;
+}
+
+uint32_t monitor_primary_timeline(const Database *db)
+{
+	return db->monitor ? db->monitor->primary_timeline : 0;
+}
+
+void monitor_forget_primary(Database *db)
+{
+	MonitorState *m = db->monitor;
+	if (!m)
+		return;
+	m->n_history = 0;
+	m->primary_lsn = 0;
+	m->primary_asked_at = 0; /* no floor until the new primary has answered */
+	m->primary_in_recovery = false;
 }
 
 bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn)
@@ -92,6 +116,19 @@ static bool row_get_number(PktReader *r, uint64_t *out)
 	return *end == 0;
 }
 
+/* The next text column as a WAL position; false if NULL, absent or not one. */
+static bool row_get_lsn(PktReader *r, uint64_t *out)
+{
+	uint32_t flen;
+	const uint8_t *v;
+	char text[32];
+	if (!proto_get_u32(r, &flen) || flen == 0xffffffffu || flen >= sizeof(text) || !proto_get_bytes(r, flen, &v))
+		return false;
+	memcpy(text, v, flen);
+	text[flen] = 0;
+	return lsn_parse(text, out);
+}
+
 /* Read the check query's row (text columns). */
 static void check_on_row(Server *s, const uint8_t *body, size_t len)
 {
@@ -100,11 +137,11 @@ static void check_on_row(Server *s, const uint8_t *body, size_t len)
 	uint32_t flen;
 	const uint8_t *v;
 	char text[64];
-	uint64_t block = 0, segment = 0;
+	uint64_t block = 0, segment = 0, tli = 0;
 	(void)s;
 	last_row.have = false;
 	proto_reader_init(&r, body, len);
-	if (!proto_get_u16(&r, &ncols) || ncols != 5)
+	if (!proto_get_u16(&r, &ncols) || ncols != 7)
 		return;
 	if (!proto_get_u32(&r, &flen) || flen != 1 || !proto_get_bytes(&r, 1, &v))
 		return;
@@ -116,6 +153,7 @@ static void check_on_row(Server *s, const uint8_t *body, size_t len)
 	text[flen] = 0;
 	last_row.have = lsn_parse(text, &last_row.lsn);
 	last_row.timeline = 0;
+	last_row.recovery_end = 0;
 	if (!proto_get_u32(&r, &flen))
 		return;
 	if (flen == 24 && proto_get_bytes(&r, flen, &v)) {
@@ -125,8 +163,14 @@ static void check_on_row(Server *s, const uint8_t *body, size_t len)
 	} else if (flen != 0xffffffffu && !proto_get_bytes(&r, flen, &v)) {
 		return;
 	}
-	if (!last_row.in_recovery && row_get_number(&r, &block) && row_get_number(&r, &segment))
+	if (!row_get_number(&r, &block) || !row_get_number(&r, &segment))
+		return;
+	if (!last_row.in_recovery)
 		last_row.lsn = lsn_last_record_end(last_row.lsn, block, segment);
+	if (!row_get_lsn(&r, &last_row.recovery_end) || last_row.in_recovery)
+		last_row.recovery_end = 0;
+	if (last_row.in_recovery && row_get_number(&r, &tli))
+		last_row.timeline = (uint32_t)tli;
 }
 
 static void history_add(MonitorState *m, uint64_t lsn, usec_t now)
@@ -191,14 +235,23 @@ static void replica_checked(Database *db, Replica *r)
 	r->in_recovery = last_row.in_recovery;
 	r->last_check = time_now_wall();
 	r->down_count = 0;
+	r->timeline = last_row.timeline;
 	if (!last_row.in_recovery) {
+		r->recovery_end = last_row.recovery_end;
 		replica_set_state(r, REPLICA_PROMOTED, "not in recovery");
+		failover_member_checked(db, r, false);
 		return;
 	}
+	failover_member_checked(db, r, true);
 	r->replay_lsn = last_row.lsn;
 	r->replay_seen_at = now;
 	if (r->state == REPLICA_DIVERGED && !diverged_replica_restarted(r))
 		return;
+	if (!failover_member_current(db, r)) {
+		replica_set_state(r, REPLICA_OLD_TIMELINE, "not shown to follow the primary's timeline");
+		client_route_evacuate_replica(db, r);
+		return;
+	}
 	uint64_t primary = monitor_primary_lsn(db);
 	r->lag_bytes = primary > r->replay_lsn ? primary - r->replay_lsn : 0;
 	r->lag = db->monitor ? lag_from_history(db->monitor, r->replay_lsn, now) : 0;
@@ -253,6 +306,11 @@ static void primary_checked(Database *db, usec_t asked_at)
 	MonitorState *m = db->monitor;
 	if (last_row.in_recovery && !m->primary_in_recovery)
 		log_error("the primary of database %s is in recovery", db->name);
+	if (last_row.in_recovery) {
+		m->primary_in_recovery = true;
+		failover_primary_lost(db);
+		return;
+	}
 	m->primary_in_recovery = last_row.in_recovery;
 	if (primary_changed(db, m)) {
 		/* LSNs belong to a timeline: floors and lag samples of the old one mean nothing */
@@ -264,9 +322,9 @@ static void primary_checked(Database *db, usec_t asked_at)
 	m->primary_lsn = last_row.lsn;
 	m->primary_asked_at = asked_at;
 	history_add(m, last_row.lsn, time_now_mono());
-	if (!last_row.in_recovery)
-		find_diverged_replicas(db, asked_at);
+	find_diverged_replicas(db, asked_at);
 	client_route_wake_causal(db, false); /* floors waiting for this check are known now */
+	failover_primary_ok(db);
 }
 
 static void start_early_check(Database *db);
@@ -298,8 +356,12 @@ static void check_on_done(Server *s, bool failed)
 	bool ok = !failed && last_row.have;
 	last_row.have = false;
 	if (!p->replica) {
-		if (ok)
+		if (s->dirty)
+			; /* asked before the primary moved (or a reload): it describes the old one */
+		else if (ok)
 			primary_checked(p->db, s->last_checked);
+		else
+			failover_primary_lost(p->db);
 		/*
 		 * A write ended while this check was out: its check goes as soon as the
 		 * connection is back to idle (it is still busy here, in its own reply).
@@ -396,6 +458,8 @@ static void check_target(Pool *p, usec_t now)
 			limit = 2 * USEC_PER_SEC;
 		if (now - busy->last_checked > limit) {
 			server_close(busy, "replica check timed out");
+			if (!p->replica)
+				failover_primary_lost(p->db);
 			if (p->replica) {
 				/* a replica that cannot answer a trivial query in time is not serving */
 				server_replica_down(p->replica, "check timed out");

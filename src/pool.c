@@ -6,6 +6,7 @@
 #include "pool.h"
 #include "authquery.h"
 #include "client.h"
+#include "failover.h"
 #include "log.h"
 #include "runtime.h"
 #include "server.h"
@@ -40,12 +41,12 @@ int pool_reserve_size_of(const Pool *pool)
 
 const char *pool_host(const Pool *pool)
 {
-	return pool->replica ? pool->replica->host : pool->db->host;
+	return pool->replica ? pool->replica->host : failover_primary_host(pool->db);
 }
 
 int pool_port(const Pool *pool)
 {
-	return pool->replica ? pool->replica->port : pool->db->port;
+	return pool->replica ? pool->replica->port : failover_primary_port(pool->db);
 }
 
 const char *pool_target_name(const Pool *pool)
@@ -219,10 +220,16 @@ bool pool_in_login_backoff(const Pool *p)
 	       time_now_mono() - p->last_connect_failure < rt.cfg->server_login_retry;
 }
 
+/* Writes wait while two members claim to be the primary (failover.c). */
+static bool pool_writes_held(const Pool *p)
+{
+	return !p->replica && !p->is_monitor && failover_writes_held(p->db);
+}
+
 void pool_maintain(Pool *p)
 {
 	/* a lookup target's server is launched by its lookup alone, never for min_pool_size */
-	if (p->lookup_only || p->db->paused || rt.paused)
+	if (p->lookup_only || p->db->paused || rt.paused || pool_writes_held(p))
 		return;
 	int wanted = p->n_waiting - p->n_login - p->n_checking;
 	if (wanted > 0 && pool_in_login_backoff(p))
@@ -233,7 +240,7 @@ void pool_maintain(Pool *p)
 
 void pool_keep_min(Pool *p)
 {
-	if (p->is_monitor || p->db->paused || rt.paused || pool_in_login_backoff(p))
+	if (p->is_monitor || p->db->paused || rt.paused || pool_in_login_backoff(p) || pool_writes_held(p))
 		return;
 	if (!(p->n_active_clients > 0 || p->n_waiting > 0 || p->db->forced_user))
 		return;
@@ -252,7 +259,7 @@ static Server *take_idle_server(Pool *p)
 
 bool pool_acquire(Pool *p, Client *client)
 {
-	if (!p->db->paused && !rt.paused && list_empty(&p->waiting_clients)) {
+	if (!p->db->paused && !rt.paused && !pool_writes_held(p) && list_empty(&p->waiting_clients)) {
 		Server *s = take_idle_server(p);
 		if (s && server_check_due(s, time_now_loop())) {
 			server_start_check(s); /* the client waits for its answer */
@@ -273,7 +280,7 @@ void pool_on_server_idle(Pool *p, Server *s)
 {
 	if (authquery_take_server(p, s))
 		return;
-	if (p->db->paused || rt.paused || list_empty(&p->waiting_clients)) {
+	if (p->db->paused || rt.paused || pool_writes_held(p) || list_empty(&p->waiting_clients)) {
 		server_set_state(s, SV_IDLE);
 		return;
 	}

@@ -3,6 +3,7 @@
  * config are copied into the Database so a reload can swap the Config snapshot freely.
  */
 #include "registry.h"
+#include "failover.h"
 #include "log.h"
 #include "runtime.h"
 #include "server.h"
@@ -58,7 +59,8 @@ static Replica *find_replica(Database *db, const char *host, int port)
 static void database_apply_replicas(Database *db, const DatabaseDef *def)
 {
 	for (int i = 0; i < db->n_replicas; i++)
-		db->replicas[i]->removed = true;
+		/* the configured host as a member stays while another member is the primary */
+		db->replicas[i]->removed = !(db->replicas[i]->home && db->leader);
 	for (int i = 0; i < def->n_replicas; i++) {
 		int port = def->replicas[i].port > 0 ? def->replicas[i].port : db->port;
 		Replica *r = find_replica(db, def->replicas[i].host, port);
@@ -71,6 +73,7 @@ static void database_apply_replicas(Database *db, const DatabaseDef *def)
 			db->replicas[db->n_replicas++] = r;
 		}
 		r->removed = false;
+		r->home = false;
 		r->weight = 1;
 		if (def->replica_weights) {
 			const char *w = def->replica_weights;
@@ -114,6 +117,8 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	if (db->dbname && (str_differs(db->host, def->host) || db->port != new_port ||
 			   str_differs(db->dbname, def->dbname ? def->dbname : db->name)))
 		database_retire_servers(db);
+	if (db->dbname && (str_differs(db->host, def->host) || db->port != new_port))
+		failover_forget(db); /* the operator named the primary: discovery starts from it */
 	replace_str(&db->host, def->host);
 	db->port = def->port > 0 ? def->port : 5432;
 	replace_str(&db->dbname, def->dbname ? def->dbname : db->name);

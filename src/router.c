@@ -22,7 +22,8 @@ const char *router_reason_name(RouteReason reason)
 
 const char *router_replica_state_name(ReplicaState state)
 {
-	static const char *const names[] = { "up", "lagging", "down", "promoted", "disabled", "diverged" };
+	static const char *const names[] = { "up", "lagging", "down", "promoted", "disabled", "diverged",
+					       "old_timeline" };
 	return names[state];
 }
 

@@ -13,6 +13,7 @@
 #include "client_route.h"
 #include "rerun.h"
 #include "dns.h"
+#include "failover.h"
 #include "log.h"
 #include "md5.h"
 #include "monitor.h"
@@ -215,6 +216,7 @@ void server_replica_down(Replica *r, const char *why)
 		backoff = rt.cfg->server_login_retry;
 	r->errors++;
 	r->down_count++;
+	r->claimed_at = 0; /* a claim to be the primary holds only while its checks answer */
 	r->down_until = time_now_mono() + backoff;
 	if (r->state != REPLICA_DOWN)
 		log_warning("replica %s:%d is down: %s", r->host, r->port, why);
@@ -240,6 +242,11 @@ static void server_login_failed_as(Server *s, const char *logged, const char *me
 		client_route_evacuate(p);
 		return;
 	}
+	if (p->is_monitor)
+		failover_primary_lost(p->db);
+	/* a database that can fail over keeps its clients waiting for the new primary */
+	if (failover_may_follow(p->db))
+		return;
 	if (p->n_idle + p->n_active + p->n_used + p->n_login == 0) {
 		pool_fail_waiters(p, message);
 		authquery_fail_pool(p, message);
@@ -714,7 +721,8 @@ static bool server_role_ok(Server *s)
 			log_server(LOG_LVL_WARNING, s, "the primary of %s is in hot standby: writes will fail", s->pool->db->name);
 		return true;
 	}
-	if (hot && strcmp(hot, "off") == 0) {
+	if (hot && strcmp(hot, "off") == 0 && !s->pool->is_monitor) {
+		/* the monitor's own connection stays: its check tells a failover from a split brain */
 		if (r->state != REPLICA_PROMOTED)
 			log_error("replica %s:%d is no longer in recovery (promoted?): taking it out of rotation",
 				  r->host, r->port);
@@ -723,7 +731,7 @@ static bool server_role_ok(Server *s)
 		client_route_evacuate(s->pool);
 		return false;
 	}
-	if (r->state == REPLICA_DOWN) {
+	if (r->state == REPLICA_DOWN && !(hot && strcmp(hot, "off") == 0)) {
 		log_info("replica %s:%d is up again", r->host, r->port);
 		r->state = REPLICA_UP;
 	}

@@ -115,7 +115,7 @@ PGSPLIT_APPENDED = {"POOLS": [("target", "T"), ("server", "T")], "SERVERS": [("t
 PGSPLIT_VIEWS = {
     "REPLICAS": [("database", "T"), ("host", "T"), ("port", "I"), ("role", "T"),
                  ("state", "T"), ("lag_bytes", "Q"), ("lag_ms", "Q"), ("replay_lsn", "T"),
-                 ("last_check", "T"), ("routed_transactions", "Q"), ("errors", "Q")],
+                 ("last_check", "T"), ("routed_transactions", "Q"), ("errors", "Q"), ("timeline", "I")],
 }
 TYPE_OIDS = {"T": 25, "I": 23, "Q": 20, "N": 1700, "B": 17}
 

@@ -148,7 +148,7 @@ static const char *const pgbouncer_options[] = {
 
 static const char *const pgsplit_options[] = {
 	"replica_lb",      "primary_read_weight", "replica_fallback", "replica_check_period",
-	"replica_max_lag", "replica_monitor_user", "write_functions",     "read_your_writes", "read_your_writes_scope",
+	"replica_max_lag", "replica_monitor_user", "primary_discovery", "write_functions",     "read_your_writes", "read_your_writes_scope",
 	"write_window",    "causal_wait",         "replica_catchup_wait", "http_listen_addr",
 	"http_listen_port",
 };
