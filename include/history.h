@@ -41,6 +41,8 @@ int history_count(const HistoryTrack *t);
 const HistorySample *history_at(const HistoryTrack *t, int i);
 /* Replicas charted: db's first ones, up to HISTORY_MAX_REPLICAS. */
 int history_replicas(const HistoryTrack *t);
+/* "host:port" of charted replica i, as it was when its samples were taken. */
+void history_replica_name(const HistoryTrack *t, int i, char *buf, size_t len);
 /* Databases tracked now. */
 int history_tracked(void);
 void history_free_all(void);

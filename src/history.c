@@ -8,6 +8,7 @@
 
 #include "runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,6 +189,11 @@ const HistorySample *history_at(const HistoryTrack *t, int i)
 int history_replicas(const HistoryTrack *t)
 {
 	return t->n_replicas;
+}
+
+void history_replica_name(const HistoryTrack *t, int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%d", t->replica_hosts[i] ? t->replica_hosts[i] : "unix", t->replica_ports[i]);
 }
 
 int history_tracked(void)

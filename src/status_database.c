@@ -121,20 +121,16 @@ static void collect(const HistoryTrack *t, ChartData *d)
 	d->span_secs = d->n ? (int)((history_at(t, d->n - 1)->at - history_at(t, 0)->at) / USEC_PER_SEC) : 0;
 }
 
-static void lag_chart(TextBuf *b, const Database *db, const HistoryTrack *t, const ChartData *d)
+static void lag_chart(TextBuf *b, const HistoryTrack *t, const ChartData *d)
 {
 	ChartSeries series[HISTORY_MAX_REPLICAS];
 	char labels[HISTORY_MAX_REPLICAS][300];
 	char classes[HISTORY_MAX_REPLICAS][16];
-	int n = 0;
-	for (int i = 0; i < db->n_replicas && n < history_replicas(t); i++) {
-		const Replica *r = db->replicas[i];
-		if (r->removed)
-			continue;
-		snprintf(labels[n], sizeof(labels[n]), "%s:%d", r->host ? r->host : "unix", r->port);
-		snprintf(classes[n], sizeof(classes[n]), "c%d", n);
-		series[n] = (ChartSeries){ labels[n], classes[n], d->lag[n], d->answered[n] };
-		n++;
+	int n = history_replicas(t);
+	for (int i = 0; i < n; i++) {
+		history_replica_name(t, i, labels[i], sizeof(labels[i]));
+		snprintf(classes[i], sizeof(classes[i]), "c%d", i);
+		series[i] = (ChartSeries){ labels[i], classes[i], d->lag[i], d->answered[i] };
 	}
 	Chart c = { "Replica lag (gaps: not answering)", "s", d->n, d->span_secs, series, n };
 	chart_lines(b, &c);
@@ -162,7 +158,7 @@ static void charts(TextBuf *b, const Database *db)
 	ChartData *d = xcalloc(1, sizeof(*d));
 	collect(t, d);
 	textbuf_str(b, "<div class=\"charts\">");
-	lag_chart(b, db, t, d);
+	lag_chart(b, t, d);
 	routing_chart(b, d);
 	textbuf_str(b, "</div>");
 	free(d);
