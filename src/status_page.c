@@ -86,22 +86,22 @@ static void database_sections(TextBuf *b)
 		textbuf_str(b, "<section><p class=\"note\">No database has replicas.</p></section>");
 }
 
-/* SHOW POOLS's columns shown, in the console's own figures. */
-static const char *const pool_columns[] = { "database", "user",	   "target",  "server",	  "cl_active",
-					    "cl_waiting", "sv_active", "sv_idle", "sv_used", "sv_login",
-					    "maxwait",	  "pool_mode" };
-
-static bool numeric_column(int i)
-{
-	return i >= 4 && i <= 10;
-}
+/* SHOW POOLS's columns shown, in the console's own figures; counts align right. */
+static const struct {
+	const char *name;
+	bool count;
+} pool_columns[] = {
+	{ "database", false }, { "user", false },   { "target", false },  { "server", false },
+	{ "cl_active", true }, { "cl_waiting", true }, { "sv_active", true }, { "sv_idle", true },
+	{ "sv_used", true },   { "sv_login", true },   { "maxwait", true },   { "pool_mode", false },
+};
 
 static void pool_row(TextBuf *b, const ViewTable *t, int row, const int *cols)
 {
 	textbuf_str(b, "<tr>");
 	for (size_t i = 0; i < ARRAY_SIZE(pool_columns); i++) {
 		const char *cell = view_table_cell(t, row, cols[i]);
-		textbuf_str(b, numeric_column((int)i) ? "<td class=\"num\">" : "<td>");
+		textbuf_str(b, pool_columns[i].count ? "<td class=\"num\">" : "<td>");
 		textbuf_html(b, cell ? cell : "");
 		textbuf_str(b, "</td>");
 	}
@@ -116,8 +116,8 @@ static void pools_table(TextBuf *b)
 	int cols[ARRAY_SIZE(pool_columns)];
 	textbuf_str(b, "<section><h2>Pools</h2><table class=\"pools\"><thead><tr>");
 	for (size_t i = 0; i < ARRAY_SIZE(pool_columns); i++) {
-		cols[i] = view_table_col(&t, pool_columns[i]);
-		textbuf_printf(b, "<th>%s</th>", pool_columns[i]);
+		cols[i] = view_table_col(&t, pool_columns[i].name);
+		textbuf_printf(b, "<th>%s</th>", pool_columns[i].name);
 	}
 	textbuf_str(b, "</tr></thead><tbody>");
 	for (int r = 0; r < t.nrows && r < STATUS_MAX_POOL_ROWS; r++)
