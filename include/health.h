@@ -5,9 +5,12 @@
 #ifndef PGSPLIT_HEALTH_H
 #define PGSPLIT_HEALTH_H
 
+#include "pool.h"
 #include "textbuf.h"
 
 /* Write the JSON report into b; true when healthy (HTTP 200), false for 503. */
 bool health_report(TextBuf *b);
+/* "up", "down" or "unknown" (nothing has tried to reach it yet), as /health says. */
+const char *health_primary_state_name(const Database *db);
 
 #endif

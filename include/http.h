@@ -1,7 +1,7 @@
 /*
  * The optional HTTP endpoint (http_listen_addr:http_listen_port, off while the port is
- * 0): /metrics, /health, /ready and /live, served by libevent's evhttp on the pooler's
- * own event loop. A request is answered in one pass over in-memory state, with nothing
+ * 0): /metrics, /health, /ready, /live and the status page at /, served by libevent's
+ * evhttp on the pooler's own event loop. A request is answered in one pass over in-memory state, with nothing
  * that waits on the network.
  */
 #ifndef PGSPLIT_HTTP_H

@@ -1,4 +1,4 @@
-/* A growing text buffer for replies built piece by piece (metrics, health). */
+/* A growing text buffer for replies built piece by piece (metrics, health, the status page). */
 #ifndef PGSPLIT_TEXTBUF_H
 #define PGSPLIT_TEXTBUF_H
 
@@ -29,5 +29,7 @@ void textbuf_decimal(TextBuf *b, unsigned long long n, unsigned digits);
 void textbuf_label_value(TextBuf *b, const char *s);
 /* s as a JSON string: those three and every other control character escaped. */
 void textbuf_json_string(TextBuf *b, const char *s);
+/* s escaped for HTML text or a quoted attribute value (& < > " '), unquoted. */
+void textbuf_html(TextBuf *b, const char *s);
 
 #endif

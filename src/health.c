@@ -59,6 +59,11 @@ static PrimaryState primary_state(const Database *db)
 	return time_now_wall() - rt.start_time < window ? PRIMARY_UNKNOWN : PRIMARY_DOWN;
 }
 
+const char *health_primary_state_name(const Database *db)
+{
+	return primary_state_names[primary_state(db)];
+}
+
 static void put_server(TextBuf *b, const char *role, const char *host, int port, const char *state)
 {
 	textbuf_str(b, "{\"role\":");

@@ -1,5 +1,5 @@
 /*
- * HTTP listener and request dispatch. Only GET and HEAD on four paths; anything else is
+ * HTTP listener and request dispatch. Only GET and HEAD on five paths; anything else is
  * answered 404 or 405. evhttp closes connections idle past the
  * timeout and refuses oversized headers and bodies, so a slow or hostile HTTP client
  * costs a socket, never the loop's time.
@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "status_page.h"
 #include "textbuf.h"
 
 #include <event2/buffer.h>
@@ -81,6 +82,13 @@ static void serve_live(struct evhttp_request *req)
 	reply_plain(req, HTTP_OK, "OK", "ok\n");
 }
 
+static void serve_status(struct evhttp_request *req)
+{
+	size_t len;
+	char *page = status_page_render(&len);
+	reply(req, HTTP_OK, "OK", "text/html; charset=utf-8", page, len);
+}
+
 static const struct {
 	const char *path;
 	void (*serve)(struct evhttp_request *req);
@@ -89,6 +97,7 @@ static const struct {
 	{ "/health", serve_health },
 	{ "/ready", serve_health },
 	{ "/live", serve_live },
+	{ "/", serve_status },
 };
 
 static void dispatch(struct evhttp_request *req, void *arg)

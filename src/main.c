@@ -6,6 +6,7 @@
 #include "classify.h"
 #include "config.h"
 #include "dns.h"
+#include "history.h"
 #include "http.h"
 #include "listener.h"
 #include "log.h"
@@ -327,6 +328,7 @@ static int run(const Options *o)
 	http_stop();
 	listener_stop();
 	maint_stop();
+	history_free_all();
 	monitor_stop();
 	if (*rt.cfg->pidfile)
 		unlink(rt.cfg->pidfile);

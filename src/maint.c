@@ -6,6 +6,7 @@
 #include "admin.h"
 #include "client.h"
 #include "client_route.h"
+#include "history.h"
 #include "log.h"
 #include "lookup_target.h"
 #include "pg_wire.h"
@@ -197,6 +198,7 @@ void maint_run(void)
 		last_stats_rollover = now;
 		log_pool_stats();
 	}
+	history_tick(now);
 	expire_autodbs(now);
 	registry_free_idle(now);
 	lookup_target_free_unused();

@@ -1,4 +1,4 @@
-/* Growing text buffer with the two quoting styles the HTTP endpoint needs. */
+/* Growing text buffer with the escaping styles the HTTP endpoint needs. */
 #include "textbuf.h"
 
 #include <stdarg.h>
@@ -69,8 +69,8 @@ static int utf8_sequence(const unsigned char *p)
 	return n;
 }
 
-/* The escape for c, or NULL when it is written as it is; escape_all: JSON's rules. */
-static const char *escape_of(unsigned char c, bool escape_all, char *buf)
+/* The escape of c in a label value or JSON string, or NULL when c stays as it is. */
+static const char *quoted_escape(unsigned char c, bool escape_all, char *buf)
 {
 	if (c == '\\')
 		return "\\\\";
@@ -85,15 +85,44 @@ static const char *escape_of(unsigned char c, bool escape_all, char *buf)
 	return NULL;
 }
 
-/* Copy s quoted and escaped; bytes that are not UTF-8 become U+FFFD. */
-static void put_escaped(TextBuf *b, const char *s, bool escape_all)
+static const char *label_escape(unsigned char c, char *buf)
 {
-	textbuf_put(b, "\"", 1);
+	return quoted_escape(c, false, buf);
+}
+
+static const char *json_escape(unsigned char c, char *buf)
+{
+	return quoted_escape(c, true, buf);
+}
+
+/* HTML's five: enough for text and for attribute values in either quotes. */
+static const char *html_escape(unsigned char c, char *buf)
+{
+	(void)buf;
+	switch (c) {
+	case '&':
+		return "&amp;";
+	case '<':
+		return "&lt;";
+	case '>':
+		return "&gt;";
+	case '"':
+		return "&quot;";
+	case '\'':
+		return "&#39;";
+	default:
+		return NULL;
+	}
+}
+
+/* Copy s with escape_of's escapes; bytes that are not UTF-8 become U+FFFD. */
+static void put_escaped(TextBuf *b, const char *s, const char *(*escape_of)(unsigned char c, char *buf))
+{
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 	char buf[8];
 	while (*p) {
 		int n = utf8_sequence(p);
-		const char *esc = n == 1 ? escape_of(*p, escape_all, buf) : NULL;
+		const char *esc = n == 1 ? escape_of(*p, buf) : NULL;
 		if (n > 1 || (n == 1 && !esc)) {
 			p += n;
 			continue;
@@ -103,17 +132,25 @@ static void put_escaped(TextBuf *b, const char *s, bool escape_all)
 		run = ++p;
 	}
 	textbuf_put(b, (const char *)run, (size_t)(p - run));
-	textbuf_put(b, "\"", 1);
 }
 
 void textbuf_label_value(TextBuf *b, const char *s)
 {
-	put_escaped(b, s, false);
+	textbuf_put(b, "\"", 1);
+	put_escaped(b, s, label_escape);
+	textbuf_put(b, "\"", 1);
 }
 
 void textbuf_json_string(TextBuf *b, const char *s)
 {
-	put_escaped(b, s, true);
+	textbuf_put(b, "\"", 1);
+	put_escaped(b, s, json_escape);
+	textbuf_put(b, "\"", 1);
+}
+
+void textbuf_html(TextBuf *b, const char *s)
+{
+	put_escaped(b, s, html_escape);
 }
 
 void textbuf_decimal(TextBuf *b, unsigned long long n, unsigned digits)

@@ -297,7 +297,9 @@ def test_paths_and_methods(pooler, cluster):
     port = free_port()
     pooler(http_listen_port=port)
     assert http_get(port, "/nope")[0] == 404
-    assert http_get(port, "/")[0] == 404
+    assert http_get(port, "/index.html")[0] == 404
+    status, headers, _ = http_get(port, "/")        # the status page (test_status_page.py)
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     status, headers, _ = http_get(port, "/metrics", method="POST")
     assert status == 405 and headers["Allow"] == "GET, HEAD"
     assert http_get(port, "/health", method="DELETE")[0] == 405

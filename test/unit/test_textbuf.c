@@ -1,6 +1,7 @@
 /*
- * Unit tests for the text buffer's two quoting styles: Prometheus label values escape
- * only backslash, double quote and newline; JSON strings escape every control character.
+ * Unit tests for the text buffer's escaping styles: Prometheus label values escape only
+ * backslash, double quote and newline; JSON strings escape every control character; HTML
+ * text escapes the five characters that could open markup or close an attribute.
  */
 #include "tap.h"
 #include "textbuf.h"
@@ -31,6 +32,14 @@ static void test_invalid_utf8_replaced(void)
 	textbuf_label_value(&b, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\x80|\xC0\xAF|\xED\xA0\x80|\xE2\x82");
 	CHECK_STR(b.data, "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80|\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|"
 			  "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD\"");
+	free(b.data);
+}
+
+static void test_html_escapes(void)
+{
+	TextBuf b = { 0 };
+	textbuf_html(&b, "<script>alert(\"x\" & 'y')</script>\xC3\xA9\xFF");
+	CHECK_STR(b.data, "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;\xC3\xA9\xEF\xBF\xBD");
 	free(b.data);
 }
 
@@ -73,6 +82,7 @@ int main(int argc, char **argv)
 	static const TapTest tests[] = {
 		{ "label_value_escapes", test_label_value_escapes },
 		{ "json_string_escapes", test_json_string_escapes },
+		{ "html_escapes", test_html_escapes },
 		{ "printf_grows", test_printf_grows },
 		{ "invalid_utf8_replaced", test_invalid_utf8_replaced },
 		{ "decimal", test_decimal },
