@@ -53,6 +53,7 @@ typedef enum {
 	TSA_READ_ONLY,
 	TSA_PRIMARY,
 	TSA_STANDBY,
+	TSA_PREFER_STANDBY,
 } TargetSessionAttrs;
 
 /* One host:port of a replicas= list. */

@@ -85,6 +85,8 @@ typedef struct Database {
 	bool disabled;
 	usec_t last_used;
 	RoutingMode routing;   /* ROUTING_PRIMARY when there are no replicas */
+	TargetSessionAttrs session_attrs; /* target_session_attrs: which servers its connections accept */
+	bool fallback_error;   /* no replica usable: refuse (replica_fallback = error, or a standby is required) */
 	RywSettings ryw_settings; /* resolved at load, reload and SET */
 	Replica **replicas;    /* owned; in config order */
 	int n_replicas;

@@ -723,9 +723,12 @@ static void note_outgoing(Client *c, Server *s, uint8_t type, bool tracked)
 static void client_answer_no_replica(Client *c)
 {
 	PktBuf pb;
+	TargetSessionAttrs tsa = c->pool ? c->pool->db->session_attrs : TSA_ANY;
 	pktbuf_init(&pb, 128, 0);
 	pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_CANNOT_CONNECT_NOW,
-				  "no replica available for a read-only transaction (replica_fallback = error)");
+				  tsa == TSA_STANDBY || tsa == TSA_READ_ONLY
+					  ? "no standby available (target_session_attrs requires one)"
+					  : "no replica available for a read-only transaction (replica_fallback = error)");
 	pktbuf_put_ready_for_query(&pb, 'I');
 	client_send_pkt(c, &pb);
 	pktbuf_free(&pb);

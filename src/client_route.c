@@ -435,7 +435,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->route.causal_deadline = 0;
-	if (!r && d.reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
+	if (!r && d.reason == ROUTE_NO_REPLICA && db->fallback_error) {
 		count_route(db, d.reason, NULL);
 		return CLIENT_ROUTE_REFUSE;
 	}
@@ -516,7 +516,7 @@ void client_route_evacuate(Pool *p)
 		Replica *r = pick_for_read(c, &reason, &wait);
 		if (r == p->replica)
 			r = NULL;
-		if (!r && reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
+		if (!r && reason == ROUTE_NO_REPLICA && c->pool->db->fallback_error) {
 			client_set_state(c, CL_ACTIVE);
 			c->route.refuse_pending = true;
 			sbuf_resume(&c->conn);

@@ -62,6 +62,7 @@ static const ConnstrName tsa_names[] = {
 	{ "read-only", TSA_READ_ONLY },
 	{ "primary", TSA_PRIMARY },
 	{ "standby", TSA_STANDBY },
+	{ "prefer-standby", TSA_PREFER_STANDBY },
 	{ NULL, 0 },
 };
 

@@ -606,6 +606,16 @@ static void monitor_database(Database *db, usec_t now)
 	}
 }
 
+/*
+ * A database's members are checked when it routes reads to them, or when only its
+ * writes go to the primary by target_session_attrs: a failover is still followed.
+ */
+static bool has_members_to_check(const Database *db)
+{
+	bool writes_only = db->session_attrs == TSA_READ_WRITE || db->session_attrs == TSA_PRIMARY;
+	return db->n_replicas > 0 && (db->routing != ROUTING_PRIMARY || writes_only) && !db->removed;
+}
+
 static void monitor_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -616,14 +626,14 @@ static void monitor_tick(evutil_socket_t fd, short what, void *arg)
 	list_for_each(it, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
-		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed)
+		if (has_members_to_check(db))
 			monitor_database(db, now);
 	}
 }
 
 bool monitor_watches(const Database *db)
 {
-	return db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed && monitor_user_name(db);
+	return has_members_to_check(db) && monitor_user_name(db);
 }
 
 bool monitor_primary_answered_within(const Database *db, usec_t within)
@@ -639,8 +649,7 @@ static void warn_unmonitored(void)
 	list_for_each(it, &rt.databases)
 	{
 		Database *db = container_of(it, Database, node);
-		if (db->n_replicas > 0 && db->routing != ROUTING_PRIMARY && !db->removed &&
-		    !monitor_watches(db)) {
+		if (has_members_to_check(db) && !monitor_watches(db)) {
 			log_warning("database %s has replicas but no user to check them with (set user=, "
 				    "auth_user or replica_monitor_user): its reads go to the primary",
 				    db->name);

@@ -52,6 +52,25 @@ static Replica *find_replica(Database *db, const char *host, int port)
 }
 
 /*
+ * target_session_attrs, as libpq means it, for the servers the pooler picks: read-write
+ * and primary send everything to the primary; standby and read-only everything to the
+ * replicas, refused when none is usable; prefer-standby to the replicas, else the
+ * primary. It wins over routing=. Without replicas, server.c checks the host itself.
+ */
+static void database_apply_session_attrs(Database *db, const DatabaseDef *def)
+{
+	TargetSessionAttrs tsa = def->target_session_attrs == TSA_UNSET ? TSA_ANY : def->target_session_attrs;
+	db->session_attrs = tsa;
+	db->fallback_error = rt.cfg->replica_fallback_error;
+	if (tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY) {
+		db->routing = ROUTING_PRIMARY;
+	} else if (tsa != TSA_ANY && db->n_replicas > 0) {
+		db->routing = ROUTING_REPLICA;
+		db->fallback_error = tsa != TSA_PREFER_STANDBY;
+	}
+}
+
+/*
  * Bring the replica list in line with the definition. Replica objects live as long as the
  * Database (pools point at them); one dropped from the config is marked removed and
  * leaves rotation, and comes back with its counters if it is added again.
@@ -86,6 +105,7 @@ static void database_apply_replicas(Database *db, const DatabaseDef *def)
 	}
 	db->routing = def->n_replicas > 0 ? (def->routing == ROUTING_UNSET ? ROUTING_AUTO : def->routing)
 					  : ROUTING_PRIMARY;
+	database_apply_session_attrs(db, def);
 	db->replica_pool_size = def->replica_pool_size >= 0 ? def->replica_pool_size : db->pool_size;
 }
 

@@ -709,6 +709,35 @@ static const char *login_param(const Server *s, const char *name)
 }
 
 /*
+ * The primary pools' server against target_session_attrs (PostgreSQL 14+ reports
+ * in_hot_standby at login): primary and read-write refuse a standby; standby,
+ * read-only and prefer-standby, for a database without replicas, want the host to be
+ * one (with replicas they route to those instead). The texts are libpq's.
+ */
+static bool primary_role_ok(Server *s, const char *hot)
+{
+	TargetSessionAttrs tsa = s->pool->db->session_attrs;
+	bool standby = hot && strcmp(hot, "on") == 0;
+	bool wants_primary = tsa == TSA_PRIMARY || tsa == TSA_READ_WRITE;
+	bool wants_standby = (tsa == TSA_STANDBY || tsa == TSA_READ_ONLY) && s->pool->db->n_replicas == 0;
+	if (!hot || s->pool->is_monitor || (!wants_primary && !wants_standby)) {
+		if (standby)
+			log_server(LOG_LVL_WARNING, s, "the primary of %s is in hot standby: writes will fail",
+				   s->pool->db->name);
+		return true;
+	}
+	if (wants_primary && standby) {
+		server_login_failed(s, "server is in hot standby mode");
+		return false;
+	}
+	if (wants_standby && !standby) {
+		server_login_failed(s, "server is not in hot standby mode");
+		return false;
+	}
+	return true;
+}
+
+/*
  * PostgreSQL 14+ reports in_hot_standby at login: a replica pool must never hold a
  * primary (a promoted standby), and a replica that answers is back in rotation.
  */
@@ -716,11 +745,8 @@ static bool server_role_ok(Server *s)
 {
 	Replica *r = s->pool->replica;
 	const char *hot = login_param(s, "in_hot_standby");
-	if (!r) {
-		if (hot && strcmp(hot, "on") == 0)
-			log_server(LOG_LVL_WARNING, s, "the primary of %s is in hot standby: writes will fail", s->pool->db->name);
-		return true;
-	}
+	if (!r)
+		return primary_role_ok(s, hot);
 	if (hot && strcmp(hot, "off") == 0 && !s->pool->is_monitor) {
 		/* the monitor's own connection stays: its check tells a failover from a split brain */
 		if (r->state != REPLICA_PROMOTED)
