@@ -40,5 +40,7 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+/* The first len bytes of s (which has at least that many), NUL-terminated. */
+char *xstrndup(const char *s, size_t len);
 
 #endif

@@ -64,7 +64,11 @@ typedef struct Replica {
 /* A [databases] entry (or one made from "*" for an unknown name) at run time. */
 typedef struct Database {
 	char *name;
-	char *host;   /* NULL: unix socket in /var/run/postgresql */
+	char *host;   /* NULL: unix socket in /var/run/postgresql; may be a list a,b,c */
+	char **hosts; /* host split at commas when it is a list (hostlist.c); else NULL */
+	int n_hosts;
+	int host_index;             /* the next (round-robin) or current (disable) host */
+	LoadBalanceHosts host_mode; /* load_balance_hosts */
 	int port;
 	char *dbname; /* server-side database name */
 	char *forced_user;

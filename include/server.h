@@ -67,6 +67,7 @@ struct Server {
 	usec_t last_used;       /* monotonic: last release */
 	usec_t last_checked;    /* monotonic */
 	char *close_reason;
+	char *host;             /* the host name or socket directory it connects to; NULL: default socket */
 	WelcomeParam *login_params; /* ParameterStatus collected during login */
 	int n_login_params;
 	List pool_node;         /* pool's list for its state */

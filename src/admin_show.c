@@ -482,10 +482,12 @@ static usec_t pool_max_wait(const Pool *p, usec_t now)
 	return since && now > since ? now - since : 0;
 }
 
-/* host lists (a,b) get load_balance_hosts in PgBouncer; pgsplit takes one host */
+/* load_balance_hosts, shown for host lists only (as PgBouncer shows it) */
 static const char *db_load_balance_hosts(const Database *db)
 {
-	return db->host && strchr(db->host, ',') ? "round-robin" : NULL;
+	if (db->n_hosts == 0)
+		return NULL;
+	return db->host_mode == LB_HOSTS_DISABLE ? "disable" : "round-robin";
 }
 
 /* pgsplit's target column: primary, replica, or the replica monitor's own pools. */

@@ -222,8 +222,8 @@ static void switch_primary(Database *db, Replica *to, const char *why)
 {
 	log_warning("database %s: the primary is %s:%d now (timeline %u), was %s:%d: %s", db->name, to->host,
 		    to->port, to->timeline, failover_primary_host(db), failover_primary_port(db), why);
-	if (db->host && !to->home)
-		ensure_home_member(db);
+	if (db->host && !to->home && db->n_hosts == 0)
+		ensure_home_member(db); /* a host list is no single member */
 	suspect_members(db, to);
 	db->leader = to->home ? NULL : to;
 	db->primary_chosen = false;

@@ -4,6 +4,7 @@
  */
 #include "registry.h"
 #include "failover.h"
+#include "hostlist.h"
 #include "log.h"
 #include "runtime.h"
 #include "server.h"
@@ -140,6 +141,7 @@ static void database_apply_def(Database *db, const DatabaseDef *def)
 	if (db->dbname && (str_differs(db->host, def->host) || db->port != new_port))
 		failover_forget(db); /* the operator named the primary: discovery starts from it */
 	replace_str(&db->host, def->host);
+	hostlist_apply(db, def->load_balance_hosts);
 	db->port = def->port > 0 ? def->port : 5432;
 	replace_str(&db->dbname, def->dbname ? def->dbname : db->name);
 	replace_str(&db->forced_user, def->user);
@@ -333,6 +335,7 @@ static void database_free(Database *db)
 	hashindex_remove(&databases_by_name, &db->by_name); /* an unlisted one is not there */
 	free(db->name);
 	free(db->host);
+	hostlist_free(db);
 	free(db->dbname);
 	free(db->forced_user);
 	free(db->forced_password);

@@ -14,6 +14,7 @@
 #include "rerun.h"
 #include "dns.h"
 #include "failover.h"
+#include "hostlist.h"
 #include "log.h"
 #include "md5.h"
 #include "monitor.h"
@@ -119,6 +120,7 @@ static void server_free(Conn *conn)
 	scram_client_free(&s->scram);
 	free_login_params(s);
 	free(s->close_reason);
+	free(s->host);
 	free(s->addrs);
 	free(s->auth_secret);
 	prepared_server_free(s);
@@ -231,6 +233,8 @@ void server_replica_down(Replica *r, const char *why)
 static void server_login_failed_as(Server *s, const char *logged, const char *message)
 {
 	Pool *p = s->pool;
+	if (!p->replica)
+		hostlist_failed(p->db, s->host);
 	p->last_connect_failure = time_now_mono();
 	free(p->last_connect_error);
 	p->last_connect_error = xstrdup(message);
@@ -368,7 +372,7 @@ static void server_on_ssl_answer(evutil_socket_t fd, short what, void *arg)
 	}
 	sbuf_attach(&s->conn, fd, CONN_SERVER, &server_ops);
 	if (n == 1 && answer == 'S') {
-		if (!sbuf_start_tls_client(&s->conn, rt.server_tls_ctx, pool_host(s->pool)))
+		if (!sbuf_start_tls_client(&s->conn, rt.server_tls_ctx, s->host))
 			server_login_failed(s, "could not start TLS to the server (server_tls_sslmode)");
 		else
 			sbuf_start_reading(&s->conn);
@@ -473,8 +477,9 @@ void server_launch(Pool *p)
 	list_append(&rt.servers, &s->all_node);
 	p->db->server_count++;
 	p->user->server_count++;
-	const char *host = pool_host(p);
+	const char *host = p->replica || p->db->leader ? pool_host(p) : hostlist_next(p->db);
 	int port = pool_port(p);
+	s->host = host ? xstrdup(host) : NULL;
 	snprintf(s->conn.addr_text, sizeof(s->conn.addr_text), "%s", host ? host : "unix");
 	s->conn.port = port;
 	if (!host || host[0] == '/') {

@@ -69,8 +69,13 @@ void *xrealloc(void *old, size_t size)
 
 char *xstrdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-	char *p = xmalloc(n);
-	memcpy(p, s, n);
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t len)
+{
+	char *p = xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = 0;
 	return p;
 }
