@@ -921,7 +921,8 @@ static void server_become_ready(Server *s)
 {
 	Pool *p = s->pool;
 	usec_t lifetime = p->db->server_lifetime;
-	if (lifetime > 0 && time_now_loop() - s->created > lifetime) {
+	/* 0 means use once: closed after its first client, as PgBouncer documents */
+	if ((lifetime > 0 && time_now_loop() - s->created > lifetime) || (lifetime == 0 && s->last_used)) {
 		server_close(s, "server lifetime over");
 		return;
 	}

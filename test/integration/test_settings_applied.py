@@ -423,3 +423,18 @@ def test_set_replica_fallback_takes_effect(pooler):
         c.execute("SELECT 1")
     admin(p, "SET replica_fallback = 'primary'")
     assert query1(c, "SELECT 2") == 2
+
+
+@pytest.mark.parametrize("where", ["global", "database"])
+def test_server_lifetime_zero_uses_each_server_once(pooler, where):
+    """server_lifetime = 0: each server connection serves one client, then closes."""
+    if where == "global":
+        p = pooler(pool_mode="transaction", server_lifetime=0)
+    else:
+        p = pooler(start=False, pool_mode="transaction")
+        p.databases["app"] += " server_lifetime=0"
+        p.start()
+    with p.connect() as c:
+        pids = {query1(c, "SELECT pg_backend_pid()") for _ in range(4)}
+    assert len(pids) == 4, "a server connection served more than one transaction: %s" % pids
+    assert p.wait_log(r"closing because: server lifetime over", 2)
