@@ -222,3 +222,23 @@ def test_set_tls_protocols_takes_effect(pooler, certs):
         shown = {r["application_name"]: r["tls"] for r in p.admin("SHOW CLIENTS")}
         assert shown["over-" + proto].startswith(proto.replace("tlsv", "TLSv") + "/"), shown
         c.close()
+
+
+@harness.pgsplit_only("PgBouncer 1.18 applies TLS settings of SET differently")
+def test_client_tls_turned_on_and_off_at_run_time(pooler, certs):
+    """SET of client_tls_* (1.25: 'take effect for new connections'): TLS switched on
+    with a certificate, then off again, with a connected client kept throughout."""
+    p = pooler()
+    kept = p.connect(sslmode="disable")
+    with pytest.raises(psycopg.OperationalError):
+        p.connect(sslmode="require")
+    harness.admin(p, "SET client_tls_key_file = '%s'" % os.path.join(certs, "server.key"))
+    harness.admin(p, "SET client_tls_cert_file = '%s'" % os.path.join(certs, "server.crt"))
+    harness.admin(p, "SET client_tls_sslmode = 'require'")
+    c = p.connect(sslmode="verify-full", sslrootcert=os.path.join(certs, "ca.crt"), host="localhost")
+    assert c.pgconn.ssl_in_use and query1(c, "SELECT 1") == 1
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
+        p.connect(sslmode="disable")
+    harness.admin(p, "SET client_tls_sslmode = 'disable'")
+    assert not p.connect(sslmode="prefer").pgconn.ssl_in_use
+    assert query1(kept, "SELECT 2") == 2 and query1(c, "SELECT 3") == 3
