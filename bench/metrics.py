@@ -138,8 +138,9 @@ def main():
         renders, trips, size = time_scrapes(http_port, args.scrapes)
         cpu = (cpu_seconds(p.proc.pid) - cpu0) / args.scrapes
         print("scrape: %d bytes, %d lines" % (size, get(http_port, "/metrics")[1].count("\n")))
-        print("render (pgsplit_last_scrape_duration_seconds), ms: median %s p95 %s max %s (n=%d)"
-              % (ms(statistics.median(renders)), ms(pct(renders, 95)), ms(max(renders)), len(renders)))
+        print("render (pgsplit_last_scrape_duration_seconds), ms: min %s median %s p95 %s max %s (n=%d)"
+              % (ms(min(renders)), ms(statistics.median(renders)), ms(pct(renders, 95)), ms(max(renders)),
+                 len(renders)))
         print("pooler CPU per scrape (render and send), ms: %s" % ms(cpu))
         print("HTTP round trip, ms: median %s p95 %s max %s" % (ms(statistics.median(trips)),
                                                               ms(pct(trips, 95)), ms(max(trips))))

@@ -230,6 +230,18 @@ static void put_label_pairs(TextBuf *b, const ViewTable *t, int row, const char 
 	}
 }
 
+/* The renderers write integers; anything else would break the whole scrape. */
+static bool put_integer_cell(TextBuf *b, const char *cell)
+{
+	const char *digits = cell + (*cell == '-'), *end = digits;
+	while (*end >= '0' && *end <= '9')
+		end++;
+	if (end == digits || *end)
+		return false;
+	textbuf_put(b, cell, (size_t)(end - cell));
+	return true;
+}
+
 /* The sample value of a cell; false when there is none (SQL NULL or not a number). */
 static bool put_value(TextBuf *b, const Family *f, const char *cell)
 {
@@ -250,14 +262,8 @@ static bool put_value(TextBuf *b, const Family *f, const char *cell)
 		textbuf_decimal(b, lsn, 0);
 		return true;
 	}
-	if (f->kind == V_CELL) {
-		/* the renderers write integers; anything else would break the whole scrape */
-		size_t n = strspn(cell + (*cell == '-'), "0123456789");
-		if (n == 0 || cell[(*cell == '-') + n])
-			return false;
-		textbuf_str(b, cell);
-		return true;
-	}
+	if (f->kind == V_CELL)
+		return put_integer_cell(b, cell);
 	char *end;
 	unsigned long long n = strtoull(cell, &end, 10);
 	if (*end || *cell == '-')
@@ -273,10 +279,11 @@ typedef struct LabelSet {
 } LabelSet;
 
 /* One sample: name{row labels[,const][,extra]} value; value_col: the family's column. */
-static void put_sample(TextBuf *b, const Family *f, const ViewTable *t, int row, LabelSet labels, int value_col)
+static void put_sample(TextBuf *b, const Family *f, size_t name_len, const ViewTable *t, int row, LabelSet labels,
+		       int value_col)
 {
 	size_t mark = b->len;
-	textbuf_str(b, f->name);
+	textbuf_put(b, f->name, name_len);
 	bool any = labels.len > 0 || f->const_label || f->extra;
 	if (any)
 		textbuf_put(b, "{", 1);
@@ -324,9 +331,10 @@ static void render_view(TextBuf *b, const ViewMetrics *vm)
 		int col = view_table_col(&t, f->column);
 		if (i == 0 || strcmp(vm->families[i - 1].name, f->name) != 0)
 			metrics_family_header(b, f->name, f->type, f->help);
+		size_t name_len = strlen(f->name);
 		for (int r = 0; r < t.nrows; r++) {
 			LabelSet ls = { labels.data + start[r], start[r + 1] - start[r] };
-			put_sample(b, f, &t, r, ls, col);
+			put_sample(b, f, name_len, &t, r, ls, col);
 		}
 	}
 	free(start);
@@ -396,10 +404,12 @@ static void render_prepared_cache(TextBuf *b)
 			const Database *db = container_of(it, Database, node);
 			if (db->removed)
 				continue;
-			textbuf_printf(b, "%s{database=", counters[i].name);
+			textbuf_str(b, counters[i].name);
+			textbuf_str(b, "{database=");
 			textbuf_label_value(b, db->name);
-			textbuf_printf(b, "} %llu\n",
-				       (unsigned long long)*(const uint64_t *)((const char *)db + counters[i].offset));
+			textbuf_str(b, "} ");
+			textbuf_decimal(b, *(const uint64_t *)((const char *)db + counters[i].offset), 0);
+			textbuf_put(b, "\n", 1);
 		}
 	}
 }
