@@ -7,6 +7,8 @@
 #include "http.h"
 
 #include "health.h"
+#include "http_auth.h"
+#include "http_tls.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -91,9 +93,20 @@ static const struct {
 	{ "/live", serve_live },
 };
 
+static void refuse_unauthorized(struct evhttp_request *req)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", http_auth_challenge(rt.cfg));
+	reply_plain(req, 401, "Unauthorized", "unauthorized\n");
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
+	const char *authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	if (!http_auth_allows(authorization, rt.cfg, rt.authfile)) {
+		refuse_unauthorized(req);
+		return;
+	}
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	for (size_t i = 0; path && i < ARRAY_SIZE(routes); i++) {
@@ -133,6 +146,7 @@ static struct evhttp *http_open(const char *addr, int port)
 	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(h, HTTP_MAX_BODY);
 	evhttp_set_gencb(h, dispatch, NULL);
+	http_tls_attach(h);
 	if (!bind_addr(h, addr, port)) {
 		evhttp_free(h);
 		return NULL;
@@ -147,7 +161,7 @@ static bool unchanged(const Config *cfg)
 	return http && bound_port == cfg->http_listen_port && strcmp(bound_addr, cfg->http_listen_addr) == 0;
 }
 
-void http_stop(void)
+static void http_close(void)
 {
 	if (http)
 		evhttp_free(http);
@@ -157,17 +171,23 @@ void http_stop(void)
 	bound_port = 0;
 }
 
+void http_stop(void)
+{
+	http_close();
+	http_tls_use(NULL);
+}
+
 /*
  * The old listener closes first, so a new address on the same port does not collide
  * with it; if the new one cannot be bound, the old one is opened again.
  */
-bool http_apply(const Config *cfg, char *err, size_t errlen)
+static bool listen_apply(const Config *cfg, char *err, size_t errlen)
 {
 	if (unchanged(cfg))
 		return true;
 	char *old_addr = bound_addr ? xstrdup(bound_addr) : NULL;
 	int old_port = bound_port;
-	http_stop();
+	http_close();
 	if (cfg->http_listen_port == 0) {
 		log_info("HTTP endpoint closed");
 		free(old_addr);
@@ -188,5 +208,21 @@ bool http_apply(const Config *cfg, char *err, size_t errlen)
 	bound_addr = xstrdup(cfg->http_listen_addr);
 	bound_port = cfg->http_listen_port;
 	log_info("HTTP endpoint (metrics, health) listening on %s:%d", bound_addr, bound_port);
+	return true;
+}
+
+/* Settings first, then the TLS context, then the socket: a failure at any step changes nothing. */
+bool http_apply(const Config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	if (!http_auth_settings_check(cfg, err, errlen) || !http_tls_settings_check(cfg, err, errlen) ||
+	    !http_tls_context(cfg, &ctx, err, errlen))
+		return false;
+	if (!listen_apply(cfg, err, errlen)) {
+		if (ctx)
+			SSL_CTX_free(ctx);
+		return false;
+	}
+	http_tls_use(ctx);
 	return true;
 }
