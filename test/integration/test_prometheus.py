@@ -3,79 +3,24 @@ HTTPS with basic authentication against a SCRAM entry of the auth_file, every se
 the series it stored are read back through its HTTP API (/api/v1/query).
 """
 
-import json
-import os
-import shutil
-import subprocess
-import urllib.parse
-import urllib.request
-
-import pytest
-
 import certs as certgen
 import harness
 from harness import free_port, scram_secret
+from prometheus import Prometheus, scrape_config
 
 pytestmark = harness.pgsplit_only("the HTTP endpoint is pgsplit's own")
 
-PROMETHEUS = shutil.which("prometheus")
-
-CONFIG = """\
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: pgsplit
+TLS_AND_PASSWORD = """\
     scheme: https
     tls_config:
       ca_file: {ca}
     basic_auth:
       username: scraper
       password: {password}
-    static_configs:
-      - targets: ['localhost:{port}']
 """
 
 
-def query(api_port, expr):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (api_port, urllib.parse.urlencode({"query": expr}))
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            answer = json.load(resp)
-    except OSError:
-        return None  # not listening yet
-    assert answer["status"] == "success", answer
-    return answer["data"]["result"]
-
-
-@pytest.fixture
-def prometheus_server():
-    """Start Prometheus with a config; yields start(config_text) -> its API port."""
-    procs = []
-    d = harness.make_pg_dir("pgsplit-prom-")
-
-    def start(config_text):
-        with open(os.path.join(d, "prometheus.yml"), "w") as f:
-            f.write(config_text)
-        api_port = free_port()
-        log = open(os.path.join(d, "prometheus.log"), "wb")
-        procs.append(subprocess.Popen(
-            [PROMETHEUS, "--config.file=" + os.path.join(d, "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(d, "data"),
-             "--web.listen-address=127.0.0.1:%d" % api_port],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        log.close()
-        return api_port
-
-    yield start
-    for p in procs:
-        p.terminate()
-        p.wait(10)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def test_prometheus_scrapes_and_answers_queries(pooler, cluster, prometheus_server):
-    assert PROMETHEUS, "no prometheus: scripts/lib.sh install_deps installs the Debian package prometheus"
+def test_prometheus_scrapes_and_answers_queries(pooler, cluster):
     d = certgen.new_dir()
     port = free_port()
     reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
@@ -86,16 +31,16 @@ def test_prometheus_scrapes_and_answers_queries(pooler, cluster, prometheus_serv
     p.databases["app"] = p.connstr("app", replicas=reps)
     p.start()
     harness.query1(p.connect(), "SELECT 1")
-    api = prometheus_server(CONFIG.format(ca=certgen.path(d, "ca"), password="scrape pw", port=port))
-
-    def series(expr):
-        return query(api, expr) or []
-    assert harness.wait_until(lambda: series('up{job="pgsplit"} == 1'), 15.0), query(api, "up")
-    assert series('pgbouncer_up{job="pgsplit"}')[0]["value"][1] == "1"
-    assert harness.wait_until(lambda: len(series('pgsplit_replica_up{database="app"} == 1')) == 2, 5.0), \
-        query(api, "pgsplit_replica_up")
-    pools = series('pgbouncer_pools_client_active_connections{database="app"}')
-    assert pools and {s["metric"]["user"] for s in pools} >= {"app"}, pools
-    # the scrape's own metadata: the target answered over TLS with the password
-    health = query(api, 'scrape_samples_scraped{job="pgsplit"}')
-    assert health and int(health[0]["value"][1]) > 100, health
+    config = scrape_config(port, TLS_AND_PASSWORD.format(ca=certgen.path(d, "ca"), password="scrape pw"))
+    with Prometheus(config) as prom:
+        def series(expr):
+            return prom.query(expr) or []
+        assert harness.wait_until(lambda: series('up{job="pgsplit"} == 1'), 15.0), prom.query("up")
+        assert series('pgbouncer_up{job="pgsplit"}')[0]["value"][1] == "1"
+        assert harness.wait_until(lambda: len(series('pgsplit_replica_up{database="app"} == 1')) == 2, 5.0), \
+            prom.query("pgsplit_replica_up")
+        pools = series('pgbouncer_pools_client_active_connections{database="app"}')
+        assert pools and {s["metric"]["user"] for s in pools} >= {"app"}, pools
+        # the scrape's own metadata: the target answered over TLS with the password
+        samples = prom.query('scrape_samples_scraped{job="pgsplit"}')
+        assert samples and int(samples[0]["value"][1]) > 100, samples
