@@ -8,9 +8,9 @@
 
 #include "health.h"
 #include "http_auth.h"
+#include "http_metrics.h"
 #include "http_tls.h"
 #include "log.h"
-#include "metrics.h"
 #include "runtime.h"
 #include "textbuf.h"
 
@@ -59,16 +59,14 @@ static void reply_plain(struct evhttp_request *req, int code, const char *reason
 	reply(req, code, reason, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-/* How long the previous /metrics took to render, reported by the next one. */
-static usec_t last_render_usec;
+static void send_metrics(struct evhttp_request *req, char *text, size_t len)
+{
+	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
 
 static void serve_metrics(struct evhttp_request *req)
 {
-	usec_t start = time_now_mono();
-	size_t len;
-	char *text = metrics_render(&len, last_render_usec);
-	last_render_usec = time_now_mono() - start;
-	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+	http_metrics_serve(req, rt.base, send_metrics);
 }
 
 static void serve_health(struct evhttp_request *req)
@@ -163,6 +161,8 @@ static bool unchanged(const Config *cfg)
 
 static void http_close(void)
 {
+	/* evhttp_free frees the requests still waiting for their exposition */
+	http_metrics_cancel_all();
 	if (http)
 		evhttp_free(http);
 	http = NULL;
