@@ -4,8 +4,9 @@
 Owns: a throw-away primary (scripts/pgcluster.py via the integration harness, no
 replicas), one pgsplit with --pools databases (db0, db1, ... all on the primary's `app`)
 and its HTTP endpoint. One login per database makes one pool each; then --scrapes
-scrapes are timed (pgsplit_last_scrape_duration_seconds, the pooler's own render time,
-and the whole HTTP round trip), and `SELECT 1` round trips are timed with and without
+scrapes are timed (pgsplit_last_scrape_duration_seconds, the pooler's own render time;
+pgsplit_last_scrape_longest_slice_seconds, the longest the render held the event loop at
+once; and the whole HTTP round trip), and `SELECT 1` round trips are timed with and without
 a scraper running flat out next to them.
 Run as root with /usr/bin/python3; servers and pgsplit run as `postgres`.
 
@@ -35,11 +36,11 @@ def get(port, path):
         conn.close()
 
 
-def render_seconds(body):
+def gauge(body, name):
     for line in body.splitlines():
-        if line.startswith("pgsplit_last_scrape_duration_seconds "):
+        if line.startswith(name + " "):
             return float(line.split()[1])
-    raise RuntimeError("no pgsplit_last_scrape_duration_seconds in the scrape")
+    raise RuntimeError("no %s in the scrape" % name)
 
 
 def pct(values, p):
@@ -71,15 +72,22 @@ def cpu_seconds(pid):
 
 
 def time_scrapes(port, n):
-    renders, trips, size = [], [], 0
+    renders, slices, trips, size = [], [], [], 0
     for _ in range(n):
         t0 = time.perf_counter()
         status, body = get(port, "/metrics")
         trips.append(time.perf_counter() - t0)
         assert status == 200
-        renders.append(render_seconds(body))  # the previous scrape's render
+        # both about the previous scrape's render
+        renders.append(gauge(body, "pgsplit_last_scrape_duration_seconds"))
+        slices.append(gauge(body, "pgsplit_last_scrape_longest_slice_seconds"))
         size = len(body)
-    return renders[1:], trips, size
+    return renders[1:], slices[1:], trips, size
+
+
+def summary(values):
+    return "min %s median %s p95 %s max %s (n=%d)" % (ms(min(values)), ms(statistics.median(values)),
+                                                     ms(pct(values, 95)), ms(max(values)), len(values))
 
 
 def time_selects(p, seconds, scraping_port=None):
@@ -135,11 +143,11 @@ def main():
                  if ln.startswith("pgbouncer_pools_client_active_connections{")]
         print("pools: %d (made in %.1f s)" % (len(pools), time.time() - t0))
         cpu0 = cpu_seconds(p.proc.pid)
-        renders, trips, size = time_scrapes(http_port, args.scrapes)
+        renders, slices, trips, size = time_scrapes(http_port, args.scrapes)
         cpu = (cpu_seconds(p.proc.pid) - cpu0) / args.scrapes
         print("scrape: %d bytes, %d lines" % (size, get(http_port, "/metrics")[1].count("\n")))
-        print("render (pgsplit_last_scrape_duration_seconds), ms: median %s p95 %s max %s (n=%d)"
-              % (ms(statistics.median(renders)), ms(pct(renders, 95)), ms(max(renders)), len(renders)))
+        print("render, all slices (pgsplit_last_scrape_duration_seconds), ms: " + summary(renders))
+        print("longest slice (pgsplit_last_scrape_longest_slice_seconds), ms: " + summary(slices))
         print("pooler CPU per scrape (render and send), ms: %s" % ms(cpu))
         print("HTTP round trip, ms: median %s p95 %s max %s" % (ms(statistics.median(trips)),
                                                               ms(pct(trips, 95)), ms(max(trips))))

@@ -42,6 +42,9 @@ typedef enum {
 	TLS_MODE_VERIFY_FULL,
 } TlsMode;
 
+/* http_auth_type: what a request to the HTTP endpoint must prove. */
+typedef enum { HTTP_AUTH_NONE, HTTP_AUTH_FILE, HTTP_AUTH_TOKEN } HttpAuthType;
+
 /* [databases] load_balance_hosts= (how a host list is walked). */
 typedef enum { LB_HOSTS_UNSET = -1, LB_HOSTS_ROUND_ROBIN = 0, LB_HOSTS_DISABLE } LoadBalanceHosts;
 
@@ -262,6 +265,9 @@ typedef struct Config {
 	int primary_discovery;      /* follow a promoted member (failover.c); off: host= always */
 	char *http_listen_addr;     /* metrics and health endpoint */
 	int http_listen_port;       /* 0: no endpoint */
+	int http_tls;               /* HTTPS with the client_tls_key_file/cert_file pair */
+	int http_auth_type;         /* HttpAuthType */
+	char *http_auth_token;      /* the Bearer token of http_auth_type = token */
 	char *write_functions;
 	char *read_your_writes;
 	char *read_your_writes_scope;

@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct TextBuf {
 	char *data; /* owned; NUL-terminated once anything was added */
@@ -14,7 +15,17 @@ typedef struct TextBuf {
 
 /* Room for `more` bytes (and the NUL) without another allocation. */
 void textbuf_reserve(TextBuf *b, size_t more);
-void textbuf_put(TextBuf *b, const char *s, size_t n);
+
+/* Inline: /metrics calls it several times per sample, tens of thousands of times a scrape. */
+static inline void textbuf_put(TextBuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap)
+		textbuf_reserve(b, n);
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = 0;
+}
+
 void textbuf_str(TextBuf *b, const char *s);
 void textbuf_printf(TextBuf *b, const char *fmt, ...) PRINTF(2, 3);
 /*

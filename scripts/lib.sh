@@ -8,7 +8,7 @@ libevent-dev libc-ares-dev libssl-dev libpq-dev postgresql postgresql-contrib \
 pgbouncer python3 python3-pytest python3-psycopg python3-pytest-timeout \
 python3-pytest-xdist util-linux openssl clang libclang-rt-14-dev \
 nodejs default-jdk-headless libpostgresql-jdbc-java \
-pandoc groff-base dpkg-dev debhelper lintian logrotate adduser chromium"
+pandoc groff-base dpkg-dev debhelper lintian logrotate adduser chromium prometheus"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

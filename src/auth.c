@@ -15,6 +15,7 @@
 #include "pktbuf.h"
 #include "proto.h"
 #include "runtime.h"
+#include "secret_verify.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -266,26 +267,7 @@ void auth_begin(Client *c)
 static bool password_matches(const Client *c, const char *password)
 {
 	const char *secret = stored_secret(c);
-	if (!secret)
-		return false;
-	switch (auth_secret_kind(secret)) {
-	case SECRET_PLAIN:
-		return strlen(secret) == strlen(password) && CRYPTO_memcmp(secret, password, strlen(secret)) == 0;
-	case SECRET_MD5: {
-		char computed[MD5_SECRET_BUFSIZE];
-		md5_password_secret(c->user_name, password, computed);
-		return CRYPTO_memcmp(computed, secret, strlen(computed)) == 0 && strlen(secret) == strlen(computed);
-	}
-	case SECRET_SCRAM: {
-		ScramSecret stored, derived;
-		if (!scram_parse_secret(secret, &stored))
-			return false;
-		if (!scram_secret_derive(password, stored.salt, stored.salt_len, stored.iterations, &derived))
-			return false;
-		return CRYPTO_memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0;
-	}
-	}
-	return false;
+	return secret && secret_matches_password(secret, c->user_name, password);
 }
 
 static void check_cleartext(Client *c, const uint8_t *body, size_t len)

@@ -69,6 +69,9 @@ static const ConnstrName read_your_writes_names[] = {
 static const ConnstrName ryw_scope_names[] = {
 	{ "client", 0 }, { "user", 1 }, { NULL, 0 },
 };
+static const ConnstrName http_auth_type_names[] = {
+	{ "none", HTTP_AUTH_NONE }, { "auth_file", HTTP_AUTH_FILE }, { "token", HTTP_AUTH_TOKEN }, { NULL, 0 },
+};
 /* clang-format on */
 
 /* ---- the settings table ---------------------------------------------------------- */
@@ -251,6 +254,9 @@ static const ConfigSetting settings[] = {
 	/* pgsplit: HTTP endpoint for metrics and health */
 	S_STR(http_listen_addr, "127.0.0.1", RI | SF_ADDR),
 	S_INT(http_listen_port, "0", 0, 65535, RI),
+	S_BOOL(http_tls, "0", RI),
+	S_ENUM(http_auth_type, "none", http_auth_type_names, RI),
+	S_STR(http_auth_token, "", RI),
 };
 
 /* clang-format on */

@@ -7,8 +7,10 @@
 #include "http.h"
 
 #include "health.h"
+#include "http_auth.h"
+#include "http_metrics.h"
+#include "http_tls.h"
 #include "log.h"
-#include "metrics.h"
 #include "runtime.h"
 #include "status_page.h"
 #include "textbuf.h"
@@ -58,16 +60,14 @@ static void reply_plain(struct evhttp_request *req, int code, const char *reason
 	reply(req, code, reason, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-/* How long the previous /metrics took to render, reported by the next one. */
-static usec_t last_render_usec;
+static void send_metrics(struct evhttp_request *req, char *text, size_t len)
+{
+	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
 
 static void serve_metrics(struct evhttp_request *req)
 {
-	usec_t start = time_now_mono();
-	size_t len;
-	char *text = metrics_render(&len, last_render_usec);
-	last_render_usec = time_now_mono() - start;
-	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+	http_metrics_serve(req, rt.base, send_metrics);
 }
 
 static void serve_health(struct evhttp_request *req)
@@ -100,9 +100,20 @@ static const struct {
 	{ "/", serve_status },
 };
 
+static void refuse_unauthorized(struct evhttp_request *req)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", http_auth_challenge(rt.cfg));
+	reply_plain(req, 401, "Unauthorized", "unauthorized\n");
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
+	const char *authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	if (!http_auth_allows(authorization, rt.cfg, rt.authfile)) {
+		refuse_unauthorized(req);
+		return;
+	}
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	for (size_t i = 0; path && i < ARRAY_SIZE(routes); i++) {
@@ -142,6 +153,7 @@ static struct evhttp *http_open(const char *addr, int port)
 	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(h, HTTP_MAX_BODY);
 	evhttp_set_gencb(h, dispatch, NULL);
+	http_tls_attach(h);
 	if (!bind_addr(h, addr, port)) {
 		evhttp_free(h);
 		return NULL;
@@ -156,8 +168,10 @@ static bool unchanged(const Config *cfg)
 	return http && bound_port == cfg->http_listen_port && strcmp(bound_addr, cfg->http_listen_addr) == 0;
 }
 
-void http_stop(void)
+static void http_close(void)
 {
+	/* evhttp_free frees the requests still waiting for their exposition */
+	http_metrics_cancel_all();
 	if (http)
 		evhttp_free(http);
 	http = NULL;
@@ -166,17 +180,23 @@ void http_stop(void)
 	bound_port = 0;
 }
 
+void http_stop(void)
+{
+	http_close();
+	http_tls_use(NULL);
+}
+
 /*
  * The old listener closes first, so a new address on the same port does not collide
  * with it; if the new one cannot be bound, the old one is opened again.
  */
-bool http_apply(const Config *cfg, char *err, size_t errlen)
+static bool listen_apply(const Config *cfg, char *err, size_t errlen)
 {
 	if (unchanged(cfg))
 		return true;
 	char *old_addr = bound_addr ? xstrdup(bound_addr) : NULL;
 	int old_port = bound_port;
-	http_stop();
+	http_close();
 	if (cfg->http_listen_port == 0) {
 		log_info("HTTP endpoint closed");
 		free(old_addr);
@@ -197,5 +217,21 @@ bool http_apply(const Config *cfg, char *err, size_t errlen)
 	bound_addr = xstrdup(cfg->http_listen_addr);
 	bound_port = cfg->http_listen_port;
 	log_info("HTTP endpoint (metrics, health) listening on %s:%d", bound_addr, bound_port);
+	return true;
+}
+
+/* Settings first, then the TLS context, then the socket: a failure at any step changes nothing. */
+bool http_apply(const Config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	if (!http_auth_settings_check(cfg, err, errlen) || !http_tls_settings_check(cfg, err, errlen) ||
+	    !http_tls_context(cfg, &ctx, err, errlen))
+		return false;
+	if (!listen_apply(cfg, err, errlen)) {
+		if (ctx)
+			SSL_CTX_free(ctx);
+		return false;
+	}
+	http_tls_use(ctx);
 	return true;
 }

@@ -230,6 +230,18 @@ static void put_label_pairs(TextBuf *b, const ViewTable *t, int row, const char 
 	}
 }
 
+/* The renderers write integers; anything else would break the whole scrape. */
+static bool put_integer_cell(TextBuf *b, const char *cell)
+{
+	const char *digits = cell + (*cell == '-'), *end = digits;
+	while (*end >= '0' && *end <= '9')
+		end++;
+	if (end == digits || *end)
+		return false;
+	textbuf_put(b, cell, (size_t)(end - cell));
+	return true;
+}
+
 /* The sample value of a cell; false when there is none (SQL NULL or not a number). */
 static bool put_value(TextBuf *b, const Family *f, const char *cell)
 {
@@ -250,14 +262,8 @@ static bool put_value(TextBuf *b, const Family *f, const char *cell)
 		textbuf_decimal(b, lsn, 0);
 		return true;
 	}
-	if (f->kind == V_CELL) {
-		/* the renderers write integers; anything else would break the whole scrape */
-		size_t n = strspn(cell + (*cell == '-'), "0123456789");
-		if (n == 0 || cell[(*cell == '-') + n])
-			return false;
-		textbuf_str(b, cell);
-		return true;
-	}
+	if (f->kind == V_CELL)
+		return put_integer_cell(b, cell);
 	char *end;
 	unsigned long long n = strtoull(cell, &end, 10);
 	if (*end || *cell == '-')
@@ -273,10 +279,11 @@ typedef struct LabelSet {
 } LabelSet;
 
 /* One sample: name{row labels[,const][,extra]} value; value_col: the family's column. */
-static void put_sample(TextBuf *b, const Family *f, const ViewTable *t, int row, LabelSet labels, int value_col)
+static void put_sample(TextBuf *b, const Family *f, size_t name_len, const ViewTable *t, int row, LabelSet labels,
+		       int value_col)
 {
 	size_t mark = b->len;
-	textbuf_str(b, f->name);
+	textbuf_put(b, f->name, name_len);
 	bool any = labels.len > 0 || f->const_label || f->extra;
 	if (any)
 		textbuf_put(b, "{", 1);
@@ -304,34 +311,67 @@ static void put_sample(TextBuf *b, const Family *f, const ViewTable *t, int row,
 	textbuf_put(b, "\n", 1);
 }
 
-static void render_view(TextBuf *b, const ViewMetrics *vm)
-{
+/* A view being written family by family: its rows and each row's label set. */
+typedef struct ViewProgress {
+	bool open;
 	ViewTable t;
-	if (!view_table_collect(&t, vm->view))
-		return;
+	TextBuf labels; /* every row's label set, back to back */
+	size_t *start;  /* row r's label set: labels.data[start[r] .. start[r + 1]) */
+	size_t next_family;
+} ViewProgress;
+
+static bool view_open(ViewProgress *vp, const ViewMetrics *vm)
+{
+	memset(vp, 0, sizeof(*vp));
+	if (!view_table_collect(&vp->t, vm->view))
+		return false;
 	/* each row's label set is written once and copied into every family's sample */
 	int label_idx[VIEW_TABLE_COLS];
-	column_indexes(&t, vm->labels, label_idx);
-	TextBuf labels = { 0 };
-	size_t *start = xcalloc((size_t)t.nrows + 1, sizeof(size_t));
-	for (int r = 0; r < t.nrows; r++) {
-		start[r] = labels.len;
-		put_label_pairs(&labels, &t, r, vm->labels, label_idx);
+	column_indexes(&vp->t, vm->labels, label_idx);
+	vp->start = xcalloc((size_t)vp->t.nrows + 1, sizeof(size_t));
+	for (int r = 0; r < vp->t.nrows; r++) {
+		vp->start[r] = vp->labels.len;
+		put_label_pairs(&vp->labels, &vp->t, r, vm->labels, label_idx);
 	}
-	start[t.nrows] = labels.len;
-	for (size_t i = 0; i < vm->n_families; i++) {
-		const Family *f = &vm->families[i];
-		int col = view_table_col(&t, f->column);
-		if (i == 0 || strcmp(vm->families[i - 1].name, f->name) != 0)
-			metrics_family_header(b, f->name, f->type, f->help);
-		for (int r = 0; r < t.nrows; r++) {
-			LabelSet ls = { labels.data + start[r], start[r + 1] - start[r] };
-			put_sample(b, f, &t, r, ls, col);
-		}
+	vp->start[vp->t.nrows] = vp->labels.len;
+	vp->open = true;
+	return true;
+}
+
+static void view_close(ViewProgress *vp)
+{
+	if (!vp->open)
+		return;
+	free(vp->start);
+	free(vp->labels.data);
+	view_table_free(&vp->t);
+	memset(vp, 0, sizeof(*vp));
+}
+
+static void view_write_family(TextBuf *b, ViewProgress *vp, const ViewMetrics *vm)
+{
+	size_t i = vp->next_family++;
+	const Family *f = &vm->families[i];
+	int col = view_table_col(&vp->t, f->column);
+	if (i == 0 || strcmp(vm->families[i - 1].name, f->name) != 0)
+		metrics_family_header(b, f->name, f->type, f->help);
+	size_t name_len = strlen(f->name);
+	for (int r = 0; r < vp->t.nrows; r++) {
+		LabelSet ls = { vp->labels.data + vp->start[r], vp->start[r + 1] - vp->start[r] };
+		put_sample(b, f, name_len, &vp->t, r, ls, col);
 	}
-	free(start);
-	free(labels.data);
-	view_table_free(&t);
+}
+
+/* One step of a view: collect it, or write its next family. True when it is finished. */
+static bool view_step(TextBuf *b, ViewProgress *vp, const ViewMetrics *vm)
+{
+	if (!vp->open)
+		return !view_open(vp, vm);
+	view_write_family(b, vp, vm);
+	if (vp->next_family < vm->n_families)
+		return false;
+	view_close(vp);
+	return true;
 }
 
 static void render_lists(TextBuf *b)
@@ -396,10 +436,12 @@ static void render_prepared_cache(TextBuf *b)
 			const Database *db = container_of(it, Database, node);
 			if (db->removed)
 				continue;
-			textbuf_printf(b, "%s{database=", counters[i].name);
+			textbuf_str(b, counters[i].name);
+			textbuf_str(b, "{database=");
 			textbuf_label_value(b, db->name);
-			textbuf_printf(b, "} %llu\n",
-				       (unsigned long long)*(const uint64_t *)((const char *)db + counters[i].offset));
+			textbuf_str(b, "} ");
+			textbuf_decimal(b, *(const uint64_t *)((const char *)db + counters[i].offset), 0);
+			textbuf_put(b, "\n", 1);
 		}
 	}
 }
@@ -419,24 +461,82 @@ static void render_config(TextBuf *b)
 /* The previous exposition's size: the next buffer starts that large, not grown in steps. */
 static size_t last_size;
 
-char *metrics_render(size_t *len, usec_t last_render)
+struct MetricsRender {
+	TextBuf b;
+	size_t stage; /* 0: the head; 1 .. number of views: that view; then the tail sections */
+	ViewProgress view;
+	RenderTimes prev;
+};
+
+MetricsRender *metrics_render_start(const RenderTimes *prev)
 {
-	TextBuf b = { 0 };
-	textbuf_reserve(&b, last_size + last_size / 8);
-	metrics_family_header(&b, "pgbouncer_up", G, "1: the pooler answered this scrape");
-	textbuf_str(&b, "pgbouncer_up 1\n");
-	metrics_family_header(&b, "pgsplit_last_scrape_duration_seconds", G, "Time the previous /metrics took to render");
-	textbuf_str(&b, "pgsplit_last_scrape_duration_seconds ");
-	textbuf_decimal(&b, (unsigned long long)last_render, 6);
-	textbuf_put(&b, "\n", 1);
-	for (size_t i = 0; i < ARRAY_SIZE(views); i++)
-		render_view(&b, &views[i]);
-	render_lists(&b);
-	render_routing_reasons(&b);
-	render_prepared_cache(&b);
-	render_config(&b);
-	metrics_render_process(&b);
-	last_size = b.len;
-	*len = b.len;
-	return b.data;
+	MetricsRender *r = xcalloc(1, sizeof(*r));
+	r->prev = *prev;
+	textbuf_reserve(&r->b, last_size + last_size / 8);
+	return r;
+}
+
+static void put_seconds_gauge(TextBuf *b, const char *name, const char *help, usec_t value)
+{
+	metrics_family_header(b, name, G, help);
+	textbuf_str(b, name);
+	textbuf_put(b, " ", 1);
+	textbuf_decimal(b, (unsigned long long)value, 6);
+	textbuf_put(b, "\n", 1);
+}
+
+static void render_head(TextBuf *b, const RenderTimes *prev)
+{
+	metrics_family_header(b, "pgbouncer_up", G, "1: the pooler answered this scrape");
+	textbuf_str(b, "pgbouncer_up 1\n");
+	put_seconds_gauge(b, "pgsplit_last_scrape_duration_seconds",
+			  "Event loop time the previous /metrics took to render, all its slices together", prev->total);
+	put_seconds_gauge(b, "pgsplit_last_scrape_longest_slice_seconds",
+			  "Longest the previous /metrics render kept the event loop from its clients at once",
+			  prev->longest_slice);
+}
+
+/* The sections after the views, one step each. */
+static void (*const tail_sections[])(TextBuf *b) = {
+	render_lists, render_routing_reasons, render_prepared_cache, render_config, metrics_render_process,
+};
+
+bool metrics_render_step(MetricsRender *r)
+{
+	if (r->stage == 0) {
+		render_head(&r->b, &r->prev);
+		r->stage++;
+		return false;
+	}
+	if (r->stage <= ARRAY_SIZE(views)) {
+		if (view_step(&r->b, &r->view, &views[r->stage - 1]))
+			r->stage++;
+		return false;
+	}
+	tail_sections[r->stage - 1 - ARRAY_SIZE(views)](&r->b);
+	return ++r->stage > ARRAY_SIZE(views) + ARRAY_SIZE(tail_sections);
+}
+
+char *metrics_render_finish(MetricsRender *r, size_t *len)
+{
+	char *text = r->b.data;
+	*len = r->b.len;
+	last_size = r->b.len;
+	free(r);
+	return text;
+}
+
+void metrics_render_abort(MetricsRender *r)
+{
+	view_close(&r->view);
+	free(r->b.data);
+	free(r);
+}
+
+char *metrics_render(size_t *len, const RenderTimes *prev)
+{
+	MetricsRender *r = metrics_render_start(prev);
+	while (!metrics_render_step(r))
+		;
+	return metrics_render_finish(r, len);
 }

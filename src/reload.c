@@ -235,16 +235,17 @@ static bool set_apply_derived(const ConfigSetting *s, char *err, size_t errlen)
 			return false;
 		if (name_starts(s, "server_tls"))
 			retire_servers();
-		return true;
+		/* the HTTP endpoint serves the client-facing certificate too */
+		return http_apply(rt.cfg, err, errlen);
 	}
 	if (name_starts(s, "auth_type") || name_starts(s, "auth_hba_file") ||
 	    name_starts(s, "auth_ident_file"))
 		return reload_hba(rt.cfg, err, errlen);
 	if (name_starts(s, "auth_file"))
-		return set_auth_file(err, errlen);
+		return set_auth_file(err, errlen) && http_apply(rt.cfg, err, errlen);
 	if (name_starts(s, "write_functions"))
 		return set_write_functions(err, errlen);
-	if (name_starts(s, "http_listen"))
+	if (name_starts(s, "http_"))
 		return http_apply(rt.cfg, err, errlen);
 	return true;
 }

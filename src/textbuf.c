@@ -15,14 +15,6 @@ void textbuf_reserve(TextBuf *b, size_t more)
 	b->data = xrealloc(b->data, b->cap);
 }
 
-void textbuf_put(TextBuf *b, const char *s, size_t n)
-{
-	textbuf_reserve(b, n);
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = 0;
-}
-
 void textbuf_str(TextBuf *b, const char *s)
 {
 	textbuf_put(b, s, strlen(s));

@@ -4,7 +4,7 @@ text format with the pgbouncer_exporter's names plus pgsplit's own, /health and 
 
 Each scrape is checked line by line by a small exposition-format parser (every sample
 after its family's TYPE, names and label syntax, escapes, no duplicate series), and by
-`promtool check metrics` when Prometheus' tool is installed.
+`promtool check metrics` (Debian package prometheus).
 """
 
 import http.client
@@ -111,8 +111,7 @@ def parse_exposition(text):
 
 def promtool_check(text):
     tool = shutil.which("promtool")
-    if not tool:
-        return
+    assert tool, "no promtool: scripts/lib.sh install_deps installs the Debian package prometheus"
     res = subprocess.run([tool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
     # non-zero for parse errors and for lint findings (names, units, _total suffixes)
     assert res.returncode == 0, (res.stdout + res.stderr).decode()

@@ -150,7 +150,7 @@ static const char *const pgsplit_options[] = {
 	"replica_lb",      "primary_read_weight", "replica_fallback", "replica_check_period",
 	"replica_max_lag", "replica_monitor_user", "primary_discovery", "write_functions",     "read_your_writes", "read_your_writes_scope",
 	"write_window",    "causal_wait",         "replica_catchup_wait", "http_listen_addr",
-	"http_listen_port",
+	"http_listen_port", "http_tls",          "http_auth_type",       "http_auth_token",
 };
 
 static void test_table_covers_pgbouncer(void)
