@@ -81,6 +81,11 @@ void server_close(Server *server, const char *reason);
  * gets reason as a FATAL error (08P01) and is closed too; both log lines name reason.
  */
 void server_close_with_client(Server *server, const char *reason);
+/*
+ * The connection broke or the server ended it (EOF, a socket error, a FATAL): closed, and
+ * the linked client's read re-run elsewhere when rerun.c can, else given the error.
+ */
+void server_lost(Server *server, const char *reason);
 /* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
 void server_login_failed(Server *server, const char *message);
 void server_replica_down(Replica *replica, const char *why);

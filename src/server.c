@@ -195,6 +195,15 @@ void server_close(Server *s, const char *reason)
 	pool_maintain(p);
 }
 
+void server_lost(Server *s, const char *reason)
+{
+	Client *c = (Client *)s->conn.link;
+	Replica *r = s->pool->replica;
+	if (c && r && rerun_after_server_lost(c, r))
+		server_detach_client(s); /* the client's read runs elsewhere: no error for it */
+	server_close(s, reason);
+}
+
 /*
  * A replica that lost a connection may have restarted: it then reopens at its minimum
  * recovery point, behind where it had replayed. Its position is unknown until the next
@@ -259,7 +268,7 @@ static void server_on_eof(Conn *conn, const char *reason)
 	else if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
 		server_login_failed(s, "server closed the connection during login");
 	else
-		server_close(s, reason);
+		server_lost(s, reason);
 	if (s->pool->replica)
 		replica_forget_position(s->pool->replica);
 }
