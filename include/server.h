@@ -89,6 +89,8 @@ void server_lost(Server *server, const char *reason);
 /* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
 void server_login_failed(Server *server, const char *message);
 void server_replica_down(Replica *replica, const char *why);
+/* The replica's check failed or timed out: down, and reads in flight on it re-run if they can be. */
+void server_replica_unreachable(Replica *replica, const char *why);
 /* Link a client: sync parameters then let its messages flow. */
 void server_link(Server *server, Client *client);
 /* Unlink at the end of a transaction or session; goes to used/idle or closes. */

@@ -328,10 +328,11 @@ static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 	RetryState *rs = c->route.retry;
 	(void)fd;
 	(void)what;
-	if (c->conn.closing || !rs || !rs->lost_on)
+	if (c->conn.closing)
 		return;
-	uint64_t consumed = sbuf_input_position(&c->conn) - rs->start;
-	if (consumed > rs->len) {
+	uint64_t consumed = rs && rs->lost_on ? sbuf_input_position(&c->conn) - rs->start : UINT64_MAX;
+	if (consumed > (rs ? rs->len : 0)) {
+		/* not the batch kept (cannot happen while the client is paused): the old error */
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
 		return;
 	}
@@ -345,6 +346,11 @@ static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 	sbuf_resume(&c->conn);
 }
 
+/*
+ * Deferred to the next loop turn: a loss may be noticed inside the client's own
+ * processing (a write to the server failed), where its input cannot be rewound, and the
+ * lost replica's other connections close in the same turn, before the re-run takes one.
+ */
 bool rerun_after_server_lost(Client *c, Replica *lost_on)
 {
 	struct timeval now = { 0, 0 };

@@ -232,6 +232,37 @@ void server_replica_down(Replica *r, const char *why)
 }
 
 /*
+ * Reads in flight on a replica found unreachable that no row of has reached its client
+ * yet: their servers are dropped and the reads routed again, rather than waiting for a
+ * server that may never answer (frozen, cut off). Collected first: closing may change
+ * the list.
+ */
+static void rerun_reads_on(Replica *r)
+{
+	int n = 0, cap = r->active_servers;
+	List *it;
+	if (cap <= 0)
+		return;
+	Server **lost = xmalloc(sizeof(*lost) * (size_t)cap);
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		Client *c = (Client *)s->conn.link;
+		if (s->pool->replica == r && c && n < cap && rerun_lost_possible(c))
+			lost[n++] = s;
+	}
+	for (int i = 0; i < n; i++)
+		server_lost(lost[i], "replica is unreachable");
+	free(lost);
+}
+
+void server_replica_unreachable(Replica *r, const char *why)
+{
+	server_replica_down(r, why);
+	rerun_reads_on(r);
+}
+
+/*
  * A login failed: remember why and tell the clients that wait for this pool. logged is
  * what the log says (with the server's severity when it sent an error).
  */

@@ -14,71 +14,38 @@ import psycopg
 import pytest
 
 import harness
-from test_routing_faults import (_module_cluster, fcluster, make_pooler,  # noqa: F401
-                                 postmaster_pid, wait_gone)
+from test_routing_faults import (_frozen, _module_cluster, down_re, fcluster,  # noqa: F401
+                                 freeze, make_pooler, postmaster_pid, ReadLoad, thaw, wait_gone)
 
 pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
 
 # a read that takes a while, so that some are running on the replica when it dies
-SLOW_READ = "SELECT inet_server_port(), pg_is_in_recovery() FROM pg_sleep(0.01)"
-SLOW_READ_EXTENDED = "SELECT inet_server_port(), pg_is_in_recovery(), %s::int FROM pg_sleep(0.01)"
+SLOW_READ = "SELECT pg_is_in_recovery(), inet_server_port() FROM pg_sleep(0.01)"
+SLOW_READ_EXTENDED = "SELECT pg_is_in_recovery(), inet_server_port(), %s::int FROM pg_sleep(0.01)"
 
 
-class Readers:
-    """`n` threads, each on its own autocommit connection, running one read in a loop;
-    every read is recorded as (row, error).  prepare=True runs it as a named prepared
-    statement (Parse once, then Bind/Execute of that name)."""
+def start_readers(pooler, extended=False):
+    """10 reader threads (test_routing_faults.ReadLoad); extended=True runs the read as
+    a named prepared statement (Parse once, then Bind/Execute of that name)."""
+    if extended:
+        return ReadLoad(pooler, 10, read=lambda conn: conn.execute(SLOW_READ_EXTENDED, (1,),
+                                                                   prepare=True).fetchone()).start()
+    return ReadLoad(pooler, 10, sql=SLOW_READ).start()
 
-    def __init__(self, pooler, n, extended=False):
-        self.pooler, self.extended = pooler, extended
-        self.done = threading.Event()
-        self.lock = threading.Lock()
-        self.records = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(n)]
-        for t in self.threads:
-            t.start()
 
-    def _read(self, conn):
-        if self.extended:
-            return conn.execute(SLOW_READ_EXTENDED, (1,), prepare=True).fetchone()
-        return conn.execute(SLOW_READ).fetchone()
+def wait_both_replicas_then_count(readers, cluster, n):
+    """Wait until both replicas answered and n reads were done; returns the count."""
+    ports = {r.port for r in cluster.replicas}
+    readers.wait_until(lambda recs: readers.ports_seen(recs) >= ports and len(recs) >= n, 10)
+    assert readers.ports_seen() >= ports, "reads did not reach both replicas"
+    return len(readers.snapshot())
 
-    def _run(self):
-        conn = None
-        while not self.done.is_set():
-            try:
-                if conn is None:
-                    conn = harness.connect(self.pooler, track=False, connect_timeout=5)
-                rec = (tuple(self._read(conn)[:2]), None)
-            except psycopg.Error as e:
-                rec = (None, "%s: %s" % (type(e).__name__, str(e).strip()))
-                if conn is not None:
-                    conn.close()
-                conn = None
-            with self.lock:
-                self.records.append(rec)
-        if conn is not None:
-            conn.close()
 
-    def count(self):
-        with self.lock:
-            return len(self.records)
-
-    def wait_for(self, pred, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline and not pred(self.snapshot()):
-            time.sleep(0.02)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.records)
-
-    def stop(self):
-        self.done.set()
-        for t in self.threads:
-            t.join(15)
-        assert not any(t.is_alive() for t in self.threads), "a reader is stuck in a call"
-        return self.snapshot()
+def stop_readers(readers):
+    stuck = readers.stop()
+    assert not stuck, "%d readers stuck in a call" % len(stuck)
+    recs = readers.snapshot()
+    return recs, [r.error for r in recs if r.error]
 
 
 def kill_postmaster(server, how):
@@ -102,32 +69,51 @@ def routing_row(pooler):
 @pytest.mark.parametrize("how,extended", [("sigkill", False), ("immediate", False), ("sigkill", True)],
                          ids=["sigkill-simple", "immediate-simple", "sigkill-prepared"])
 def test_replica_killed_under_read_load_fails_no_read(fcluster, make_pooler, how, extended):
-    victim, other = fcluster.replicas
+    victim = fcluster.replicas[0]
     p = make_pooler(fcluster, replica_lb="round_robin")
-    readers = Readers(p, 10, extended=extended)
+    readers = start_readers(p, extended)
     try:
-        ports = {victim.port, other.port}
-        readers.wait_for(lambda recs: {r[0][0] for r in recs if r[0]} >= ports and len(recs) >= 200, 10)
-        killed_at = readers.count()
+        killed_at = wait_both_replicas_then_count(readers, fcluster, 200)
         kill_postmaster(victim, how)
-        gone_at = readers.count()
-        readers.wait_for(lambda recs: len(recs) >= killed_at + 400, 10)
+        gone_at = len(readers.snapshot())
+        readers.wait_until(lambda recs: len(recs) >= killed_at + 400, 10)
     finally:
-        recs = readers.stop()
-    errors = [e for _, e in recs if e]
+        recs, errors = stop_readers(readers)
     # each reader has at most one read in flight when the victim's last process is gone
-    after = [row for row, _ in recs[gone_at + 10:] if row]
+    after = [r.row for r in recs[gone_at + 10:] if r.row]
     print("%s, %s protocol: %d reads by 10 readers, %d failed, %d started before the kill; "
           "retry_server_lost=%s" % (how, "extended" if extended else "simple", len(recs), len(errors),
                                     killed_at, routing_row(p).get("retry_server_lost")))
-    assert {r[0][0] for r in recs[:killed_at] if r[0]} >= {victim.port, other.port}, \
-        "before the kill, reads did not reach both replicas"
     assert len(recs) >= killed_at + 400, "only %d reads after the kill" % (len(recs) - killed_at)
     assert not errors, "%d of %d reads failed, e.g. %s" % (len(errors), len(recs), errors[:3])
-    assert all(row[0] != victim.port for row in after), "reads still answered by the killed replica"
+    assert all(row[1] != victim.port for row in after), "reads still answered by the killed replica"
 
 
-# ---- 2. a read that had sent rows still fails -------------------------------------
+# ---- 2. a replica that stops answering ---------------------------------------------
+
+@pytest.mark.timeout(60)
+def test_reads_on_a_frozen_replica_are_rerun_once_its_check_times_out(fcluster, make_pooler):
+    """SIGSTOP: the replica's connections stay open and silent.  Its check times out
+    after 2 s; the reads waiting on it then run elsewhere, well before query_timeout."""
+    victim = fcluster.replicas[0]
+    p = make_pooler(fcluster, replica_lb="round_robin", query_timeout=6)
+    readers = start_readers(p)
+    try:
+        frozen_at = wait_both_replicas_then_count(readers, fcluster, 100)
+        freeze(victim)
+        noticed = p.wait_log(down_re(victim), 10)
+        readers.wait_until(lambda recs: len(recs) >= frozen_at + 300, 10)
+    finally:
+        thaw(list(_frozen))
+        recs, errors = stop_readers(readers)
+    print("frozen replica: %d reads by 10 readers, %d failed; retry_server_lost=%s" % (
+        len(recs), len(errors), routing_row(p).get("retry_server_lost")))
+    assert noticed, "the frozen replica was not found down"
+    assert not errors, "%d of %d reads failed, e.g. %s" % (len(errors), len(recs), errors[:3])
+    assert routing_row(p)["retry_server_lost"] >= 1
+
+
+# ---- 3. a read that had sent rows still fails -------------------------------------
 
 @pytest.mark.timeout(60)
 def test_read_that_sent_rows_gets_the_error(fcluster, make_pooler):
@@ -151,28 +137,24 @@ def test_read_that_sent_rows_gets_the_error(fcluster, make_pooler):
     other_client.close()
 
 
-# ---- 3. the replica backend serving a read is terminated --------------------------
+# ---- 4. the replica backend serving a read is terminated --------------------------
 
-SLEEPER = "pg_sleep(0.5)"
+SLEEPER = "pg_sleep(1)"
 
 
-def terminate_sleeper(replicas, timeout=2):
-    """pg_terminate_backend() of the backend running a SLEEPER read, from direct
-    connections to the replicas; returns the replica it ran on (None: not seen)."""
+def terminate_sleeper(direct, timeout=3):
+    """pg_terminate_backend() of the backend running a SLEEPER read, through `direct`
+    ((replica, superuser connection to it) pairs); returns the replica it ran on (None:
+    not seen)."""
     sql = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'active' "
            "AND query LIKE '%%%s%%' AND pid <> pg_backend_pid()" % SLEEPER)
-    direct = [(r, psycopg.connect(r.dsn(), autocommit=True)) for r in replicas]
-    try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for r, c in direct:
-                if c.execute(sql).fetchall():
-                    return r
-            time.sleep(0.005)
-        return None
-    finally:
-        for _, c in direct:
-            c.close()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for r, c in direct:
+            if c.execute(sql).fetchall():
+                return r
+        time.sleep(0.005)
+    return None
 
 
 @pytest.mark.timeout(60)
@@ -180,6 +162,7 @@ def terminate_sleeper(replicas, timeout=2):
 def test_terminated_replica_backend_read_is_rerun(fcluster, make_pooler, extended):
     p = make_pooler(fcluster, replica_lb="round_robin")
     conn = harness.connect(p, track=False)
+    direct = [(r, psycopg.connect(r.dsn(), autocommit=True)) for r in fcluster.replicas]
     # prepared: the first read sends its Parse, the next ones only Bind the name, which
     # the server the re-run lands on may not have (the pooler prepares it there)
     for _ in range(3):
@@ -198,10 +181,12 @@ def test_terminated_replica_backend_read_is_rerun(fcluster, make_pooler, extende
                 result["error"] = e
         t = threading.Thread(target=read)
         t.start()
-        killed_on = terminate_sleeper(fcluster.replicas)
+        killed_on = terminate_sleeper(direct)
         t.join(10)
         assert killed_on, "the read was not seen running on a replica"
         assert "error" not in result, "the read failed: %s" % result.get("error")
         assert result["row"][1] == marker and result["row"][0] != killed_on.port, result
     assert routing_row(p)["retry_server_lost"] >= 3
     conn.close()
+    for _, c in direct:
+        c.close()
