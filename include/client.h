@@ -48,8 +48,6 @@ typedef struct ClientRouting {
 	bool rerun_on_primary; /* the batch put back by a 25006 re-run goes to the primary */
 	bool partial_due;      /* a batch without its Sync waited long enough: route it now */
 	bool await_linked_rfq; /* paused until the linked server answered the earlier batches */
-	uint8_t lost_reruns;   /* replica connections the pending batch lost before any row */
-	struct Replica *rerun_avoid; /* the batch is routed again after losing this replica's connection */
 	RywState ryw;          /* read-your-writes state, scope client */
 	uint64_t token_floor;  /* pgsplit.min_lsn handed in by the client */
 	uint32_t token_epoch;  /* primary epoch of token_floor */
@@ -58,7 +56,6 @@ typedef struct ClientRouting {
 	struct RetryState *retry;    /* re-run state, owned; NULL when none is possible */
 	struct event *partial_timer; /* how long a batch waits for its Sync; made on first use, owned */
 	struct event *causal_timer;  /* ends a parked read's wait at causal_deadline; made on first use, owned */
-	struct event *rerun_timer;   /* runs a re-run after a lost connection; made on first use, owned */
 } ClientRouting;
 
 struct Client {

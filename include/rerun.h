@@ -48,5 +48,10 @@ bool rerun_lost_possible(const Client *client);
  * error.
  */
 bool rerun_after_server_lost(Client *client, Replica *lost_on);
+/*
+ * The replica whose connection the pending batch lost (routing leaves it out; rerun_arm
+ * or rerun_disarm ends this), or NULL.
+ */
+Replica *rerun_lost_replica(const Client *client);
 
 #endif

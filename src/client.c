@@ -151,8 +151,6 @@ static void client_free(Conn *conn)
 		event_free(c->route.partial_timer);
 	if (c->route.causal_timer)
 		event_free(c->route.causal_timer);
-	if (c->route.rerun_timer)
-		event_free(c->route.rerun_timer);
 	prepared_client_free(c);
 	intern_put(c->user_name);
 	intern_put(c->db_name);

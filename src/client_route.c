@@ -404,19 +404,6 @@ static bool causal_wait_begin(Client *c)
 	return true;
 }
 
-/*
- * Whether this batch is a re-run after a lost replica connection (then it is counted as
- * one); a batch that is not starts its own count of lost connections.
- */
-static bool take_lost_rerun(Client *c)
-{
-	bool lost = c->route.rerun_avoid != NULL;
-	c->route.rerun_avoid = NULL;
-	if (!lost)
-		c->route.lost_reruns = 0;
-	return lost;
-}
-
 ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 {
 	Database *db = c->pool->db;
@@ -428,7 +415,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		return CLIENT_ROUTE_READY;
 	}
 	if (db->routing == ROUTING_PRIMARY) {
-		(void)take_lost_rerun(c); /* routing is off: not counted */
+		rerun_disarm(c); /* a re-run pending from before a reload: routing is off */
 		return CLIENT_ROUTE_READY;
 	}
 	RouteRequest req;
@@ -445,13 +432,14 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			d.reason = ROUTE_NO_REPLICA;
 	} else if (d.to_replica) {
 		bool wait;
-		r = pick_for_read(c, c->route.rerun_avoid, &d.reason, &wait);
+		r = pick_for_read(c, rerun_lost_replica(c), &d.reason, &wait);
 		if (!r && wait && causal_wait_begin(c))
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->route.causal_deadline = 0;
-	bool lost_rerun = take_lost_rerun(c);
+	bool lost_rerun = rerun_lost_replica(c) != NULL;
 	if (!r && d.reason == ROUTE_NO_REPLICA && rt.cfg->replica_fallback_error) {
+		rerun_disarm(c);
 		count_route(db, d.reason, NULL);
 		return CLIENT_ROUTE_REFUSE;
 	}

@@ -29,7 +29,9 @@ typedef struct RetryState {
 	bool calls_functions; /* the batch calls functions: the likely cause of a 25006 */
 	bool redefines_name;  /* a Parse of the batch names a statement the client has: no replay */
 	uint64_t start; /* the client's input position (sbuf_input_position) at the batch */
-	Replica *lost_on; /* the replica whose connection was lost, while the re-run is pending */
+	Replica *lost_on; /* the replica whose connection was lost: routing leaves it out */
+	uint8_t lost_count; /* servers this batch lost before any row, re-arms included */
+	struct event *timer; /* runs the re-run after a loss; made on first use */
 	PktBuf held;    /* replies held back (data NULL until the first one) */
 	uint8_t batch[];
 } RetryState;
@@ -97,6 +99,8 @@ void rerun_disarm(Client *c)
 	if (!rs)
 		return;
 	pktbuf_free(&rs->held);
+	if (rs->timer)
+		event_free(rs->timer); /* also from its own callback: libevent allows that */
 	free(rs);
 	c->route.retry = NULL;
 }
@@ -105,6 +109,7 @@ void rerun_arm(Client *c, size_t len, bool calls_functions)
 {
 	const uint8_t *data;
 	size_t avail;
+	uint8_t lost_count = rerun_lost_replica(c) ? c->route.retry->lost_count : 0;
 	rerun_disarm(c);
 	sbuf_peek(&c->conn, &data, &avail);
 	if (len == 0 || len > RETRY_MAX_BATCH || len > avail)
@@ -116,6 +121,8 @@ void rerun_arm(Client *c, size_t len, bool calls_functions)
 	rs->calls_functions = calls_functions;
 	rs->start = sbuf_input_position(&c->conn);
 	rs->lost_on = NULL;
+	rs->lost_count = lost_count;
+	rs->timer = NULL;
 	rs->held = (PktBuf){ 0 };
 	memcpy(rs->batch, data, len);
 	rs->redefines_name = batch_redefines_name(c, rs->batch, len);
@@ -313,14 +320,20 @@ bool rerun_lost_possible(const Client *c)
 {
 	const RetryState *rs = c->route.retry;
 	return rs && !rs->refused && !rs->redefines_name && !rs->lost_on && c->state == CL_ACTIVE &&
-	       !c->conn.closing && !c->drop_to_sync && c->route.lost_reruns < RERUN_MAX_LOST &&
+	       !c->conn.closing && !c->drop_to_sync && rs->lost_count < RERUN_MAX_LOST &&
 	       held_only_holdable(rs);
+}
+
+Replica *rerun_lost_replica(const Client *c)
+{
+	return c->route.retry ? c->route.retry->lost_on : NULL;
 }
 
 /*
  * The re-run itself, on the loop turn after the loss: the batch's bytes consumed so far
  * go back in front of the client's input (the rest is still there), and the client is
- * routed again with the lost replica left out.
+ * routed again with the lost replica left out (the state stays until then, without the
+ * held replies).
  */
 static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 {
@@ -338,9 +351,9 @@ static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 	}
 	forget_parsed_names(c, rs->batch, consumed);
 	sbuf_rewind(&c->conn, rs->batch, consumed);
-	c->route.rerun_avoid = rs->lost_on;
-	c->route.lost_reruns++;
-	rerun_disarm(c); /* the held replies are dropped */
+	rs->lost_count++;
+	pktbuf_free(&rs->held); /* the lost server's replies are dropped */
+	rs->held = (PktBuf){ 0 };
 	c->shape_wait = false;              /* it waited for the lost server */
 	c->route.await_linked_rfq = false;
 	sbuf_resume(&c->conn);
@@ -354,13 +367,14 @@ static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 bool rerun_after_server_lost(Client *c, Replica *lost_on)
 {
 	struct timeval now = { 0, 0 };
+	RetryState *rs = c->route.retry;
 	if (!rerun_lost_possible(c))
 		return false;
-	if (!c->route.rerun_timer)
-		c->route.rerun_timer = evtimer_new(rt.base, rerun_after_loss, c);
-	if (!c->route.rerun_timer || evtimer_add(c->route.rerun_timer, &now) != 0)
+	if (!rs->timer)
+		rs->timer = evtimer_new(rt.base, rerun_after_loss, c);
+	if (!rs->timer || evtimer_add(rs->timer, &now) != 0)
 		return false;
-	c->route.retry->lost_on = lost_on;
+	rs->lost_on = lost_on;
 	sbuf_pause(&c->conn); /* nothing more of its input is looked at before the re-run */
 	log_client(LOG_LVL_INFO, c, "connection to replica %s:%d lost before any row: routing the read again",
 		   lost_on->host, lost_on->port);
