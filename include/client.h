@@ -38,7 +38,7 @@ typedef enum {
 
 /*
  * Where a client's transactions go, and what read-your-writes asks of them: the state
- * client_route.c (routing), rerun.c (the 25006 re-run) and causal.c (floors, the causal
+ * client_route.c (routing), rerun.c (re-runs of reads) and causal.c (floors, the causal
  * token) keep per client, in one place.
  */
 typedef struct ClientRouting {
@@ -53,7 +53,7 @@ typedef struct ClientRouting {
 	uint32_t token_epoch;  /* primary epoch of token_floor */
 	usec_t token_write_at; /* its last write's end, until pgsplit.last_write_lsn is sent */
 	usec_t causal_deadline;
-	struct RetryState *retry;    /* 25006 re-run state, owned; NULL when none is possible */
+	struct RetryState *retry;    /* re-run state, owned; NULL when none is possible */
 	struct event *partial_timer; /* how long a batch waits for its Sync; made on first use, owned */
 	struct event *causal_timer;  /* ends a parked read's wait at causal_deadline; made on first use, owned */
 } ClientRouting;

@@ -1,8 +1,10 @@
 /*
- * The 25006 re-run: an autocommit read sent to a replica that the replica refuses as a
- * write ("cannot execute ... in a read-only transaction") runs again on the primary,
- * invisibly, when nothing of its answer has reached the client yet. While that is
- * possible (Client.retry is set) the replica's replies are held back here.
+ * The re-run of a read: an autocommit read sent to a replica that the replica refuses as
+ * a write ("cannot execute ... in a read-only transaction") runs again on the primary,
+ * invisibly, when nothing of its answer has reached the client yet; one whose replica
+ * connection is lost (closed, broken, a FATAL) by then is routed again, to another
+ * replica or the primary. While that is possible (Client.route.retry is set) the
+ * replica's replies are held back here.
  */
 #ifndef PGSPLIT_RERUN_H
 #define PGSPLIT_RERUN_H
@@ -36,5 +38,20 @@ void rerun_on_primary(Client *client);
  * with here; false for the normal path (which holds back with rerun_hold).
  */
 bool rerun_filter_reply(Server *server, Client *client, const SbufMsg *msg, SbufVerdict *verdict);
+
+/* The linked replica connection's loss would re-run the client's batch (nothing was sent to it). */
+bool rerun_lost_possible(const Client *client);
+/*
+ * The client's replica connection (to lost_on) is being lost: when rerun_lost_possible,
+ * the batch is routed again on the next loop turn, with lost_on left out, and true is
+ * returned (the caller unlinks the client without an error); false: the client gets the
+ * error.
+ */
+bool rerun_after_server_lost(Client *client, Replica *lost_on);
+/*
+ * The replica whose connection the pending batch lost (routing leaves it out; rerun_arm
+ * or rerun_disarm ends this), or NULL.
+ */
+Replica *rerun_lost_replica(const Client *client);
 
 #endif

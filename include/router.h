@@ -22,7 +22,8 @@
 	X(ROUTE_READ_YOUR_WRITES, "read_your_writes")              \
 	X(ROUTE_RETRY_25006, "retry_25006")                        \
 	X(ROUTE_PREPARE_ONLY, "prepare_only")                      \
-	X(ROUTE_ROUTING_PRIMARY, "routing_primary")
+	X(ROUTE_ROUTING_PRIMARY, "routing_primary")                \
+	X(ROUTE_RETRY_SERVER_LOST, "retry_server_lost")
 
 typedef enum {
 #define ROUTE_ENUM_(name, str) name,
@@ -61,6 +62,9 @@ Replica *router_pick_replica(Database *db, LoadBalance lb, usec_t now, uint64_t 
  */
 bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
 			Replica **out);
+/* The same with one replica left out (NULL: none): a read re-run after losing it. */
+bool router_pick_reader_except(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
+			       const Replica *except, Replica **out);
 bool router_replica_usable(const Replica *r, usec_t now);
 /* Is any replica of db in rotation now (weight > 0)? Does not move round-robin state. */
 bool router_any_usable(const Database *db, usec_t now);

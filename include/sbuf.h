@@ -141,6 +141,13 @@ bool sbuf_start_tls_client(Conn *conn, SSL_CTX *ctx, const char *host) MUST_CHEC
 void sbuf_kick(Conn *conn);
 /* Put bytes back in front of the unprocessed input: they are read again, first. */
 void sbuf_unread(Conn *conn, const void *data, size_t len);
+/* How far the input has been consumed: bytes received, less those buffered or put back. */
+uint64_t sbuf_input_position(const Conn *conn);
+/*
+ * Put back the last len bytes consumed (data, a copy of them), also when the message they
+ * end in was being streamed on in pieces: that message is offered again from its start.
+ */
+void sbuf_rewind(Conn *conn, const void *data, size_t len);
 /* Drop n bytes of unprocessed input (a handler that consumed its message and stops). */
 void sbuf_consume_current(Conn *conn, size_t n);
 /* The unprocessed input, starting at the current message. */

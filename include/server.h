@@ -82,9 +82,16 @@ void server_close(Server *server, const char *reason);
  * gets reason as a FATAL error (08P01) and is closed too; both log lines name reason.
  */
 void server_close_with_client(Server *server, const char *reason);
+/*
+ * The connection broke or the server ended it (EOF, a socket error, a FATAL): closed, and
+ * the linked client's read re-run elsewhere when rerun.c can, else given the error.
+ */
+void server_lost(Server *server, const char *reason);
 /* Connecting or logging in failed (also server_connect_timeout): a replica goes down. */
 void server_login_failed(Server *server, const char *message);
 void server_replica_down(Replica *replica, const char *why);
+/* The replica's check failed or timed out: down, and reads in flight on it re-run if they can be. */
+void server_replica_unreachable(Replica *replica, const char *why);
 /* Link a client: sync parameters then let its messages flow. */
 void server_link(Server *server, Client *client);
 /* Unlink at the end of a transaction or session; goes to used/idle or closes. */

@@ -303,10 +303,10 @@ static bool want_replica_checks(Database *db, const RywSettings *set, usec_t now
 
 /*
  * A read bound for a replica: the scope's read-your-writes state decides whether any
- * replica may take it now, and how far it must have replayed. Returns the replica, or
- * NULL with *reason set (and *wait when causal_wait allows waiting for one).
+ * replica may take it now, and how far it must have replayed. Returns the replica (never
+ * `avoid`), or NULL with *reason set (and *wait when causal_wait allows waiting for one).
  */
-static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
+static Replica *pick_for_read(Client *c, const Replica *avoid, RouteReason *reason, bool *wait)
 {
 	Database *db = c->pool->db;
 	usec_t now = time_now_mono();
@@ -330,7 +330,7 @@ static Replica *pick_for_read(Client *c, RouteReason *reason, bool *wait)
 	if (c->route.token_floor && c->route.token_epoch == db->primary_epoch && set.mode != RYW_OFF)
 		min_lsn = max_u64(min_lsn, c->route.token_floor);
 	Replica *r;
-	if (router_pick_reader(db, lb, now, min_lsn, rt.cfg->primary_read_weight, &r)) {
+	if (router_pick_reader_except(db, lb, now, min_lsn, rt.cfg->primary_read_weight, avoid, &r)) {
 		if (!r)
 			*reason = ROUTE_CLASSIFIED_READ; /* the primary drew this read by weight */
 		return r;
@@ -357,7 +357,7 @@ static Replica *prepare_only_target(Client *c)
 	bool wait;
 	if (!prepared_enabled(c) || c->pool->n_idle > 0)
 		return NULL;
-	Replica *r = pick_for_read(c, &reason, &wait);
+	Replica *r = pick_for_read(c, NULL, &reason, &wait);
 	return r && replica_pool_for(c, r)->n_idle > 0 ? r : NULL;
 }
 
@@ -414,8 +414,10 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		c->route.xact_is_write = true;     /* refused for writing: a write for read-your-writes */
 		return CLIENT_ROUTE_READY;
 	}
-	if (db->routing == ROUTING_PRIMARY)
+	if (db->routing == ROUTING_PRIMARY) {
+		rerun_disarm(c); /* a re-run pending from before a reload: routing is off */
 		return CLIENT_ROUTE_READY;
+	}
 	RouteRequest req;
 	size_t rerun_len;
 	if (route_request(c, msg, &req, &rerun_len) == CLIENT_ROUTE_WAIT_MORE)
@@ -430,12 +432,14 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 			d.reason = ROUTE_NO_REPLICA;
 	} else if (d.to_replica) {
 		bool wait;
-		r = pick_for_read(c, &d.reason, &wait);
+		r = pick_for_read(c, rerun_lost_replica(c), &d.reason, &wait);
 		if (!r && wait && causal_wait_begin(c))
 			return CLIENT_ROUTE_CAUSAL_WAIT;
 	}
 	c->route.causal_deadline = 0;
+	bool lost_rerun = rerun_lost_replica(c) != NULL;
 	if (!r && d.reason == ROUTE_NO_REPLICA && db->fallback_error) {
+		rerun_disarm(c);
 		count_route(db, d.reason, NULL);
 		return CLIENT_ROUTE_REFUSE;
 	}
@@ -447,7 +451,7 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 		db->ryw_kept_on_primary++;
 	/* session statements (SET, RESET, DISCARD, DEALLOCATE) change no data: no floor */
 	c->route.xact_is_write = !r && reason_is_write(d.reason) && !(req.classified && req.cls.session_only);
-	count_route(db, d.reason, r);
+	count_route(db, lost_rerun ? ROUTE_RETRY_SERVER_LOST : d.reason, r);
 	if (r)
 		*target = replica_pool_for(c, r);
 	return CLIENT_ROUTE_READY;
@@ -513,7 +517,7 @@ void client_route_evacuate(Pool *p)
 		RouteReason reason = ROUTE_CLASSIFIED_READ;
 		bool wait;
 		/* the same choice as a new read: read-your-writes floors still apply */
-		Replica *r = pick_for_read(c, &reason, &wait);
+		Replica *r = pick_for_read(c, NULL, &reason, &wait);
 		if (r == p->replica)
 			r = NULL;
 		if (!r && reason == ROUTE_NO_REPLICA && c->pool->db->fallback_error) {

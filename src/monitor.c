@@ -381,7 +381,7 @@ static void check_on_done(Server *s, bool failed)
 		return;
 	}
 	server_close(s, "replica check failed");
-	server_replica_down(p->replica, "check failed");
+	server_replica_unreachable(p->replica, "check failed");
 	client_route_evacuate_replica(p->db, p->replica);
 }
 
@@ -462,7 +462,7 @@ static void check_target(Pool *p, usec_t now)
 				failover_primary_lost(p->db);
 			if (p->replica) {
 				/* a replica that cannot answer a trivial query in time is not serving */
-				server_replica_down(p->replica, "check timed out");
+				server_replica_unreachable(p->replica, "check timed out");
 				client_route_evacuate_replica(p->db, p->replica);
 			}
 		}

@@ -151,12 +151,13 @@ static int pick_best(const Candidate *c, int n, LoadBalance lb, unsigned start)
 	return best;
 }
 
-static int collect(Database *db, usec_t now, uint64_t min_lsn, int primary_weight, Candidate *c)
+static int collect(Database *db, usec_t now, uint64_t min_lsn, int primary_weight, const Replica *except,
+		   Candidate *c)
 {
 	int n = 0;
 	for (int i = 0; i < db->n_replicas && n < 63; i++) {
 		Replica *r = db->replicas[i];
-		if (r->weight <= 0 || !router_replica_usable(r, now) || (min_lsn && r->replay_lsn < min_lsn))
+		if (r == except || r->weight <= 0 || !router_replica_usable(r, now) || (min_lsn && r->replay_lsn < min_lsn))
 			continue;
 		c[n++] = (Candidate){ r, r->weight, r->active_servers, r->lag, &r->rr_credit };
 	}
@@ -168,8 +169,14 @@ static int collect(Database *db, usec_t now, uint64_t min_lsn, int primary_weigh
 bool router_pick_reader(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
 			Replica **out)
 {
+	return router_pick_reader_except(db, lb, now, min_lsn, primary_weight, NULL, out);
+}
+
+bool router_pick_reader_except(Database *db, LoadBalance lb, usec_t now, uint64_t min_lsn, int primary_weight,
+			       const Replica *except, Replica **out)
+{
 	Candidate c[64];
-	int n = collect(db, now, min_lsn, primary_weight, c);
+	int n = collect(db, now, min_lsn, primary_weight, except, c);
 	int i;
 	*out = NULL;
 	if (n == 0)

@@ -402,6 +402,19 @@ void sbuf_unread(Conn *c, const void *data, size_t len)
 	memcpy(c->in.data + c->in.start, data, len);
 }
 
+uint64_t sbuf_input_position(const Conn *c)
+{
+	return c->bytes_recv - ioq_len(&c->in);
+}
+
+void sbuf_rewind(Conn *c, const void *data, size_t len)
+{
+	c->fwd_left = 0; /* its rest is still buffered, behind the bytes put back */
+	c->fwd_drop = false;
+	c->drop_prefix = 0;
+	sbuf_unread(c, data, len);
+}
+
 void sbuf_consume_current(Conn *c, size_t n)
 {
 	ioq_consume(&c->in, n <= ioq_len(&c->in) ? n : ioq_len(&c->in));

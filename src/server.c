@@ -198,6 +198,15 @@ void server_close(Server *s, const char *reason)
 	pool_maintain(p);
 }
 
+void server_lost(Server *s, const char *reason)
+{
+	Client *c = (Client *)s->conn.link;
+	Replica *r = s->pool->replica;
+	if (c && r && rerun_after_server_lost(c, r))
+		server_detach_client(s); /* the client's read runs elsewhere: no error for it */
+	server_close(s, reason);
+}
+
 /*
  * A replica that lost a connection may have restarted: it then reopens at its minimum
  * recovery point, behind where it had replayed. Its position is unknown until the next
@@ -224,6 +233,37 @@ void server_replica_down(Replica *r, const char *why)
 		log_warning("replica %s:%d is down: %s", r->host, r->port, why);
 	if (r->state == REPLICA_UP || r->state == REPLICA_DOWN)
 		r->state = REPLICA_DOWN;
+}
+
+/*
+ * Reads in flight on a replica found unreachable that no row of has reached its client
+ * yet: their servers are dropped and the reads routed again, rather than waiting for a
+ * server that may never answer (frozen, cut off). Collected first: closing may change
+ * the list.
+ */
+static void rerun_reads_on(Replica *r)
+{
+	int n = 0, cap = r->active_servers;
+	List *it;
+	if (cap <= 0)
+		return;
+	Server **lost = xmalloc(sizeof(*lost) * (size_t)cap);
+	list_for_each(it, &rt.servers)
+	{
+		Server *s = container_of(it, Server, all_node);
+		Client *c = (Client *)s->conn.link;
+		if (s->pool->replica == r && c && n < cap && rerun_lost_possible(c))
+			lost[n++] = s;
+	}
+	for (int i = 0; i < n; i++)
+		server_lost(lost[i], "replica is unreachable");
+	free(lost);
+}
+
+void server_replica_unreachable(Replica *r, const char *why)
+{
+	server_replica_down(r, why);
+	rerun_reads_on(r);
 }
 
 /*
@@ -270,7 +310,7 @@ static void server_on_eof(Conn *conn, const char *reason)
 	else if (s->state == SV_CONNECTING || s->state == SV_LOGIN)
 		server_login_failed(s, "server closed the connection during login");
 	else
-		server_close(s, reason);
+		server_lost(s, reason);
 	if (s->pool->replica)
 		replica_forget_position(s->pool->replica);
 }

@@ -193,10 +193,12 @@ class ReadLoad:
     """`n` client threads, each on its own connection, running autocommit reads through
     the pooler until stopped.  Each result records whether the `noticed` event was set
     when its transaction (or the reconnect before it) started.  A client whose
-    connection broke reconnects."""
+    connection broke reconnects.  read(conn) -> row, if given, runs each read instead
+    of `sql`."""
 
-    def __init__(self, pooler, n=20, sql=WHERE):
+    def __init__(self, pooler, n=20, sql=WHERE, read=None):
         self.pooler, self.sql = pooler, sql
+        self.read = read or (lambda conn: conn.execute(self.sql).fetchone())
         self.noticed = threading.Event()
         self.done = threading.Event()
         self.lock = threading.Lock()
@@ -215,7 +217,7 @@ class ReadLoad:
             try:
                 if conn is None:
                     conn = harness.connect(self.pooler, track=False, connect_timeout=5)
-                rec = Rec(after, None, tuple(conn.execute(self.sql).fetchone()))
+                rec = Rec(after, None, tuple(self.read(conn)))
             except psycopg.Error as e:
                 rec = Rec(after, "%s: %s" % (type(e).__name__, str(e).strip()), None)
                 if conn is not None:

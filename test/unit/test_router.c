@@ -111,5 +111,34 @@ static void test_ryw_modes(void)
 	CHECK(ryw_replica_allowed(&st, &set, 0, 5000, &min_lsn) && min_lsn == 0);
 }
 
+/* A read re-run after losing a replica's connection never goes back to that replica. */
+static void test_pick_except(void)
+{
+	Replica a, b;
+	Replica *reps[2] = { &a, &b };
+	Database db;
+	Replica *out;
+	memset(&db, 0, sizeof(db));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.state = b.state = REPLICA_UP;
+	a.weight = b.weight = 1;
+	db.replicas = reps;
+	db.n_replicas = 2;
+	bool never_a = true;
+	for (int lb = LB_ROUND_ROBIN; lb <= LB_LEAST_LAG; lb++)
+		for (int i = 0; i < 8; i++)
+			never_a = never_a && router_pick_reader_except(&db, (LoadBalance)lb, 0, 0, 0, &a, &out) &&
+				  out == &b;
+	CHECK(never_a);
+	/* with the primary as a candidate too, it is the primary or the other replica */
+	CHECK(router_pick_reader_except(&db, LB_ROUND_ROBIN, 0, 0, 1, &a, &out) && out != &a);
+	b.state = REPLICA_DOWN;
+	b.down_until = 1000;
+	CHECK(!router_pick_reader_except(&db, LB_ROUND_ROBIN, 0, 0, 0, &a, &out)); /* none left */
+	CHECK(router_pick_reader_except(&db, LB_ROUND_ROBIN, 0, 0, 0, NULL, &out) && out == &a);
+}
+
 TAP_MAIN({ "reads_and_writes", test_reads_and_writes }, { "transactions", test_transactions },
-	 { "what_overrides_the_classifier", test_what_overrides_the_classifier }, { "ryw_modes", test_ryw_modes })
+	 { "what_overrides_the_classifier", test_what_overrides_the_classifier }, { "ryw_modes", test_ryw_modes },
+	 { "pick_except", test_pick_except })
