@@ -96,7 +96,10 @@ def test_reads_on_a_frozen_replica_are_rerun_once_its_check_times_out(fcluster, 
     """SIGSTOP: the replica's connections stay open and silent.  Its check times out
     after 2 s; the reads waiting on it then run elsewhere, well before query_timeout."""
     victim = fcluster.replicas[0]
-    p = make_pooler(fcluster, replica_lb="round_robin", query_timeout=6)
+    # server_connect_timeout: a read routed to the frozen replica when its retry time
+    # comes waits for a login that never ends; after 2 s it moves elsewhere (as in
+    # test_routing_faults' frozen replica), well before query_timeout
+    p = make_pooler(fcluster, replica_lb="round_robin", query_timeout=6, server_connect_timeout=2)
     readers = start_readers(p)
     try:
         frozen_at = wait_both_replicas_then_count(readers, fcluster, 100)
