@@ -41,4 +41,18 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 
+/*
+ * Invariant checks for debug and sanitizer builds (configure --enable-debug or
+ * --enable-asan define PGSPLIT_ASSERTS): a false condition prints "assertion failed" with
+ * the place and aborts, so a broken state machine stops where it breaks instead of
+ * corrupting a list that fails later. In other builds the condition is not evaluated, so
+ * it must have no side effects.
+ */
+#ifdef PGSPLIT_ASSERTS
+#define PGSPLIT_ASSERT(cond) ((cond) ? (void)0 : pgsplit_assert_failed(#cond, __FILE__, __LINE__))
+#else
+#define PGSPLIT_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+__attribute__((noreturn)) void pgsplit_assert_failed(const char *cond, const char *file, int line);
+
 #endif

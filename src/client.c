@@ -94,7 +94,34 @@ static void client_leave_state(Client *c)
 	}
 }
 
-void client_set_state(Client *c, ClientState state)
+/*
+ * The moves client_set_state() makes: nothing leaves CL_CLOSED (client_close sets it) or
+ * comes back to CL_LOGIN, and only a client still logging in gets its welcome.
+ */
+static bool client_transition_legal(ClientState from, ClientState to)
+{
+	if (from == CL_CLOSED || to == CL_CLOSED || to == CL_LOGIN)
+		return false;
+	if (to == CL_WELCOME)
+		return from == CL_LOGIN || from == CL_WELCOME;
+	return true;
+}
+
+/* A client of a pool in a listed state sits on a list, and the counts stay >= 0. */
+static bool client_lists_consistent(const Client *c)
+{
+	const Pool *p = c->pool;
+	if (!p)
+		return true;
+	if (p->n_active_clients < 0 || (c->wait_pool && c->wait_pool->n_waiting < 0))
+		return false;
+	if (c->state == CL_LOGIN || c->state == CL_CLOSED)
+		return true;
+	return !list_empty(&c->pool_node);
+}
+
+/* Leave the current state's list and join the new one's. */
+static void client_set_list(Client *c, ClientState state)
 {
 	client_leave_state(c);
 	c->state = state;
@@ -119,6 +146,13 @@ void client_set_state(Client *c, ClientState state)
 	default:
 		break;
 	}
+}
+
+void client_set_state(Client *c, ClientState state)
+{
+	PGSPLIT_ASSERT(client_transition_legal(c->state, state));
+	client_set_list(c, state);
+	PGSPLIT_ASSERT(client_lists_consistent(c));
 }
 
 /* ---- sending and closing ---- */

@@ -81,13 +81,35 @@ static List *state_list(Pool *p, ServerState st, int **counter)
 	}
 }
 
+/*
+ * The moves server_set_state() makes: a new server starts connecting from SV_CLOSED, logs
+ * in (again when it moves to its next address), and only a logged-in server becomes idle,
+ * active or used; nothing leaves SV_CLOSED except a server being launched.
+ */
+static bool server_transition_legal(ServerState from, ServerState to)
+{
+	switch (to) {
+	case SV_CONNECTING:
+		return from == SV_CLOSED;
+	case SV_LOGIN:
+		return from == SV_CONNECTING || from == SV_LOGIN;
+	case SV_CLOSED:
+		return from != SV_CLOSED;
+	default:
+		return from != SV_CLOSED && from != SV_CONNECTING;
+	}
+}
+
 void server_set_state(Server *s, ServerState st)
 {
 	int *counter;
+	PGSPLIT_ASSERT(server_transition_legal(s->state, st));
 	if (state_list(s->pool, s->state, &counter)) {
+		PGSPLIT_ASSERT(!list_empty(&s->pool_node) && *counter > 0);
 		list_del(&s->pool_node);
 		(*counter)--;
 	}
+	PGSPLIT_ASSERT(list_empty(&s->pool_node));
 	s->state = st;
 	List *l = state_list(s->pool, st, &counter);
 	if (!l)
