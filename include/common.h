@@ -51,7 +51,7 @@ char *xstrdup(const char *s);
 #ifdef PGSPLIT_ASSERTS
 #define PGSPLIT_ASSERT(cond) ((cond) ? (void)0 : pgsplit_assert_failed(#cond, __FILE__, __LINE__))
 #else
-#define PGSPLIT_ASSERT(cond) ((void)sizeof(!(cond)))
+#define PGSPLIT_ASSERT(cond) ((void)(0 && (cond)))
 #endif
 __attribute__((noreturn)) void pgsplit_assert_failed(const char *cond, const char *file, int line);
 
