@@ -4,8 +4,8 @@
  * reading only their headers, and asks the owner's handler for a verdict per message:
  * forward it to the linked connection (streamed, never buffered whole), skip it, wait
  * until it is complete, consume it, or pause. Output is a queue flushed with write();
- * when a linked connection's queue passes a high-water mark the source stops reading, so memory per
- * connection stays bounded. It knows nothing about PostgreSQL semantics.
+ * when a linked connection's queue passes a high-water mark the source stops reading, so
+ * memory per connection stays bounded. It knows nothing about PostgreSQL semantics.
  */
 #ifndef PGSPLIT_SBUF_H
 #define PGSPLIT_SBUF_H

@@ -588,7 +588,8 @@ static void sbuf_process_loop(Conn *c)
 			return;
 		if (c->blocked && !must_block(c))
 			c->blocked = false;
-		/* flushing may have drained the linked connection or resumed us: then go on with what is buffered */
+		/* flushing may have drained the linked connection or resumed us: then go on with
+		 * what is buffered */
 		bool lifted = (why == STOP_BLOCKED && !c->blocked) || (why == STOP_PAUSED && !c->paused);
 		if (lifted && !c->suspended && ioq_len(&c->in) > 0)
 			continue;
