@@ -127,5 +127,7 @@ void client_auth_ok(Client *client);
  */
 bool client_login_bind(Client *client) MUST_CHECK;
 const char *client_state_name(ClientState state);
+/* How log lines name a client: "db/user@addr:port", written into buf. */
+const char *client_log_name(const Client *client, char *buf, size_t len);
 
 #endif

@@ -43,4 +43,18 @@ char *xstrdup(const char *s);
 /* The first len bytes of s (which has at least that many), NUL-terminated. */
 char *xstrndup(const char *s, size_t len);
 
+/*
+ * Invariant checks for debug and sanitizer builds (configure --enable-debug or
+ * --enable-asan define PGSPLIT_ASSERTS): a false condition prints "assertion failed" with
+ * the place and aborts, so a broken state machine stops where it breaks instead of
+ * corrupting a list that fails later. In other builds the condition is not evaluated, so
+ * it must have no side effects.
+ */
+#ifdef PGSPLIT_ASSERTS
+#define PGSPLIT_ASSERT(cond) ((cond) ? (void)0 : pgsplit_assert_failed(#cond, __FILE__, __LINE__))
+#else
+#define PGSPLIT_ASSERT(cond) ((void)(0 && (cond)))
+#endif
+__attribute__((noreturn)) void pgsplit_assert_failed(const char *cond, const char *file, int line);
+
 #endif

@@ -4,8 +4,8 @@
  * reading only their headers, and asks the owner's handler for a verdict per message:
  * forward it to the linked connection (streamed, never buffered whole), skip it, wait
  * until it is complete, consume it, or pause. Output is a queue flushed with write();
- * when a peer's queue passes a high-water mark the source stops reading, so memory per
- * connection stays bounded. It knows nothing about PostgreSQL semantics.
+ * when a linked connection's queue passes a high-water mark the source stops reading, so
+ * memory per connection stays bounded. It knows nothing about PostgreSQL semantics.
  */
 #ifndef PGSPLIT_SBUF_H
 #define PGSPLIT_SBUF_H
@@ -40,9 +40,9 @@ typedef struct SbufMsg {
 
 typedef struct SbufOps {
 	SbufVerdict (*on_message)(Conn *conn, const SbufMsg *msg);
-	/* the peer closed, or a read/write error; the handler must close conn */
+	/* the remote end closed, or a read/write error; the handler must close conn */
 	void (*on_eof)(Conn *conn, const char *reason);
-	/* conn's output queue became empty (its peer may read again) */
+	/* conn's output queue became empty (its linked connection may read again) */
 	void (*on_drained)(Conn *conn);
 	/* the TLS handshake finished (NULL: nothing to do) */
 	void (*on_tls_ready)(Conn *conn);
@@ -63,7 +63,7 @@ typedef struct IoQueue {
 typedef enum { CONN_CLIENT, CONN_SERVER } ConnKind;
 
 /*
- * The remote address, TCP v4 or v6 in place. A unix socket peer keeps only its family
+ * The remote address, TCP v4 or v6 in place. A unix socket's remote end keeps only its family
  * (AF_UNIX): its path is not needed per client, and a server keeps its own copy of the
  * address it connects to (server.h).
  */
@@ -90,7 +90,7 @@ struct Conn {
 	bool startup;      /* messages have no type byte yet */
 	bool paused;       /* handler asked to stop processing input */
 	bool paused_full;  /* input arrived while paused: stop watching the socket too */
-	bool blocked;      /* stopped reading because the peer's output is full */
+	bool blocked;      /* stopped reading because the linked connection's output is full */
 	bool closing;      /* closed; memory freed by the end-of-loop sweep */
 	bool processing;   /* inside sbuf_process: a resume must not re-enter it */
 	bool suspended;    /* SUSPEND: not read until RESUME (independent of paused) */
@@ -101,7 +101,7 @@ struct Conn {
 	IoQueue out;
 	uint32_t fwd_left; /* bytes of the current message still to stream or drop */
 	uint32_t drop_prefix; /* SB_FORWARD: first drop this many bytes (the handler sent a rewrite) */
-	Conn *link;        /* the linked peer, or NULL */
+	Conn *link;        /* the linked connection (client <-> server), or NULL */
 	ConnAddr addr;       /* remote address (see ConnAddr) */
 	socklen_t addr_len;
 	int port;
@@ -119,7 +119,7 @@ void sbuf_set_limits(size_t buf_size, size_t max_full_msg);
 
 /* Take over an fd (already non-blocking) and start reading. */
 void sbuf_attach(Conn *conn, int fd, ConnKind kind, const SbufOps *ops);
-/* Remember the peer's address (a unix socket's as its family only). */
+/* Remember the remote end's address (a unix socket's as its family only). */
 void sbuf_set_addr(Conn *conn, const struct sockaddr *sa, socklen_t len);
 void sbuf_start_reading(Conn *conn);
 /* Queue bytes for sending; sbuf_flush writes what the socket takes now. */

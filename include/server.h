@@ -115,7 +115,5 @@ bool server_check_due(const Server *server, usec_t now);
 void server_start_internal_query(Server *server, const PktBuf *pb, const InternalQueryOps *ops);
 /* The same for one simple-protocol query string. */
 void server_start_internal_sql(Server *server, const char *sql, const InternalQueryOps *ops);
-/* TCP_NODELAY and the tcp_keepalive family of settings. */
-void server_set_tcp_options(int fd);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * Routing glue (see client_route.h). Only what is buffered is examined and nothing past
- * a message's own length is read; a batch larger than ROUTE_SCAN_LIMIT is not examined
- * and goes to the primary.
+ * Routing glue (see client_route.h): feeds a client's buffered batch and session state to
+ * the policy in router.c (pure) and carries out its answer. Only what is buffered is
+ * examined and nothing past a message's own length is read; a batch larger than
+ * ROUTE_SCAN_LIMIT is not examined and goes to the primary.
  */
 #include "client_route.h"
 #include "classify.h"

@@ -7,7 +7,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "sdlisten.h"
-#include "server.h"
+#include "sockopt.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -54,7 +54,7 @@ static void listener_on_accept(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (!l->is_unix)
-			server_set_tcp_options(cfd);
+			tcp_socket_set_options(cfd);
 		client_accept(cfd, (struct sockaddr *)&addr, len, l->is_unix);
 	}
 }

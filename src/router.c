@@ -1,6 +1,7 @@
 /*
- * Routing decision and replica choice (see router.h). Conservative: anything not
- * provably read-only goes to the primary.
+ * Routing policy (see router.h), pure: the decision and the replica choice from their
+ * arguments alone, no I/O; client_route.c is the glue that calls it. Conservative:
+ * anything not provably read-only goes to the primary.
  */
 #include "router.h"
 

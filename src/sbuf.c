@@ -1,8 +1,9 @@
 /*
  * Stream buffer (see sbuf.h). The input queue holds at most buf_size bytes, except while
  * a handler waits for a whole message (SB_NEED_FULL), when it may grow to max_full_msg.
- * Forwarded bytes are appended to the peer's output queue and written at once; a peer
- * whose queue passes the high-water mark blocks its source until it drains.
+ * Forwarded bytes are appended to the linked connection's output queue and written at
+ * once; a linked connection whose queue passes the high-water mark blocks its source
+ * until it drains.
  * Buffers that idle connections give back are kept on a short spare list, so a busy
  * pool does not pay malloc and free for every transaction of every client.
  */
@@ -483,7 +484,8 @@ static bool sbuf_make_room(Conn *c, uint32_t len)
 	return true;
 }
 
-static bool peer_full(Conn *c)
+/* The linked connection's output queue is past its high-water mark. */
+static bool link_full(Conn *c)
 {
 	return c->link && ioq_len(&c->link->out) >= SBUF_HIGH_WATER(c);
 }
@@ -502,7 +504,7 @@ static bool self_full(const Conn *c)
 
 static bool must_block(Conn *c)
 {
-	return peer_full(c) || self_full(c);
+	return link_full(c) || self_full(c);
 }
 
 static void sbuf_process_loop(Conn *c);
@@ -528,8 +530,8 @@ static LoopStop sbuf_run_messages(Conn *c, bool *gone)
 		if (c->fwd_left) {
 			if (ioq_len(&c->in) == 0)
 				return STOP_NO_INPUT;
-			if (!c->fwd_drop && peer_full(c)) {
-				c->blocked = true; /* a large message goes on in pieces as the peer drains */
+			if (!c->fwd_drop && link_full(c)) {
+				c->blocked = true; /* a large message goes on in pieces as the linked connection drains */
 				return STOP_BLOCKED;
 			}
 			sbuf_move_body(c);
@@ -599,7 +601,8 @@ static void sbuf_process_loop(Conn *c)
 			return;
 		if (c->blocked && !must_block(c))
 			c->blocked = false;
-		/* flushing may have drained the peer or resumed us: then go on with what is buffered */
+		/* flushing may have drained the linked connection or resumed us: then go on with
+		 * what is buffered */
 		bool lifted = (why == STOP_BLOCKED && !c->blocked) || (why == STOP_PAUSED && !c->paused);
 		if (lifted && !c->suspended && ioq_len(&c->in) > 0)
 			continue;

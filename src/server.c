@@ -24,11 +24,11 @@
 #include "ryw.h"
 #include "proto.h"
 #include "runtime.h"
+#include "sockopt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +82,35 @@ static List *state_list(Pool *p, ServerState st, int **counter)
 	}
 }
 
+/*
+ * The moves server_set_state() makes: a new server starts connecting from SV_CLOSED, logs
+ * in (again when it moves to its next address), and only a logged-in server becomes idle,
+ * active or used; nothing leaves SV_CLOSED except a server being launched.
+ */
+static bool server_transition_legal(ServerState from, ServerState to)
+{
+	switch (to) {
+	case SV_CONNECTING:
+		return from == SV_CLOSED;
+	case SV_LOGIN:
+		return from == SV_CONNECTING || from == SV_LOGIN;
+	case SV_CLOSED:
+		return from != SV_CLOSED;
+	default:
+		return from != SV_CLOSED && from != SV_CONNECTING;
+	}
+}
+
 void server_set_state(Server *s, ServerState st)
 {
 	int *counter;
+	PGSPLIT_ASSERT(server_transition_legal(s->state, st));
 	if (state_list(s->pool, s->state, &counter)) {
+		PGSPLIT_ASSERT(!list_empty(&s->pool_node) && *counter > 0);
 		list_del(&s->pool_node);
 		(*counter)--;
 	}
+	PGSPLIT_ASSERT(list_empty(&s->pool_node));
 	s->state = st;
 	List *l = state_list(s->pool, st, &counter);
 	if (!l)
@@ -348,23 +370,6 @@ static void server_send_startup(Server *s)
 	sbuf_flush(&s->conn);
 }
 
-void server_set_tcp_options(int fd)
-{
-	int on = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (!rt.cfg->tcp_keepalive)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	if (rt.cfg->tcp_keepcnt > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &rt.cfg->tcp_keepcnt, sizeof(int));
-	if (rt.cfg->tcp_keepidle > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &rt.cfg->tcp_keepidle, sizeof(int));
-	if (rt.cfg->tcp_keepintvl > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &rt.cfg->tcp_keepintvl, sizeof(int));
-	if (rt.cfg->tcp_user_timeout > 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &rt.cfg->tcp_user_timeout, sizeof(int));
-}
-
 /* The TCP or unix connect completed (or failed): start the login. */
 static void server_on_connected(evutil_socket_t fd, short what, void *arg)
 {
@@ -453,7 +458,7 @@ static void server_connect_addr(Server *s, const struct sockaddr *addr, socklen_
 		return;
 	}
 	if (addr->sa_family != AF_UNIX)
-		server_set_tcp_options(fd);
+		tcp_socket_set_options(fd);
 	memcpy(&s->target, addr, addr_len);
 	s->target_len = addr_len;
 	sbuf_set_addr(&s->conn, addr, addr_len);

@@ -1,6 +1,7 @@
 /*
- * Process-wide helpers: clocks and allocation that aborts on out-of-memory. A pooler that
- * cannot allocate a few hundred bytes cannot do anything useful, so it stops loudly.
+ * Process-wide helpers declared in common.h: clocks, allocation that aborts on
+ * out-of-memory (a pooler that cannot allocate a few hundred bytes cannot do anything
+ * useful, so it stops loudly), and the failure end of PGSPLIT_ASSERT.
  */
 #include "common.h"
 
@@ -40,6 +41,13 @@ usec_t time_now_wall(void)
 static void out_of_memory(size_t size)
 {
 	fprintf(stderr, "FATAL out of memory allocating %zu bytes\n", size);
+	abort();
+}
+
+void pgsplit_assert_failed(const char *cond, const char *file, int line)
+{
+	fprintf(stderr, "pgsplit: assertion failed: %s (%s:%d)\n", cond, file, line);
+	fflush(stderr);
 	abort();
 }
 

@@ -19,22 +19,27 @@ BUILD=${FUZZ_BUILD:-/tmp/pgsplit-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=${FUZZ_CC:-clang}
 
-# target name -> the src/*.c files it links (src/util.c and src/log.c always); ALL: every
-# src/*.c but main.c (src/runtime.c holds the Runtime)
-declare -A SOURCES=(
-	[classify]="classify.c"
-	[config]="config.c connstr.c hashindex.c"
-	[connstr]="connstr.c"
-	[authfile]="authfile.c md5.c scram.c"
-	[scram]="scram.c"
-	[proto]="proto.c pktbuf.c"
-	[router]="router.c classify.c"
-	[hba]="hba.c"
-	[admin]="admin_parse.c"
-	[startup]="startup.c proto.c sbuf.c tls.c"
-	[session]="ALL"
-)
-ALL_TARGETS="classify config connstr authfile scram proto router hba admin startup session"
+# FUZZ_TARGETS and FUZZ_SRC_<target> (the src/*.c files each target links besides
+# src/util.c and src/log.c) are read from Makefile.am, the one place that lists them.
+makefile_var() {
+	awk -v name="$1" '
+		{ line = line $0 }
+		/\\$/ { sub(/\\$/, " ", line); next }
+		{ if (line ~ "^" name "[ \t]*=") { sub("^" name "[ \t]*=[ \t]*", "", line); print line }
+		  line = "" }' "$ROOT/Makefile.am"
+}
+ALL_TARGETS=$(makefile_var FUZZ_TARGETS)
+# The src/*.c names target $1 links, without src/ and without util.c and log.c.
+sources_of() {
+	local list f out=""
+	list=$(makefile_var "FUZZ_SRC_$1")
+	[ "$list" = '$(libpgsplit_a_SOURCES)' ] && list=$(makefile_var libpgsplit_a_SOURCES)
+	for f in $list; do
+		f=${f#src/}
+		case $f in util.c | log.c) ;; *) out="$out $f" ;; esac
+	done
+	printf '%s\n' "$out"
+}
 declare -A MAX_LEN=([config]=16384)
 
 log() { printf '%s\n' "$*"; }
@@ -76,21 +81,13 @@ ensure_toolchain() {
 
 build_target() {
 	local name=$1 files="" f
-	local list=${SOURCES[$name]}
-	if [ "$list" = ALL ]; then
-		list=""
-		for f in "$ROOT"/src/*.c; do
-			f=${f##*/}
-			case $f in main.c | util.c | log.c) ;; *) list="$list $f" ;; esac
-		done
-	fi
-	for f in util.c log.c $list; do
+	for f in util.c log.c $(sources_of "$name"); do
 		files="$files $ROOT/src/$f"
 	done
 	# no -Werror: a clang-only warning in pooler code must not hide a crash
 	# shellcheck disable=SC2086,SC2046 # word splitting of the flag lists is wanted
 	"$CC" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -std=c11 \
-		-D_GNU_SOURCE -DPGSPLIT_VERSION='"fuzz"' -Wall -Wextra -I"$ROOT/include" \
+		-D_GNU_SOURCE -DPGSPLIT_ASSERTS -DPGSPLIT_VERSION='"fuzz"' -Wall -Wextra -I"$ROOT/include" \
 		${FUZZ_CFLAGS:-} $files "$FUZZ_DIR/fuzz_$name.c" -o "$BUILD/fuzz_$name" \
 		$(pkg-config --cflags --libs libevent libcares openssl) -lm
 }
@@ -141,7 +138,7 @@ run_target() {
 main() {
 	local targets=${*:-$ALL_TARGETS} failed=0
 	for t in $targets; do
-		if [ -z "${SOURCES[$t]+x}" ]; then
+		if [[ " $ALL_TARGETS " != *" $t "* ]]; then
 			log "run.sh: unknown target '$t' (targets: $ALL_TARGETS)"
 			return 2
 		fi

@@ -32,7 +32,7 @@ PSQL = "/usr/bin/psql"
 PGBENCH = os.path.join(PG_BIN, "pgbench")
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "SUMMARY: UndefinedBehaviorSanitizer")
+                   "SUMMARY: UndefinedBehaviorSanitizer", "pgsplit: assertion failed")
 
 # Passwords every default pooler's auth_file knows (plain text; tests that
 # need md5/SCRAM secrets pass their own userlist).

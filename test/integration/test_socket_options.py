@@ -1,0 +1,87 @@
+"""Socket and buffer settings: tcp_keepalive and its timers reach the pooler's accepted
+client sockets and its server connections alike (read back with `ss -o`), so_reuseport
+lets two processes share a port, unix_socket_mode sets the socket file's mode, and a
+tiny pkt_buf still streams big rows, parameters and COPY."""
+
+import os
+import re
+import stat
+import subprocess
+
+from harness import query1
+
+KEEPIDLE = 97
+
+
+def keepalive_timers(pid, port_filter):
+    """The keepalive timer seconds of `pid`'s established sockets matching the filter."""
+    out = subprocess.run(["ss", "-tnopH", "state", "established", port_filter],
+                         capture_output=True, text=True, check=True).stdout
+    timers = []
+    for line in out.splitlines():
+        if "pid=%d," % pid not in line:
+            continue
+        m = re.search(r"timer:\(keepalive,([^,]+),", line)
+        timers.append(m and seconds_of(m.group(1)))
+    return timers
+
+
+def seconds_of(text):
+    """ss's duration ("1min36sec", "59sec", "480ms") in seconds."""
+    unit = {"min": 60, "sec": 1, "ms": 0.001}
+    return sum(float(n) * unit[u] for n, u in re.findall(r"([0-9.]+)(min|sec|ms)", text))
+
+
+def test_keepalive_on_client_and_server_sockets(pooler, cluster):
+    p = pooler(tcp_keepalive=1, tcp_keepidle=KEEPIDLE, tcp_keepintvl=5, tcp_keepcnt=3)
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1
+    pid = p.proc.pid
+    client_leg = keepalive_timers(pid, "sport = :%d" % p.port)
+    server_leg = keepalive_timers(pid, "dport = :%d" % cluster.port)
+    assert client_leg and server_leg
+    # the first probe is due within tcp_keepidle: the setting reached the socket
+    for t in client_leg + server_leg:
+        assert t is not None and KEEPIDLE - 10 < t <= KEEPIDLE
+
+
+def test_no_keepalive_when_off(pooler, cluster):
+    p = pooler(tcp_keepalive=0)
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1
+    pid = p.proc.pid
+    legs = keepalive_timers(pid, "sport = :%d" % p.port) + \
+        keepalive_timers(pid, "dport = :%d" % cluster.port)
+    assert legs and all(t is None for t in legs)
+
+
+def test_so_reuseport_two_processes(pooler):
+    a = pooler(so_reuseport=1, pool_mode="transaction")
+    b = pooler(start=False, so_reuseport=1, pool_mode="transaction")
+    b.port = a.port
+    b.settings["listen_port"] = str(a.port)
+    b.settings["unix_socket_dir"] = ""        # one Unix socket path per port
+    b.start()
+    assert a.alive() and b.alive()
+    conns = [a.connect() for _ in range(6)]
+    assert all(query1(c, "SELECT 1") == 1 for c in conns)
+
+def test_unix_socket_mode(pooler):
+    p = pooler(unix_socket_mode="0700")
+    path = os.path.join(p.dir, ".s.PGSQL.%d" % p.port)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+
+def test_small_pkt_buf(pooler):
+    """Everything streams through a tiny buffer: big rows, big params, COPY."""
+    p = pooler(pool_mode="transaction", pkt_buf=512, default_pool_size=2)
+    c = p.connect()
+    big = "q" * 300000
+    assert query1(c, "SELECT length(%s)", (big,)) == len(big)
+    rows = c.execute("SELECT g, repeat('r', 1000) FROM generate_series(1, 500) g").fetchall()
+    assert len(rows) == 500 and rows[-1][1] == "r" * 1000
+    c.execute("CREATE TEMP TABLE IF NOT EXISTS pk(x text)")  # same implicit txn only
+    out = bytearray()
+    with c.cursor().copy("COPY (SELECT repeat('c', 100) FROM generate_series(1, 2000)) TO STDOUT") as cp:
+        for chunk in cp:
+            out += chunk
+    assert bytes(out).count(b"\n") == 2000
