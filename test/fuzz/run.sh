@@ -73,7 +73,7 @@ ensure_toolchain() {
 		apt_install clang libclang-rt-14-dev || return 1
 		toolchain_works || { log "run.sh: $CC still cannot link -fsanitize=fuzzer"; return 1; }
 	fi
-	if ! pkg-config --exists libevent libcares openssl 2>/dev/null; then
+	if ! pkg-config --exists libevent libevent_openssl libcares openssl 2>/dev/null; then
 		log "run.sh: installing pkg-config and the library headers"
 		apt_install pkg-config libevent-dev libc-ares-dev libssl-dev || return 1
 	fi
@@ -89,7 +89,7 @@ build_target() {
 	"$CC" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -std=c11 \
 		-D_GNU_SOURCE -DPGSPLIT_ASSERTS -DPGSPLIT_VERSION='"fuzz"' -Wall -Wextra -I"$ROOT/include" \
 		${FUZZ_CFLAGS:-} $files "$FUZZ_DIR/fuzz_$name.c" -o "$BUILD/fuzz_$name" \
-		$(pkg-config --cflags --libs libevent libcares openssl) -lm
+		$(pkg-config --cflags --libs libevent libevent_openssl libcares openssl) -lm
 }
 
 # "cov: N ft: N corp: N/Nb ... exec/s: N" from the last status line of a run log.

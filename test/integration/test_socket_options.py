@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 
 from harness import query1
 
@@ -37,8 +38,14 @@ def test_keepalive_on_client_and_server_sockets(pooler, cluster):
     c = p.connect()
     assert query1(c, "SELECT 1") == 1
     pid = p.proc.pid
-    client_leg = keepalive_timers(pid, "sport = :%d" % p.port)
-    server_leg = keepalive_timers(pid, "dport = :%d" % cluster.port)
+    # ss shows one timer per socket: while sent bytes wait for their ACK it shows the
+    # retransmit timer instead of the keepalive one, so read again until the legs idle
+    for _ in range(20):
+        client_leg = keepalive_timers(pid, "sport = :%d" % p.port)
+        server_leg = keepalive_timers(pid, "dport = :%d" % cluster.port)
+        if None not in client_leg + server_leg:
+            break
+        time.sleep(0.1)
     assert client_leg and server_leg
     # the first probe is due within tcp_keepidle: the setting reached the socket
     for t in client_leg + server_leg:
