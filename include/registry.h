@@ -14,6 +14,11 @@
  * a user) and are for names that have proved themselves or come from the config.
  */
 Database *registry_lookup_database(const char *name);
+/*
+ * The member of db at host:port (a replica, or the configured host once it lost the
+ * primary), added in state `initial` if db has none there. Members live as long as db.
+ */
+Replica *registry_get_member(Database *db, const char *host, int port, ReplicaState initial);
 PoolUser *registry_lookup_user(const char *name);
 Database *registry_find_database(const char *name);
 PoolUser *registry_get_user(const char *name);

@@ -61,14 +61,14 @@ static int collect_claims(const Database *db, Replica **out)
 
 uint32_t failover_reference_timeline(const Database *db)
 {
-	uint32_t tli = db->writes_held ? 0 : monitor_primary_timeline(db);
-	if (db->writes_held) {
-		Replica *claims[MAX_CLAIMS];
-		int n = collect_claims(db, claims);
-		for (int i = 0; i < n; i++)
-			if (claims[i]->timeline > tli)
-				tli = claims[i]->timeline;
-	}
+	if (!db->writes_held)
+		return monitor_primary_timeline(db);
+	Replica *claims[MAX_CLAIMS];
+	uint32_t tli = 0; /* split brain: the newest claim's */
+	int n = collect_claims(db, claims);
+	for (int i = 0; i < n; i++)
+		if (claims[i]->timeline > tli)
+			tli = claims[i]->timeline;
 	return tli;
 }
 
@@ -130,24 +130,17 @@ static void suspect_members(Database *db, Replica *to)
 	}
 }
 
-/* The configured host as a member, so that it is checked and can serve reads again. */
+/*
+ * The configured host as a member, so that it is checked and can serve reads again; a
+ * new one is out of rotation until a check finds it streaming.
+ */
 static void ensure_home_member(Database *db)
 {
-	for (int i = 0; i < db->n_replicas; i++) {
-		Replica *r = db->replicas[i];
-		if (r->port == db->port && db->host && strcmp(r->host, db->host) == 0) {
-			r->removed = false;
-			return;
-		}
-	}
-	Replica *home = xcalloc(1, sizeof(*home));
-	home->host = xstrdup(db->host);
-	home->port = db->port;
-	home->state = REPLICA_DOWN; /* out of rotation until a check finds it streaming */
-	home->weight = 1;
-	home->home = true;
-	db->replicas = xrealloc(db->replicas, sizeof(Replica *) * (size_t)(db->n_replicas + 1));
-	db->replicas[db->n_replicas++] = home;
+	int listed = db->n_replicas;
+	Replica *home = registry_get_member(db, db->host, db->port, REPLICA_DOWN);
+	if (db->n_replicas > listed)
+		home->home = true; /* made here, not listed in replicas= */
+	home->removed = false;
 }
 
 /*

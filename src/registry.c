@@ -44,12 +44,19 @@ static void set_startup_var(Database *db, const char *name, const char *value)
 		varcache_set(&db->startup_vars, idx, value);
 }
 
-static Replica *find_replica(Database *db, const char *host, int port)
+Replica *registry_get_member(Database *db, const char *host, int port, ReplicaState initial)
 {
 	for (int i = 0; i < db->n_replicas; i++)
 		if (strcmp(db->replicas[i]->host, host) == 0 && db->replicas[i]->port == port)
 			return db->replicas[i];
-	return NULL;
+	Replica *r = xcalloc(1, sizeof(*r));
+	r->host = xstrdup(host);
+	r->port = port;
+	r->state = initial;
+	r->weight = 1;
+	db->replicas = xrealloc(db->replicas, sizeof(Replica *) * (size_t)(db->n_replicas + 1));
+	db->replicas[db->n_replicas++] = r;
+	return r;
 }
 
 /*
@@ -83,15 +90,7 @@ static void database_apply_replicas(Database *db, const DatabaseDef *def)
 		db->replicas[i]->removed = !(db->replicas[i]->home && db->leader);
 	for (int i = 0; i < def->n_replicas; i++) {
 		int port = def->replicas[i].port > 0 ? def->replicas[i].port : db->port;
-		Replica *r = find_replica(db, def->replicas[i].host, port);
-		if (!r) {
-			r = xcalloc(1, sizeof(*r));
-			r->host = xstrdup(def->replicas[i].host);
-			r->port = port;
-			r->state = REPLICA_UP;
-			db->replicas = xrealloc(db->replicas, sizeof(Replica *) * (size_t)(db->n_replicas + 1));
-			db->replicas[db->n_replicas++] = r;
-		}
+		Replica *r = registry_get_member(db, def->replicas[i].host, port, REPLICA_UP);
 		r->removed = false;
 		r->home = false;
 		r->weight = 1;
