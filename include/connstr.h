@@ -33,6 +33,10 @@ bool connstr_parse_peer(const char *key, const char *value, PeerDef **out, char 
 bool connstr_parse_replicas(const char *value, HostPort **out, int *n_out, char *err,
 			    size_t errlen) MUST_CHECK;
 
+/* Whether a [databases] / [users] entry accepts this key (the scope doc/config.md gives). */
+bool connstr_database_has_key(const char *key);
+bool connstr_user_has_key(const char *key);
+
 void connstr_free_database(DatabaseDef *db);
 void connstr_free_user(UserDef *user);
 void connstr_free_peer(PeerDef *peer);

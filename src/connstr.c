@@ -511,6 +511,16 @@ static const FieldSpec *field_find(const FieldSpec *fields, const char *key)
 	return NULL;
 }
 
+bool connstr_database_has_key(const char *key)
+{
+	return field_find(database_fields, key) != NULL;
+}
+
+bool connstr_user_has_key(const char *key)
+{
+	return field_find(user_fields, key) != NULL;
+}
+
 static bool set_string_field(void *obj, const FieldSpec *f, const char *val, char *err,
 			     size_t errlen)
 {

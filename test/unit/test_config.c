@@ -216,6 +216,53 @@ static void test_doc_order(void)
 	CHECK(next == config_setting_count());
 }
 
+/*
+ * Each [pgbouncer] option's "Default:" line ends with its scope, and the scope agrees
+ * with what the [databases] and [users] parsers accept (default_pool_size is pool_size
+ * there; the global user is the Unix user, not the login user= of an entry).
+ */
+static bool scope_line_agrees(const char *option, const char *line)
+{
+	const char *scope = strstr(line, "Scope: global");
+	if (!scope)
+		return false;
+	const char *key = strcmp(option, "default_pool_size") == 0 ? "pool_size" : option;
+	bool is_unix_user = strcmp(option, "user") == 0;
+	bool says_db = strstr(scope, "[databases]") != NULL && !is_unix_user;
+	bool says_user = strstr(scope, "[users]") != NULL;
+	bool db_key = connstr_database_has_key(key) && !is_unix_user;
+	return says_db == db_key && says_user == connstr_user_has_key(key);
+}
+
+static void test_doc_scope(void)
+{
+	char path[4096], line[2048], option[256] = "";
+	int checked = 0, wrong = 0;
+	snprintf(path, sizeof(path), "%s/doc/config.md", srcdir());
+	FILE *f = fopen(path, "r");
+	CHECK_MSG(f != NULL, "doc/config.md exists");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char name[256];
+		if (strncmp(line, "## [databases]", 14) == 0)
+			break;
+		if (sscanf(line, "### %255s", name) == 1) {
+			snprintf(option, sizeof(option), "%s", name);
+		} else if (option[0] && strncmp(line, "Default:", 8) == 0) {
+			if (!scope_line_agrees(option, line)) {
+				printf("# %s: scope missing or not what the parsers accept\n", option);
+				wrong++;
+			}
+			checked++;
+			option[0] = '\0';
+		}
+	}
+	fclose(f);
+	CHECK(wrong == 0);
+	CHECK(checked == config_setting_count());
+}
+
 /* ---- defaults ------------------------------------------------------------------------ */
 
 static void test_defaults(void)
@@ -865,6 +912,7 @@ static void test_unimplemented_warnings(void)
 }
 
 TAP_MAIN({ "table_covers_pgbouncer", test_table_covers_pgbouncer }, { "doc_order", test_doc_order },
+	 { "doc_scope", test_doc_scope },
 	 { "defaults", test_defaults }, { "full_file", test_full_file }, { "errors", test_errors },
 	 { "include_depth_ok", test_include_depth_ok },
 	 { "duplicates_replace", test_duplicates_replace }, { "check_reload", test_check_reload },
