@@ -175,7 +175,7 @@ static bool evict_idle_server(const Pool *p, bool same_db)
 	}
 	if (!victim)
 		return false;
-	server_close(victim, same_db ? "evicted to honour max_db_connections" : "evicted to honour max_user_connections");
+	server_close(victim, "evicted");
 	return true;
 }
 
@@ -189,7 +189,16 @@ static bool within_cap(const Pool *p, bool same_db, bool evict)
 	const int *count = same_db ? &p->db->server_count : &p->user->server_count;
 	if (max <= 0 || *count < max)
 		return true;
-	return evict && evict_idle_server(p, same_db) && *count < max;
+	if (evict && evict_idle_server(p, same_db) && *count < max)
+		return true;
+	/* worded as PgBouncer 1.25's debug lines, which users grep for with -v -v */
+	if (!evict)
+		return false;
+	if (same_db)
+		log_debug("launch_new_connection: database '%s' full (%d >= %d)", p->db->name, *count, max);
+	else
+		log_debug("launch_new_connection: user '%s' full (%d >= %d)", p->user->name, *count, max);
+	return false;
 }
 
 /*
@@ -202,8 +211,11 @@ static bool pool_may_launch(const Pool *p, bool for_waiters)
 	int limit = pool_size_of(p);
 	int reserve = pool_reserve_size_of(p);
 	if (pool_server_count(p) >= limit) {
-		if (!for_waiters || reserve <= 0 || pool_server_count(p) >= limit + reserve)
+		if (!for_waiters || reserve <= 0 || pool_server_count(p) >= limit + reserve) {
+			if (for_waiters)
+				log_debug("launch_new_connection: pool full (%d >= %d)", pool_server_count(p), limit);
 			return false;
+		}
 		if (oldest_wait(p) < rt.cfg->reserve_pool_timeout)
 			return false;
 		if (!within_cap(p, true, true) || !within_cap(p, false, true))

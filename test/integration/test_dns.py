@@ -270,7 +270,7 @@ def test_zone_serial_change_moves_servers(pooler, cluster, dns, forwarder):
     assert forwarder.accepted >= 1
     assert server_addrs(p) == ["127.0.0.2"]
     if not is_pgbouncer():
-        p.wait_log(r'DNS: addresses of "%s" changed; reconnecting its servers' % HOST)
+        assert p.wait_log(r'DNS: addresses of "%s" changed; reconnecting its servers' % HOST)
 
 
 def test_serial_change_with_same_addresses_keeps_servers(pooler, cluster, dns):
