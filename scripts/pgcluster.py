@@ -173,6 +173,58 @@ max_prepared_transactions = 10
 """
 
 
+COPY_CONF = """
+# --- pgcluster.py: this copy of the template ---
+listen_addresses = '{host}'
+port = {port}
+unix_socket_directories = '{sockdir}'
+max_connections = {max_connections}
+"""
+
+# A stopped primary with the roles, databases and tables every cluster starts with,
+# made once per machine (and per version of this file) and copied for each new
+# cluster: initdb and the objects took 4 to 13 s of a cluster's 8 to 18 s.
+TEMPLATE_ROOT = os.environ.get("PGCLUSTER_TEMPLATE_ROOT", "/tmp/pgsplit-pg-template")
+
+
+def _template_dir():
+    with open(os.path.abspath(__file__), "rb") as f:
+        digest = hashlib.sha256(f.read() + PG_BIN.encode()).hexdigest()[:16]
+    return "%s-%s" % (TEMPLATE_ROOT, digest)
+
+
+def primary_template():
+    """The template's data directory, made under a lock by the first caller (other
+    test workers wait for it); None when PGCLUSTER_TEMPLATE=0 or it cannot be made."""
+    if os.environ.get("PGCLUSTER_TEMPLATE", "1") == "0":
+        return None
+    import fcntl
+    base = _template_dir()
+    datadir = os.path.join(base, "primary")
+    with open(base + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(base, "ready")):
+            return datadir
+        shutil.rmtree(base, ignore_errors=True)
+        try:
+            maker = Cluster(base, replicas=0)
+            os.makedirs(maker.sockdir, exist_ok=True)
+            os.chmod(base, 0o755)
+            os.chmod(maker.sockdir, 0o777)
+            chown_pg(base)
+            chown_pg(maker.sockdir)
+            maker._init_primary()
+            maker.primary.start()
+            maker._create_objects()
+            maker.primary.stop("fast")
+        except Exception as e:  # the caller builds its own primary instead
+            print("pgcluster: no template (%s)" % e, file=sys.stderr)
+            shutil.rmtree(base, ignore_errors=True)
+            return None
+        open(os.path.join(base, "ready"), "w").close()
+        return datadir
+
+
 def _hba_lines():
     lines = ["local all all trust", "local replication all trust",
              "host replication all 127.0.0.1/32 trust",
@@ -233,9 +285,14 @@ class Cluster:
         os.makedirs(self.sockdir, exist_ok=True)
         os.chmod(self.sockdir, 0o777)
         chown_pg(self.sockdir)
-        self._init_primary()
-        self.primary.start()
-        self._create_objects()
+        template = primary_template()
+        if template:
+            self._copy_primary(template)
+            self.primary.start()
+        else:
+            self._init_primary()
+            self.primary.start()
+            self._create_objects()
         errors = []
         threads = [threading.Thread(target=self._make_and_start, args=(rep, errors))
                    for rep in self.replicas]
@@ -258,6 +315,16 @@ class Cluster:
                                         max_connections=self.max_connections))
         with open(os.path.join(p.datadir, "pg_hba.conf"), "w") as f:
             f.write(_hba_lines())
+
+    def _copy_primary(self, template):
+        """The primary as a copy of the template's data directory (cp -a keeps the
+        postgres owner and modes), with this cluster's addresses appended: in
+        postgresql.conf the last line for a setting wins."""
+        p = self.primary
+        subprocess.run(["cp", "-a", template, p.datadir], check=True)
+        with open(os.path.join(p.datadir, "postgresql.conf"), "a") as f:
+            f.write(COPY_CONF.format(host=self.host, port=p.port, sockdir=self.sockdir,
+                                     max_connections=self.max_connections))
 
     def _create_objects(self):
         p = self.primary
