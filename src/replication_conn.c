@@ -10,28 +10,18 @@
 
 #include <stdio.h>
 
+/* By ReplicationKind: SHOW's column, and the login line's canonical startup value. */
+static const char *const kind_names[] = { "none", "physical", "logical" };
+static const char *const log_values[] = { "no", "yes", "database" };
+
 const char *replication_kind_name(ReplicationKind kind)
 {
-	switch (kind) {
-	case REPLICATION_PHYSICAL:
-		return "physical";
-	case REPLICATION_LOGICAL:
-		return "logical";
-	default:
-		return "none";
-	}
+	return kind_names[kind];
 }
 
 const char *replication_log_value(ReplicationKind kind)
 {
-	switch (kind) {
-	case REPLICATION_PHYSICAL:
-		return "yes";
-	case REPLICATION_LOGICAL:
-		return "database";
-	default:
-		return "no";
-	}
+	return log_values[kind];
 }
 
 const char *replication_startup_value(ReplicationKind kind)

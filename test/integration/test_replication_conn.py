@@ -56,7 +56,8 @@ def rpooler(repl_cluster, request):
             # "limited" has no replicas: no monitor connection counts against its caps
             p.databases = {"replication": p.connstr("postgres", replicas=rep),
                            "app": p.connstr("app", replicas=rep),
-                           "limited": p.connstr("postgres", pool_size=1, max_db_connections=2)}
+                           "limited": p.connstr("postgres", pool_size=1, min_pool_size=1,
+                                                max_db_connections=2)}
             return p
         return harness.start_pooler(made, build, start=start)
 
@@ -329,19 +330,117 @@ def test_hba_replication_keyword(rpooler):
         harness.connect(p, db="replication", user="repl", password=REPL_PW)
 
 
-def test_reconnect_keeps_the_stream_and_kill_closes_it(rpooler):
+def test_reconnect_and_pause_keep_the_stream_and_kill_closes_it(rpooler):
     p = rpooler()
     raw, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
     assert err is None
     try:
+        # RECONNECT closes servers as they are released: a replication server never is,
+        # and WAIT_CLOSE does not wait for it; nor does PAUSE
+        t0 = time.time()
         harness.admin(p, "RECONNECT replication")
-        # RECONNECT closes servers as they are released: a replication server never is
+        harness.admin(p, "WAIT_CLOSE replication")
+        harness.admin(p, "PAUSE replication")
+        assert time.time() - t0 < 3
         rows, errors = raw.simple("IDENTIFY_SYSTEM")
         assert errors == [] and len(rows) == 1
         assert len(sockets(p, "SERVERS", "physical")) == 1
+        harness.admin(p, "RESUME replication")
         harness.admin(p, "KILL replication")
         assert raw.is_closed()
         assert wait_until(lambda: not sockets(p, "SERVERS", "physical") and
                           not sockets(p, "CLIENTS", "physical"))
     finally:
         raw.close()
+
+
+def test_timeouts_do_not_apply(rpooler):
+    """A walsender's command runs for the connection's life: no query, transaction or
+    idle timeout cuts it."""
+    p = rpooler(query_timeout=1, transaction_timeout=1, idle_transaction_timeout=1,
+                client_idle_timeout=1)
+    idle, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
+    assert err is None
+    busy, _key, err = repl_startup(p, "repl", "app", REPL_PW, "database")
+    assert err is None
+    try:
+        rows, errors = busy.simple("SELECT pg_sleep(2.5), 'slept'")
+        assert errors == [] and rows[0][1] == "slept"
+        rows, errors = idle.simple("IDENTIFY_SYSTEM")
+        assert errors == [] and len(rows) == 1
+    finally:
+        idle.close()
+        busy.close()
+    # the same settings do cut an ordinary client
+    conn = harness.connect(p, db="app", user="app")
+    with pytest.raises(psycopg.OperationalError):
+        conn.execute("SELECT pg_sleep(3)")
+
+
+def test_min_pool_size_does_not_count_replication_servers(rpooler):
+    p = rpooler()
+    repl, _key, err = repl_startup(p, "repl", "limited", REPL_PW, "true")
+    assert err is None
+    try:
+        def limited_servers():
+            return sorted(r["replication"] for r in harness.admin(p, "SHOW SERVERS")
+                          if r["database"] == "limited")
+        time.sleep(1)  # upkeep runs every 200 ms: a replication client alone opens no pooled server
+        assert limited_servers() == ["physical"]
+        harness.connect(p, db="limited", user="repl", password=REPL_PW)
+        # min_pool_size=1 is not met by the replication server: one pooled server opens
+        assert wait_until(lambda: limited_servers() == ["none", "physical"], timeout=3)
+    finally:
+        repl.close()
+
+
+def test_server_end_reaches_the_client(rpooler, repl_cluster):
+    p = rpooler()
+    raw, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
+    assert err is None
+    try:
+        with primary_conn(repl_cluster) as pc:
+            pc.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_replication "
+                       "WHERE application_name = 'rawrepl'")
+        fields = raw.error_or_close()
+        assert fields.get("C") == "57P01", fields  # PostgreSQL's own FATAL, relayed
+        assert raw.is_closed()
+        assert wait_until(lambda: not sockets(p, "CLIENTS", "physical"))
+    finally:
+        raw.close()
+
+
+def test_new_replication_logins_follow_a_failover(request):
+    """Its own cluster: a promotion cannot be undone."""
+    c = harness.create_cluster("pgsplit-replfo-", replicas=1,
+                               after_create=lambda cl: cl.primary.psql(
+                                   "CREATE ROLE repl LOGIN REPLICATION PASSWORD '%s'" % REPL_PW))
+    made = []
+    try:
+        old, new = c.primary, c.replicas[0]
+
+        def build():
+            userlist = dict(harness.DEFAULT_PASSWORDS)
+            userlist["repl"] = REPL_PW
+            p = harness.Pooler(c, {"replica_check_period": "0.1"}, None, None, userlist)
+            p.databases = {"replication": p.connstr("postgres", replicas="127.0.0.1:%d" % new.port)}
+            return p
+        p = harness.start_pooler(made, build)
+        before, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
+        assert err is None
+        assert before.simple("IDENTIFY_SYSTEM")[0][0][1] == "1"  # timeline 1: the old primary
+        old.stop("immediate")
+        assert before.is_closed(), "the stream to the stopped primary was not closed"
+        pgcluster.run_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", new.datadir, "-w", "-t", "30",
+                             "promote"])
+        assert p.wait_log(r"database replication: the primary is 127\.0\.0\.1:%d now" % new.port, 10)
+        after, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
+        assert err is None
+        try:
+            assert after.simple("IDENTIFY_SYSTEM")[0][0][1] == "2"  # the promoted standby's timeline
+            assert [s["port"] for s in sockets(p, "SERVERS", "physical")] == [new.port]
+        finally:
+            after.close()
+    finally:
+        harness.finish_test_poolers(request, made)
+        c.destroy()
