@@ -154,7 +154,8 @@ def test_receivewal_gets_wal_written_by_another_client(rpooler, repl_cluster, tm
                 return pc.execute("SELECT flush_lsn >= %s FROM pg_stat_replication "
                                   "WHERE application_name = 'pg_receivewal'", (lsn,)).fetchone()[0]
             assert wait_until(flushed, timeout=10)
-            assert any(f.endswith(".partial") for f in os.listdir(dest)), os.listdir(dest)
+            assert wait_until(lambda: any(f.endswith(".partial") for f in os.listdir(dest))), (
+                os.listdir(dest), lsn, pc.execute("SELECT * FROM pg_stat_replication").fetchall())
             assert [c["state"] for c in sockets(p, "CLIENTS", "physical")] == ["active"]
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
@@ -322,6 +323,10 @@ def test_hba_replication_keyword(rpooler):
     raw, _key, err = repl_startup(p, "repl", "replication", REPL_PW, "true")
     assert err is None
     raw.close()
+    # the rule for app's ordinary logins does not admit its physical replication
+    _raw, _key, err = repl_startup(p, "app", "app", "apppass", "true")
+    assert err["C"] == "28000"
+    assert err["M"] == 'no pg_hba.conf entry for replication connection from host "127.0.0.1", user "app"'
     # a logical connection matches the database name, not "replication"
     _raw, _key, err = repl_startup(p, "repl", "app", REPL_PW, "database")
     assert err["C"] == "28000" and 'database "app"' in err["M"], err
