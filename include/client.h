@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "sbuf.h"
 #include "scram.h"
+#include "startup.h"
 
 typedef enum {
 	CL_LOGIN,   /* startup and authentication; on the login list */
@@ -91,6 +92,7 @@ struct Client {
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	bool shape_wait;     /* paused until a statement copy's columns are known (prepared.c) */
 	bool cancel_on_send; /* a CancelRequest came while its batch waited: cancel where it goes */
+	ReplicationKind replication; /* a walsender client: paired with its own server (replication_conn.c) */
 	/*
 	 * Pool.auth_waiters while its auth_query lookup waits (login), or
 	 * Database.causal_waiters while a read waits for a replica (after login): never both.

@@ -186,6 +186,7 @@ struct Pool {
 	int n_waiting, n_active_clients;
 	int n_checking;       /* used servers running server_check_query: soon idle */
 	int n_login, n_idle, n_active, n_used;
+	int n_replication;    /* replication servers among n_active: not pooled (replication_conn.c) */
 	WelcomeParam *welcome; /* ParameterStatus of the first server login */
 	int n_welcome;
 	VarCache welcome_vars;
@@ -205,6 +206,8 @@ PoolMode pool_mode_of(const Pool *pool);
 int pool_size_of(const Pool *pool);
 int pool_reserve_size_of(const Pool *pool);
 int pool_server_count(const Pool *pool);
+/* Servers that pool_size, min_pool_size and PAUSE count: all but the replication ones. */
+int pool_pooled_server_count(const Pool *pool);
 
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica);
 /* The pool borrows home's auth_query creds; home is kept while it does. */

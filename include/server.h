@@ -11,6 +11,7 @@
 #include "sbuf.h"
 #include "pktbuf.h"
 #include "scram.h"
+#include "startup.h"
 
 struct DnsRequest;
 
@@ -52,6 +53,8 @@ struct Server {
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_found;        /* the lookup returned a row with a user name */
 	bool unsynced;          /* extended-protocol messages sent since the last Sync */
+	ReplicationKind replication; /* a walsender paired with one client, never pooled */
+	bool error_relayed;     /* replication: the server's ErrorResponse went to the client */
 	struct StmtMap *stmts;  /* prepared.c: statements this server has (owned) */
 	struct ReplyQueue *replies; /* prepared.c: replies owed, in order (owned) */
 	char *auth_secret;      /* its answer (owned) */
@@ -76,6 +79,11 @@ struct Server {
 
 /* Start a new server connection for the pool (async). */
 void server_launch(Pool *pool);
+/*
+ * A replication client's own server on the pool's current host, linked to it from the
+ * start and logged in with the client's replication value (replication_conn.c).
+ */
+void server_launch_paired(Pool *pool, Client *client);
 void server_close(Server *server, const char *reason);
 /*
  * A timeout ends the linked client's work: the server is closed for reason and the client

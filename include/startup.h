@@ -36,11 +36,19 @@ typedef enum {
 /* The next name/value pair of a StartupMessage's parameter list. */
 StartupParamResult startup_next_param(PktReader *r, const char **name, const char **value);
 
+/* What a client's replication startup parameter asks for. */
+typedef enum {
+	REPLICATION_NONE,     /* an ordinary connection */
+	REPLICATION_PHYSICAL, /* replication=true: a walsender for the whole cluster */
+	REPLICATION_LOGICAL,  /* replication=database: a walsender bound to one database */
+} ReplicationKind;
+
 /*
- * Whether a replication startup parameter asks for replication: anything but false,
- * off or 0 (case-insensitive) does, as PostgreSQL reads it.
+ * Read a replication startup parameter as PostgreSQL does: "database" (exactly) is
+ * logical, a boolean (true/false, yes/no, on/off, 1/0, any case, and the prefixes
+ * PostgreSQL accepts: t, tr, y, n, of...) is physical or none. False for any other value.
  */
-bool startup_replication_requested(const char *value);
+bool startup_replication_parse(const char *value, ReplicationKind *kind);
 
 #define STARTUP_OPTIONS_MAX 1024 /* the options parameter is read up to this many bytes - 1 */
 

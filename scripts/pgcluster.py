@@ -159,7 +159,7 @@ shared_buffers = 32MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-wal_level = replica
+wal_level = {wal_level}
 max_wal_senders = 10
 wal_keep_size = 256MB
 hot_standby = on
@@ -240,7 +240,9 @@ class Cluster:
     """A primary and `replicas` streaming standbys under one base directory."""
 
     def __init__(self, basedir, ports=None, replicas=2, host="127.0.0.1",
-                 max_connections=300):
+                 max_connections=300, wal_level="replica"):
+        # wal_level=logical for tests of logical decoding (pg_recvlogical, subscriptions)
+        self.wal_level = wal_level
         self.basedir = os.path.abspath(basedir)
         self.host = host
         self.nreplicas = replicas
@@ -312,7 +314,8 @@ class Cluster:
                    "-A", "trust", "-N", "-E", "UTF8", "--locale=C"])
         with open(os.path.join(p.datadir, "postgresql.conf"), "a") as f:
             f.write(PRIMARY_CONF.format(host=self.host, port=p.port, sockdir=self.sockdir,
-                                        max_connections=self.max_connections))
+                                        max_connections=self.max_connections,
+                                        wal_level=self.wal_level))
         with open(os.path.join(p.datadir, "pg_hba.conf"), "w") as f:
             f.write(_hba_lines())
 

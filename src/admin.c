@@ -277,7 +277,7 @@ static int servers_of(const Database *db)
 	{
 		Pool *p = container_of(it, Pool, node);
 		if (pool_matches(p, db))
-			n += pool_server_count(p);
+			n += pool_pooled_server_count(p);
 	}
 	return n;
 }
@@ -289,7 +289,7 @@ static int close_needed_of(const Database *db, uint64_t max_id)
 	list_for_each(it, &rt.servers)
 	{
 		Server *s = container_of(it, Server, all_node);
-		n += s->dirty && s->conn.id <= max_id && pool_matches(s->pool, db);
+		n += s->dirty && !s->replication && s->conn.id <= max_id && pool_matches(s->pool, db);
 	}
 	return n;
 }
@@ -346,7 +346,9 @@ static Client *first_client(ClientPick pick, const void *arg)
 static bool pick_paused_unlinked(const Server *s, const void *arg)
 {
 	(void)arg;
-	return pool_matches(s->pool, NULL) && (rt.paused || s->pool->db->paused) && s->state != SV_ACTIVE;
+	/* a replication server is its client's for life: PAUSE does not cut it, even logging in */
+	return pool_matches(s->pool, NULL) && (rt.paused || s->pool->db->paused) && s->state != SV_ACTIVE &&
+	       !s->replication;
 }
 
 /* A server tagged by RECONNECT goes as soon as it is back in the pool. */

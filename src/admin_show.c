@@ -17,6 +17,7 @@
 #include "ryw.h"
 #include "prepared.h"
 #include "registry.h"
+#include "replication_conn.h"
 #include "runtime.h"
 #include "server.h"
 #include "stats.h"
@@ -609,6 +610,7 @@ typedef struct SockRow {
 	const char *type; /* "C" or "S" */
 	const char *user;
 	const char *database;
+	const char *replication; /* none, physical or logical */
 	const char *state;
 	const void *ptr;
 	const Conn *link;
@@ -733,7 +735,7 @@ static void sock_row(AdminReply *r, const SockRow *s, bool debug, bool with_targ
 	row_text(&w, s->type);
 	row_text(&w, s->user);
 	row_text(&w, s->database);
-	row_text(&w, "none");
+	row_text(&w, s->replication);
 	row_text(&w, s->state);
 	row_text(&w, raddr);
 	row_i64(&w, s->conn->port);
@@ -808,6 +810,7 @@ static void client_sock(const Client *c, const char *state, SockRow *s)
 	s->type = "C";
 	s->user = c->user_name ? c->user_name : "(nouser)";
 	s->database = c->db ? c->db->name : c->is_admin ? ADMIN_DB : c->db_name ? c->db_name : "(nodb)";
+	s->replication = replication_kind_name(c->replication);
 	s->state = state;
 	s->ptr = c;
 	s->link = c->conn.link;
@@ -828,6 +831,7 @@ static void server_sock(const Server *sv, const char *state, SockRow *s)
 	s->type = "S";
 	s->user = sv->pool->user->name;
 	s->database = sv->pool->db->name;
+	s->replication = replication_kind_name(sv->replication);
 	s->state = state;
 	s->ptr = sv;
 	s->link = sv->conn.link;

@@ -84,9 +84,25 @@ static void begin_md5(Client *c)
 static void auth_fail_hba(Client *c)
 {
 	char msg[300];
-	snprintf(msg, sizeof(msg), "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\"",
-		 c->conn.addr_text, c->user_name, c->db_name ? c->db_name : "");
+	if (c->replication == REPLICATION_PHYSICAL)
+		snprintf(msg, sizeof(msg), "no pg_hba.conf entry for replication connection from host \"%s\", user \"%s\"",
+			 c->conn.addr_text, c->user_name);
+	else
+		snprintf(msg, sizeof(msg), "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\"",
+			 c->conn.addr_text, c->user_name, c->db_name ? c->db_name : "");
 	client_close_error(c, SQLSTATE_INVALID_AUTH, msg);
+}
+
+/*
+ * As PostgreSQL matches: a physical replication connection against the "replication"
+ * keyword of the database column, a logical one against its database name.
+ */
+static const HbaRule *hba_rule_for(const Client *c, HbaConnType type)
+{
+	const struct sockaddr *addr = (const struct sockaddr *)&c->conn.addr;
+	if (c->replication == REPLICATION_PHYSICAL)
+		return hba_match_replication(rt.hba, type, addr, c->user_name);
+	return hba_match(rt.hba, type, addr, c->is_admin ? "pgbouncer" : c->db_name, c->user_name);
 }
 
 /* The OS user of a Unix-socket peer, for peer rules. */
@@ -164,9 +180,7 @@ static void auth_begin_hba(Client *c)
 {
 	bool is_unix = strcmp(c->conn.addr_text, "unix") == 0;
 	HbaConnType type = is_unix ? HBA_CONN_LOCAL : c->conn.tls ? HBA_CONN_HOST_SSL : HBA_CONN_HOST_NOSSL;
-	const char *db = c->is_admin ? "pgbouncer" : c->db_name;
-	const HbaRule *rule = rt.hba ? hba_match(rt.hba, type, (const struct sockaddr *)&c->conn.addr, db, c->user_name)
-				     : NULL;
+	const HbaRule *rule = rt.hba ? hba_rule_for(c, type) : NULL;
 	char who[256];
 	if (!rule) {
 		auth_fail_hba(c);

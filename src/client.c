@@ -17,6 +17,7 @@
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "prepared.h"
+#include "replication_conn.h"
 #include "proto.h"
 #include "runtime.h"
 #include "server.h"
@@ -496,6 +497,8 @@ static SbufVerdict client_on_message(Conn *conn, const SbufMsg *msg)
 	case CL_ACTIVE:
 		if (c->is_admin)
 			return admin_on_message(c, msg);
+		if (c->replication != REPLICATION_NONE)
+			return replication_client_message(c, msg);
 		return client_work_message(c, msg);
 	default:
 		return SB_PAUSE;

@@ -17,6 +17,7 @@
 #include "pktbuf.h"
 #include "proto.h"
 #include "registry.h"
+#include "replication_conn.h"
 #include "runtime.h"
 #include "shutdown.h"
 #include "startup.h"
@@ -79,6 +80,17 @@ static bool apply_options(Client *c, const char *options)
 	return true;
 }
 
+/* The replication parameter, read and refused as PostgreSQL does (its wording). */
+static bool store_replication(Client *c, const char *value)
+{
+	if (startup_replication_parse(value, &c->replication))
+		return true;
+	char msg[300];
+	snprintf(msg, sizeof(msg), "invalid value for parameter \"replication\": \"%.200s\"", value);
+	client_close_error(c, SQLSTATE_INVALID_PARAMETER_VALUE, msg);
+	return false;
+}
+
 static bool store_startup_param(Client *c, const char *name, const char *value)
 {
 	if (strcmp(name, "user") == 0) {
@@ -98,12 +110,10 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 		causal_set_token(c, lsn);
 	} else if (varcache_lookup(name) >= 0) {
 		varcache_set(&c->vars, varcache_lookup(name), value);
-	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name, value) ||
-		   strcmp(name, "replication") == 0) {
-		if (strcmp(name, "replication") == 0 && startup_replication_requested(value)) {
-			client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "replication connections are not supported");
-			return false;
-		}
+	} else if (strcmp(name, "replication") == 0) {
+		return store_replication(c, value);
+	} else if (strncmp(name, "_pq_.", 5) == 0 || startup_param_ignored(name, value)) {
+		/* accepted and dropped */
 	} else {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "unsupported startup parameter: %s", name);
@@ -169,6 +179,11 @@ static bool client_pick_database(Client *c)
 	if (!c->db_name)
 		c->db_name = intern_get(c->user_name);
 	if (strcmp(c->db_name, "pgbouncer") == 0 || strcmp(c->db_name, "pgsplit") == 0) {
+		if (c->replication != REPLICATION_NONE) {
+			client_close_error(c, SQLSTATE_FEATURE_NOT_SUPPORTED,
+					   "replication connections to the admin console are not supported");
+			return false;
+		}
 		c->is_admin = true;
 		return admin_client_login(c);
 	}
@@ -369,12 +384,15 @@ void client_auth_ok(Client *c)
 		char who[256], tls[128] = "no";
 		if (c->conn.tls)
 			tls_conn_describe(c->conn.tls, tls, sizeof(tls));
-		/* replication=no: replication connections are refused before this point */
-		log_info("%s login attempt: db=%s user=%s tls=%s replication=no", client_log_name(c, who, sizeof(who)),
-			 c->db_name, c->user_name, tls);
+		log_info("%s login attempt: db=%s user=%s tls=%s replication=%s", client_log_name(c, who, sizeof(who)),
+			 c->db_name, c->user_name, tls, replication_log_value(c->replication));
 	}
 	if (c->is_admin) {
 		admin_welcome(c);
+		return;
+	}
+	if (c->replication != REPLICATION_NONE) {
+		replication_start(c);
 		return;
 	}
 	if (c->pool->n_welcome > 0) {

@@ -83,8 +83,8 @@ static void check_client(Client *c, usec_t now)
 	default:
 		return;
 	}
-	if (c->is_admin)
-		return;
+	if (c->is_admin || c->replication)
+		return; /* a walsender's command runs for the connection's life: no timeouts */
 	if (c->conn.link)
 		check_linked_client(c, now);
 	else if (expired(c->idle_since, c->user ? c->user->client_idle_timeout : rt.cfg->client_idle_timeout, now))
@@ -108,7 +108,7 @@ static void check_server(Server *s, usec_t now)
 		if (s->pool->is_monitor)
 			return; /* the replica monitor keeps its own connections busy */
 		if (expired(s->last_used, cfg->server_idle_timeout, now) &&
-		    pool_server_count(s->pool) > s->pool->db->min_pool_size) {
+		    pool_pooled_server_count(s->pool) > s->pool->db->min_pool_size) {
 			server_close(s, "server idle timeout");
 			return;
 		}

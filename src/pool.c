@@ -59,6 +59,11 @@ int pool_server_count(const Pool *pool)
 	return pool->n_login + pool->n_idle + pool->n_active + pool->n_used;
 }
 
+int pool_pooled_server_count(const Pool *pool)
+{
+	return pool_server_count(pool) - pool->n_replication;
+}
+
 Pool *pool_create(Database *db, PoolUser *user, Replica *replica)
 {
 	Pool *p = xcalloc(1, sizeof(*p));
@@ -210,10 +215,10 @@ static bool pool_may_launch(const Pool *p, bool for_waiters)
 {
 	int limit = pool_size_of(p);
 	int reserve = pool_reserve_size_of(p);
-	if (pool_server_count(p) >= limit) {
-		if (!for_waiters || reserve <= 0 || pool_server_count(p) >= limit + reserve) {
+	if (pool_pooled_server_count(p) >= limit) {
+		if (!for_waiters || reserve <= 0 || pool_pooled_server_count(p) >= limit + reserve) {
 			if (for_waiters)
-				log_debug("launch_new_connection: pool full (%d >= %d)", pool_server_count(p), limit);
+				log_debug("launch_new_connection: pool full (%d >= %d)", pool_pooled_server_count(p), limit);
 			return false;
 		}
 		if (oldest_wait(p) < rt.cfg->reserve_pool_timeout)
@@ -254,9 +259,10 @@ void pool_keep_min(Pool *p)
 {
 	if (p->is_monitor || p->db->paused || rt.paused || pool_in_login_backoff(p) || pool_writes_held(p))
 		return;
-	if (!(p->n_active_clients > 0 || p->n_waiting > 0 || p->db->forced_user))
+	/* a replication client (paired with one of n_replication) uses no pooled server */
+	if (!(p->n_active_clients - p->n_replication > 0 || p->n_waiting > 0 || p->db->forced_user))
 		return;
-	int below_min = p->db->min_pool_size - pool_server_count(p);
+	int below_min = p->db->min_pool_size - pool_pooled_server_count(p);
 	while (below_min-- > 0 && pool_may_launch(p, false))
 		server_launch(p);
 }

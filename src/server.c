@@ -21,6 +21,7 @@
 #include "pg_wire.h"
 #include "pktbuf.h"
 #include "prepared.h"
+#include "replication_conn.h"
 #include "ryw.h"
 #include "proto.h"
 #include "runtime.h"
@@ -60,11 +61,16 @@ const char *server_state_name(ServerState state)
 
 /* ---- state lists ---- */
 
-static List *state_list(Pool *p, ServerState st, int **counter)
+static List *state_list(const Server *s, Pool *p, ServerState st, int **counter)
 {
 	switch (st) {
 	case SV_CONNECTING:
 	case SV_LOGIN:
+		if (s->replication) {
+			/* not a login a waiting client could get: pool_maintain must not count it */
+			*counter = NULL;
+			return NULL;
+		}
 		*counter = &p->n_login;
 		return &p->login_servers;
 	case SV_IDLE:
@@ -105,17 +111,21 @@ void server_set_state(Server *s, ServerState st)
 {
 	int *counter;
 	PGSPLIT_ASSERT(server_transition_legal(s->state, st));
-	if (state_list(s->pool, s->state, &counter)) {
+	if (state_list(s, s->pool, s->state, &counter)) {
 		PGSPLIT_ASSERT(!list_empty(&s->pool_node) && *counter > 0);
 		list_del(&s->pool_node);
 		(*counter)--;
+		if (s->replication)
+			s->pool->n_replication--;
 	}
 	PGSPLIT_ASSERT(list_empty(&s->pool_node));
 	s->state = st;
-	List *l = state_list(s->pool, st, &counter);
+	List *l = state_list(s, s->pool, st, &counter);
 	if (!l)
 		return;
 	(*counter)++;
+	if (s->replication)
+		s->pool->n_replication++;
 	if (st == SV_IDLE)
 		list_prepend(l, &s->pool_node); /* LIFO: the most recently used first */
 	else
@@ -181,7 +191,9 @@ void server_close(Server *s, const char *reason)
 	Pool *p = s->pool;
 	bool was_login = s->state == SV_CONNECTING || s->state == SV_LOGIN;
 	Client *c = server_detach_client(s);
-	if (c)
+	if (c && s->replication)
+		replication_client_lost(c, s, reason);
+	else if (c)
 		client_close_error(c, SQLSTATE_CANNOT_CONNECT, "server conn crashed?");
 	if (s->dns) {
 		dns_cancel(s->dns);
@@ -295,6 +307,13 @@ void server_replica_unreachable(Replica *r, const char *why)
 static void server_login_failed_as(Server *s, const char *logged, const char *message)
 {
 	Pool *p = s->pool;
+	if (s->replication) {
+		/* one client's walsender: its refusal says nothing about the pool's servers */
+		log_server(LOG_LVL_WARNING, s, "%s/%s@%s:%d replication server login failed: %s", p->db->name,
+			   p->user->name, s->conn.addr_text, s->conn.port, logged);
+		server_close(s, message);
+		return;
+	}
 	if (!p->replica)
 		hostlist_failed(p->db, s->host);
 	p->last_connect_failure = time_now_mono();
@@ -356,11 +375,15 @@ static void server_send_startup(Server *s)
 	pktbuf_put_cstring(&pb, p->user->name);
 	pktbuf_put_cstring(&pb, "database");
 	pktbuf_put_cstring(&pb, p->db->dbname);
-	for (int i = 0; i < varcache_count(); i++) {
-		const char *v = varcache_get(&p->db->startup_vars, i);
-		if (v) {
-			pktbuf_put_cstring(&pb, varcache_name(i));
-			pktbuf_put_cstring(&pb, v);
+	if (s->replication) {
+		replication_put_startup_params(s, &pb);
+	} else {
+		for (int i = 0; i < varcache_count(); i++) {
+			const char *v = varcache_get(&p->db->startup_vars, i);
+			if (v) {
+				pktbuf_put_cstring(&pb, varcache_name(i));
+				pktbuf_put_cstring(&pb, v);
+			}
 		}
 	}
 	pktbuf_put_u8(&pb, 0);
@@ -504,9 +527,11 @@ static void server_on_resolved(void *arg, const struct sockaddr_storage *addrs, 
 	server_try_next_addr(s);
 }
 
-void server_launch(Pool *p)
+/* A new server of the pool, counted and listed, before it connects. */
+static Server *server_new(Pool *p, ReplicationKind replication)
 {
 	Server *s = xcalloc(1, sizeof(*s));
+	s->replication = replication;
 	s->conn.id = ++rt.next_conn_id;
 	s->conn.fd = -1;
 	s->conn.free_fn = server_free;
@@ -522,6 +547,13 @@ void server_launch(Pool *p)
 	list_append(&rt.servers, &s->all_node);
 	p->db->server_count++;
 	p->user->server_count++;
+	return s;
+}
+
+/* Resolve the pool's current host (the primary's when failover moved it) and connect. */
+static void server_connect(Server *s)
+{
+	Pool *p = s->pool;
 	const char *host = p->replica || p->db->leader ? pool_host(p) : hostlist_next(p->db);
 	int port = pool_port(p);
 	s->host = host ? xstrdup(host) : NULL;
@@ -539,6 +571,20 @@ void server_launch(Pool *p)
 	DnsRequest *req = dns_resolve(rt.dns, host, port, server_on_resolved, s);
 	if (s->state == SV_CONNECTING && s->conn.fd < 0)
 		s->dns = req;
+}
+
+void server_launch(Pool *p)
+{
+	server_connect(server_new(p, REPLICATION_NONE));
+}
+
+void server_launch_paired(Pool *p, Client *c)
+{
+	Server *s = server_new(p, c->replication);
+	s->conn.link = &c->conn;
+	c->conn.link = &s->conn;
+	p->db->primary_active++; /* as server_link counts it: server_detach_client takes it back */
+	server_connect(s);
 }
 
 /* ---- login ---- */
@@ -818,6 +864,11 @@ static bool server_role_ok(Server *s)
 static void server_login_complete(Server *s)
 {
 	Pool *p = s->pool;
+	if (s->replication) {
+		replication_server_ready(s);
+		free_login_params(s);
+		return;
+	}
 	if (!server_role_ok(s))
 		return;
 	pool_set_welcome(p, s->login_params, s->n_login_params);
@@ -876,6 +927,8 @@ static SbufVerdict server_login_message(Server *s, const SbufMsg *msg)
 	case PG_MSG_ERROR_RESPONSE: {
 		char logged[600];
 		const char *sev = proto_error_field(msg->data + 5, msg->len - 5, 'S');
+		if (s->replication)
+			replication_relay_login_error(s, msg);
 		error_text(msg, text, sizeof(text));
 		snprintf(logged, sizeof(logged), "%s %s", sev ? sev : "ERROR", text);
 		server_login_failed_as(s, logged, text);
@@ -922,6 +975,12 @@ void server_unlink(Server *s, bool client_gone)
 	Client *c = (Client *)s->conn.link;
 	Pool *p = s->pool;
 	usec_t now = time_now_loop();
+	if (s->replication) {
+		/* never reused: the client's walsender ends with it */
+		server_detach_client(s);
+		server_close(s, client_gone ? "replication client disconnected" : "replication pair ended");
+		return;
+	}
 	if (c) {
 		if (c->xact_start)
 			p->stats.total.xact_time += (uint64_t)(now - c->xact_start);
@@ -1202,6 +1261,8 @@ static SbufVerdict server_on_message(Conn *conn, const SbufMsg *msg)
 	Server *s = (Server *)conn;
 	if (s->state == SV_LOGIN)
 		return server_login_message(s, msg);
+	if (s->replication)
+		return replication_server_message(s, msg);
 	if (s->internal_rfq > 0)
 		return server_internal_reply(s, msg);
 	Client *c = (Client *)conn->link;

@@ -40,10 +40,40 @@ StartupParamResult startup_next_param(PktReader *r, const char **name, const cha
 	return STARTUP_PARAM_OK;
 }
 
-bool startup_replication_requested(const char *value)
+/* value is a prefix of word at least min_len long (case-insensitive). */
+static bool bool_word_prefix(const char *value, const char *word, size_t min_len)
 {
-	return strcasecmp(value, "false") != 0 && strcasecmp(value, "off") != 0 &&
-	       strcmp(value, "0") != 0;
+	size_t len = strlen(value);
+	return len >= min_len && len <= strlen(word) && strncasecmp(value, word, len) == 0;
+}
+
+/* PostgreSQL's boolean reading of a setting: unique prefixes of the words, or 1 and 0. */
+static bool parse_pg_bool(const char *value, bool *out)
+{
+	if (bool_word_prefix(value, "true", 1) || bool_word_prefix(value, "yes", 1) ||
+	    bool_word_prefix(value, "on", 2) || strcmp(value, "1") == 0) {
+		*out = true;
+		return true;
+	}
+	if (bool_word_prefix(value, "false", 1) || bool_word_prefix(value, "no", 1) ||
+	    bool_word_prefix(value, "off", 2) || strcmp(value, "0") == 0) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+bool startup_replication_parse(const char *value, ReplicationKind *kind)
+{
+	bool on;
+	if (strcmp(value, "database") == 0) {
+		*kind = REPLICATION_LOGICAL;
+		return true;
+	}
+	if (!parse_pg_bool(value, &on))
+		return false;
+	*kind = on ? REPLICATION_PHYSICAL : REPLICATION_NONE;
+	return true;
 }
 
 void startup_options_init(StartupOptions *it, const char *options)

@@ -295,7 +295,9 @@ static StartupParamResult fuzz_param_next(PktReader *r)
 	FUZZ_CHECK(res == STARTUP_PARAM_OK);
 	FUZZ_CHECK(name == (const char *)at && value == (const char *)nul1 + 1);
 	FUZZ_CHECK(r->pos == (size_t)(nul2 - r->data) + 1 && r->pos <= r->len);
-	(void)startup_replication_requested(value);
+	ReplicationKind kind;
+	if (startup_replication_parse(value, &kind))
+		FUZZ_CHECK(kind != REPLICATION_LOGICAL || strcmp(value, "database") == 0);
 	fuzz_opts_check(value);
 	return res;
 }

@@ -473,12 +473,12 @@ def finish_poolers(poolers, test_failed, keep_log_dir=None, tail=6000):
 
 # ---- fixtures' building blocks (conftest.py and the fault/soak modules) ---------------
 
-def create_cluster(prefix, replicas=2, after_create=None):
+def create_cluster(prefix, replicas=2, after_create=None, wal_level="replica"):
     """A new primary with `replicas` streaming replicas under a fresh directory.  Ports are
     picked by bind-and-close, so another process may take one first: one retry with new
     ports.  A failed attempt prints the servers' log tails and removes what it made."""
     def attempt():
-        c = pgcluster.Cluster(make_pg_dir(prefix), replicas=replicas)
+        c = pgcluster.Cluster(make_pg_dir(prefix), replicas=replicas, wal_level=wal_level)
         try:
             c.create()
             if after_create:
