@@ -179,6 +179,7 @@ listen_addresses = '{host}'
 port = {port}
 unix_socket_directories = '{sockdir}'
 max_connections = {max_connections}
+wal_level = {wal_level}
 """
 
 # A stopped primary with the roles, databases and tables every cluster starts with,
@@ -327,7 +328,8 @@ class Cluster:
         subprocess.run(["cp", "-a", template, p.datadir], check=True)
         with open(os.path.join(p.datadir, "postgresql.conf"), "a") as f:
             f.write(COPY_CONF.format(host=self.host, port=p.port, sockdir=self.sockdir,
-                                     max_connections=self.max_connections))
+                                     max_connections=self.max_connections,
+                                     wal_level=self.wal_level))
 
     def _create_objects(self):
         p = self.primary
