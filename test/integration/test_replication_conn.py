@@ -203,6 +203,44 @@ def test_recvlogical_receives_an_insert(rpooler, repl_cluster, tmp_path):
             pc.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
 
 
+def test_logical_subscription_through_the_pooler(rpooler, repl_cluster):
+    """A subscription in another database of the same server subscribes through pgsplit:
+    the initial copy and a row inserted through pgsplit afterwards both arrive."""
+    p = rpooler()
+    prim = repl_cluster.primary
+    prim.psql("CREATE TABLE subt(id int PRIMARY KEY, v text); GRANT ALL ON subt TO PUBLIC; "
+              "INSERT INTO subt VALUES (1, 'copied'); CREATE PUBLICATION subpub FOR TABLE subt",
+              db="app")
+    # a subscription to its own server needs its slot made beforehand
+    prim.psql("SELECT pg_create_logical_replication_slot('subslot', 'pgoutput')", db="app")
+    prim.psql("CREATE DATABASE subdb")
+    prim.psql("CREATE TABLE subt(id int PRIMARY KEY, v text)", db="subdb")
+    conninfo = "host=%s port=%d dbname=app user=repl password=%s" % (p.host, p.port, REPL_PW)
+    prim.psql("CREATE SUBSCRIPTION sub CONNECTION '%s' PUBLICATION subpub "
+              "WITH (create_slot = false, slot_name = 'subslot')" % conninfo, db="subdb")
+    try:
+        def rows():
+            return prim.psql("SELECT string_agg(v, ',' ORDER BY id) FROM subt", db="subdb")
+        assert wait_until(lambda: rows() == "copied", timeout=20), rows()
+        with harness.connect(p, db="app", user="app") as conn:
+            conn.execute("INSERT INTO subt VALUES (2, 'streamed')")
+        assert wait_until(lambda: rows() == "copied,streamed", timeout=20), rows()
+        clients = sockets(p, "CLIENTS", "logical")
+        assert clients and all(c["database"] == "app" and c["user"] == "repl" for c in clients)
+        servers = sockets(p, "SERVERS", "logical")
+        assert servers and all(s["port"] == prim.port for s in servers)
+    finally:
+        prim.psql("ALTER SUBSCRIPTION sub DISABLE", db="subdb", check=False)
+        prim.psql("ALTER SUBSCRIPTION sub SET (slot_name = NONE)", db="subdb", check=False)
+        prim.psql("DROP SUBSCRIPTION sub", db="subdb", check=False)
+        prim.psql("DROP DATABASE subdb WITH (FORCE)", check=False)
+        with primary_conn(repl_cluster) as pc:
+            wait_until(lambda: not pc.execute("SELECT bool_or(active) FROM pg_replication_slots "
+                                              "WHERE slot_name = 'subslot'").fetchone()[0], timeout=10)
+        prim.psql("SELECT pg_drop_replication_slot('subslot'); DROP PUBLICATION subpub; "
+                  "DROP TABLE subt", db="app", check=False)
+
+
 def test_logical_session_sql_and_cancel_key(rpooler):
     """A logical walsender runs SQL: the pooler's BackendKeyData cancels its query."""
     p = rpooler()
