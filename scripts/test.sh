@@ -4,7 +4,8 @@
 # (make check) and the integration suite against ./pgsplit, then do the same
 # with an AddressSanitizer/UBSan build.  Exits non-zero on any failure.
 #
-# Knobs (environment): PYTEST_ARGS (pytest arguments; default "-n 2"; e.g. "-n 0" or
+# Knobs (environment): PYTEST_ARGS (pytest arguments; default "-n 2 --dist loadgroup";
+# loadgroup keeps each module marked xdist_group on one worker; e.g. "-n 0" or
 # "-k auth"), PGSPLIT_ASAN=0 (skip the sanitizer build), PGSPLIT_ASAN_PYTEST=0
 # (sanitizer build + unit tests only), PGSPLIT_FUZZ=0 (skip the short fuzz run),
 # FUZZ_SECONDS (default 5), MAKE_JOBS (default 2), PGSPLIT_PACKAGE=0 (skip building,
@@ -31,7 +32,7 @@ fi
 export PYTHONDONTWRITEBYTECODE=1
 # shellcheck disable=SC2206
 # Two workers (each with its own PostgreSQL cluster) keep CI well under its time limit.
-pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q --durations=15 ${PYTEST_ARGS:--n 2})
+pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q --durations=15 ${PYTEST_ARGS:--n 2 --dist loadgroup})
 
 log "integration tests against $ROOT/pgsplit"
 if ! PGSPLIT_BIN=$ROOT/pgsplit "${pytest_cmd[@]}"; then

@@ -21,7 +21,9 @@ import pytest
 
 import harness
 
-pytestmark = [harness.pgsplit_only("read/write routing is pgsplit's own feature"),
+# One xdist worker runs this module (--dist loadgroup): its module fixtures are made once.
+pytestmark = [pytest.mark.xdist_group("drivers"),
+              harness.pgsplit_only("read/write routing is pgsplit's own feature"),
               pytest.mark.timeout(120)]
 
 DRIVERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "drivers")

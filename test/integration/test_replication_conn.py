@@ -20,7 +20,9 @@ import harness
 import pgwire
 from harness import pgcluster, query1, wait_until
 
-pytestmark = harness.pgsplit_only("replication connections through pgsplit")
+# One xdist worker runs this module (--dist loadgroup): its module fixtures are made once.
+pytestmark = [pytest.mark.xdist_group("replication_conn"),
+              harness.pgsplit_only("replication connections through pgsplit")]
 
 PG_BIN = harness.PG_BIN
 REPL_PW = "replpass"

@@ -25,7 +25,9 @@ import harness
 from harness import pgcluster, query1
 from tcprelay import TcpRelay
 
-pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
+# One xdist worker runs this module (--dist loadgroup): its module fixtures are made once.
+pytestmark = [pytest.mark.xdist_group("routing_faults"),
+              harness.pgsplit_only("read/write routing is pgsplit's own feature")]
 
 WHERE = "SELECT pg_is_in_recovery(), inet_server_port()"
 PG_CTL = os.path.join(pgcluster.PG_BIN, "pg_ctl")

@@ -25,7 +25,9 @@ from test_routing_faults import (  # noqa: F401 (make_pooler is a fixture)
     _frozen, freeze, make_pooler, postmaster_pid, server_running, thaw, wait_gone)
 
 # the first test of a worker also creates the module cluster (up to 78 s seen on a loaded host)
-pytestmark = [harness.pgsplit_only("read-your-writes is pgsplit's own feature"), pytest.mark.timeout(180)]
+# One xdist worker runs this module (--dist loadgroup): its module fixtures are made once.
+pytestmark = [pytest.mark.xdist_group("ryw_checker"),
+              harness.pgsplit_only("read-your-writes is pgsplit's own feature"), pytest.mark.timeout(180)]
 
 APPLY_DELAY = "300ms"
 RUN_SECONDS = 2.0

@@ -29,6 +29,9 @@ import harness
 import pgwire
 from harness import query1
 
+# One xdist worker runs this module (--dist loadgroup): its module fixtures are made once.
+pytestmark = pytest.mark.xdist_group("tls_matrix")
+
 # The matrix and the verify modes also pass against PgBouncer (PGSPLIT_BIN=/usr/sbin/pgbouncer);
 # the rest uses pgsplit's messages, options (auth_ident_file, replicas=) or behaviour.
 pgsplit_only = harness.pgsplit_only("PostgreSQL's messages, auth_ident_file, replicas")
