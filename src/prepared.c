@@ -1078,13 +1078,37 @@ static bool hidden_describe_reply(Server *s, Client *c, const SbufMsg *msg, Sbuf
 	return true;
 }
 
+/*
+ * PostgreSQL's error for a statement whose result type changed, field for field as far
+ * as drivers look: pgjdbc prepares the statement again and retries only when the
+ * routine field says RevalidateCachedQuery (with the code and text alone it gave the
+ * error to the application where a direct connection healed).
+ */
+static void put_cached_plan_error(PktBuf *pb)
+{
+	static const char *const fields[][2] = {
+		{ "S", "ERROR" },
+		{ "V", "ERROR" },
+		{ "C", SQLSTATE_FEATURE_NOT_SUPPORTED },
+		{ "M", "cached plan must not change result type" },
+		{ "F", "plancache.c" },
+		{ "R", "RevalidateCachedQuery" },
+	};
+	pktbuf_begin(pb, PG_MSG_ERROR_RESPONSE);
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		pktbuf_put_u8(pb, (uint8_t)fields[i][0][0]);
+		pktbuf_put_cstring(pb, fields[i][1]);
+	}
+	pktbuf_put_u8(pb, 0);
+	pktbuf_end(pb);
+}
+
 /* The stale name's Bind failed as meant: the client gets what PostgreSQL says then. */
 static void stale_bind_refused(Server *s, Client *c, const SbufMsg *msg)
 {
 	PktBuf pb;
 	pktbuf_init(&pb, 128, 0);
-	pktbuf_put_error_response(&pb, "ERROR", SQLSTATE_FEATURE_NOT_SUPPORTED,
-				  "cached plan must not change result type");
+	put_cached_plan_error(&pb);
 	server_deliver(s, c, pb.data, pb.len);
 	pktbuf_free(&pb);
 	server_refused(s, c, msg);

@@ -14,6 +14,7 @@ import harness
 
 TUPLES = psycopg.pq.ExecStatus.TUPLES_OK
 SQLSTATE = psycopg.pq.DiagnosticField.SQLSTATE
+ROUTINE = psycopg.pq.DiagnosticField.SOURCE_FUNCTION
 
 pytestmark = harness.pgsplit_only("prepared statements in transaction mode need PgBouncer 1.21+")
 
@@ -219,13 +220,16 @@ def test_old_name_on_a_server_that_never_had_it(pooler, cluster, in_xact):
                 assert backend_pid(h2) == a_pid
                 h1.pgconn.exec_(b"COMMIT")
         out += [run(a, "s1", in_xact) for _ in range(3)]
+        # pgjdbc prepares again and retries only when the routine field says so
+        routine = a.pgconn.exec_prepared(b"s1", []).error_field(ROUTINE)
+        out.append(routine.decode() if routine else None)
         out.append(outcome(a.pgconn.exec_(b"SELECT 'still usable'")))
         for c in (a, h1, h2):
             c.close()
         return out
 
     want, got = compare(cluster, pooler, scenario, default_pool_size=2)
-    assert want == ["1", "0A000", "0A000", "0A000", "still usable"]
+    assert want == ["1", "0A000", "0A000", "0A000", "RevalidateCachedQuery", "still usable"]
     assert got == want
 
 
