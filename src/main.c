@@ -263,7 +263,7 @@ static int run(const Options *o)
 		return 1;
 	}
 	log_set_command_line(o->quiet, o->verbose);
-	log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
+	reload_logging(rt.cfg);
 	const char *user = o->user ? o->user : (*rt.cfg->user ? rt.cfg->user : NULL);
 	if (user && geteuid() == 0 && !change_user(user))
 		return 1;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "lookup_target.h"
 #include "pg_wire.h"
+#include "pktbuf.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
@@ -37,6 +38,25 @@ static usec_t query_wait_timeout_of(const Client *c)
 	if (c->user && c->user->query_wait_timeout >= 0)
 		return c->user->query_wait_timeout;
 	return c->db ? c->db->query_wait_timeout : rt.cfg->query_wait_timeout;
+}
+
+/*
+ * query_wait_notify: a logged-in client queued this long hears why its query has not
+ * started, once per connection, in PgBouncer 1.25's words.
+ */
+static void notify_queued_client(Client *c, usec_t now)
+{
+	if (c->state != CL_WAITING || c->queue_notified || !expired(c->wait_start, rt.cfg->query_wait_notify, now))
+		return;
+	c->queue_notified = true;
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_notice_response(&pb, "NOTICE", "00000",
+				   "No server connection available in postgres backend, client being queued");
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+	if (!c->conn.closing)
+		sbuf_flush(&c->conn);
 }
 
 /* A client queued for a server: query_timeout first, then query_wait_timeout (PgBouncer's order). */
@@ -77,6 +97,8 @@ static void check_client(Client *c, usec_t now)
 	case CL_WELCOME:
 	case CL_WAITING:
 		check_waiting_client(c, now);
+		if (!c->conn.closing)
+			notify_queued_client(c, now);
 		return;
 	case CL_ACTIVE:
 		break;

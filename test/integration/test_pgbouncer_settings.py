@@ -1,0 +1,162 @@
+"""PgBouncer 1.25 settings that change what a client sees: login_notify_message (a
+NOTICE in the welcome), disable_pqexec (a simple Query is refused, the extended protocol
+works), application_name_add_host (" - host:port" appended at login), query_wait_notify
+(a NOTICE to a client queued that long) and server_fast_close (a session server marked
+for reconnect closes, with its client, at the end of the transaction)."""
+
+import re
+import struct
+import threading
+import time
+
+import psycopg
+import pytest
+
+import pgwire
+from harness import admin, query1
+
+
+def welcome_messages(p, db="app", user="md5user", pw="md5pass", params=None):
+    """Log in by hand; the backend messages from AuthenticationOk to ReadyForQuery."""
+    raw = pgwire.Raw(p.host, p.port)
+    startup = {"user": user, "database": db}
+    startup.update(params or {})
+    raw.send(pgwire.startup_packet(startup))
+    seen = []
+    while True:
+        k, b = raw.read_msg()
+        if k == b"R" and struct.unpack("!I", b[:4])[0] == 5:
+            raw.send(pgwire.password(pgwire.md5_password(user, pw, b[4:8])))
+            continue
+        if k == b"R" and struct.unpack("!I", b[:4])[0] == 3:
+            raw.send(pgwire.password(pw))
+            continue
+        assert k != b"E", pgwire.parse_fields(b)
+        seen.append((k, b))
+        if k == b"Z":
+            return raw, seen
+
+
+def notices(messages):
+    return [pgwire.parse_fields(b) for k, b in messages if k == b"N"]
+
+
+# ---- login_notify_message ------------------------------------------------------------
+
+def test_login_notify_message_before_ready(pooler):
+    p = pooler(login_notify_message="you are talking to pgsplit")
+    for db, user, pw in (("app", "md5user", "md5pass"), ("pgbouncer", "admin", "adminpass")):
+        raw, seen = welcome_messages(p, db, user, pw)
+        raw.close()
+        got = notices(seen)
+        assert [n.get("M") for n in got] == ["you are talking to pgsplit"], db
+        assert got[0]["S"] == "NOTICE" and got[0]["C"] == "00000"
+        # the notice comes after BackendKeyData, just before ReadyForQuery
+        kinds = [k for k, _ in seen]
+        assert kinds[-2:] == [b"N", b"Z"] and kinds.index(b"K") < kinds.index(b"N")
+
+
+def test_login_notify_message_empty_sends_nothing(pooler):
+    p = pooler()
+    raw, seen = welcome_messages(p)
+    raw.close()
+    assert notices(seen) == []
+
+
+# ---- disable_pqexec ------------------------------------------------------------------
+
+def test_disable_pqexec_refuses_simple_query(pooler):
+    p = pooler(disable_pqexec=1)
+    raw, _ = welcome_messages(p)
+    with raw:
+        raw.send(pgwire.query("SELECT 1"))
+        err = raw.expect_error()
+        assert err["S"] == "FATAL" and err["C"] == "08P01"
+        assert err["M"] == "PQexec disallowed"
+        assert raw.is_closed()
+
+
+def test_disable_pqexec_keeps_extended_protocol_and_console(pooler):
+    p = pooler(disable_pqexec=1)
+    c = p.connect()
+    # with parameters psycopg sends Parse/Bind/Execute/Sync
+    assert query1(c, "SELECT %s::int + 1", [41]) == 42
+    with c.transaction():
+        assert query1(c, "SELECT %s::text", ["in a transaction"]) == "in a transaction"
+    # the console has only the simple protocol and keeps it
+    assert admin(p, "SHOW VERSION")
+
+
+def test_disable_pqexec_off_allows_simple_query(pooler):
+    p = pooler()
+    raw, _ = welcome_messages(p)
+    with raw:
+        rows, errors = raw.simple("SELECT 1")
+        assert rows == [["1"]] and errors == []
+
+
+# ---- application_name_add_host -------------------------------------------------------
+
+def client_port(conn):
+    import socket
+    s = socket.socket(fileno=conn.pgconn.socket)
+    try:
+        return s.getsockname()[1]
+    finally:
+        s.detach()
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_application_name_add_host(pooler, mode):
+    p = pooler(application_name_add_host=1, pool_mode=mode)
+    c = p.connect(application_name="reporting")
+    want = "reporting - 127.0.0.1:%d" % client_port(c)
+    assert query1(c, "SELECT current_setting('application_name')") == want
+    assert c.info.parameter_status("application_name") == want
+    rows = [r for r in admin(p, "SHOW CLIENTS") if r["database"] == "app"]
+    assert [r["application_name"] for r in rows] == [want]
+    # only the login's name is tagged; a later SET stays as the client wrote it
+    c.execute("SET application_name = 'later'")
+    assert query1(c, "SELECT current_setting('application_name')") == "later"
+
+
+def test_application_name_add_host_off(pooler):
+    p = pooler()
+    c = p.connect(application_name="reporting")
+    assert query1(c, "SELECT current_setting('application_name')") == "reporting"
+
+
+# ---- query_wait_notify ---------------------------------------------------------------
+
+QUEUED = "No server connection available in postgres backend, client being queued"
+
+
+def queued_notices(p, hold):
+    """With the pool's one server held by another session for `hold` seconds, the
+    notices a second client gets while its SELECT waits, and that SELECT's answer."""
+    holder = p.connect()
+    assert query1(holder, "SELECT 1") == 1
+    waiter = p.connect()
+    got = []
+    waiter.add_notice_handler(lambda d: got.append((d.severity, d.sqlstate, d.message_primary)))
+    timer = threading.Timer(hold, holder.close)
+    timer.start()
+    try:
+        answer = query1(waiter, "SELECT 2")
+    finally:
+        timer.join()
+    return got, answer
+
+
+def test_query_wait_notify_once(pooler):
+    p = pooler(default_pool_size=1, query_wait_notify=1)
+    got, answer = queued_notices(p, 2.6)
+    assert answer == 2
+    # past 1 second queued: one notice, though the wait went on for more than 2
+    assert got == [("NOTICE", "00000", QUEUED)]
+
+
+def test_query_wait_notify_zero_disables(pooler):
+    p = pooler(default_pool_size=1, query_wait_notify=0)
+    got, answer = queued_notices(p, 1.6)
+    assert answer == 2 and got == []
