@@ -185,7 +185,7 @@ static const ConfigSetting settings[] = {
 	S_BOOL(server_reset_query_always, "0", RI),
 	S_TIME(server_check_delay, "30", RI),
 	S_STR(server_check_query, "<empty>", RI),
-	S_BOOL(server_fast_close, "0", RN),
+	S_BOOL(server_fast_close, "0", RI),
 	S_TIME(server_lifetime, "3600", RI),
 	S_TIME(server_idle_timeout, "600", RI),
 	S_TIME(server_connect_timeout, "15", RI),

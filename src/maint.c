@@ -11,6 +11,8 @@
 #include "lookup_target.h"
 #include "pg_wire.h"
 #include "pktbuf.h"
+#include "pool.h"
+#include "prepared.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
@@ -113,6 +115,21 @@ static void check_client(Client *c, usec_t now)
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "client_idle_timeout");
 }
 
+/*
+ * server_fast_close: in session pooling, a linked server marked for closing (RECONNECT,
+ * a RELOAD that changed its connection settings) goes between two transactions instead
+ * of at the session's end; its client is closed too, so it notices the session ended.
+ */
+static void fast_close_session_server(Server *s)
+{
+	if (!s->dirty || !rt.cfg->server_fast_close || !s->conn.link ||
+	    pool_mode_of(s->pool) != POOL_MODE_SESSION)
+		return;
+	if (s->tx_status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s))
+		return; /* a transaction or a reply is under way: wait for its end */
+	server_close_with_client(s, "server closed for reconnect (server_fast_close)");
+}
+
 static void check_server(Server *s, usec_t now)
 {
 	const Config *cfg = rt.cfg;
@@ -142,6 +159,9 @@ static void check_server(Server *s, usec_t now)
 		    expired(s->last_used, cfg->server_check_delay, now) &&
 		    expired(s->last_checked ? s->last_checked : s->last_used, cfg->server_check_delay, now))
 			server_start_check(s);
+		return;
+	case SV_ACTIVE:
+		fast_close_session_server(s);
 		return;
 	default:
 		return;

@@ -160,3 +160,65 @@ def test_query_wait_notify_zero_disables(pooler):
     p = pooler(default_pool_size=1, query_wait_notify=0)
     got, answer = queued_notices(p, 1.6)
     assert answer == 2 and got == []
+
+
+# ---- server_fast_close ---------------------------------------------------------------
+
+def backend_alive(cluster, pid):
+    dsn = "host=127.0.0.1 port=%d dbname=app user=app password=apppass" % cluster.port
+    with psycopg.connect(dsn, autocommit=True) as direct:
+        return query1(direct, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                      [pid]) == 1
+
+
+def closed_soon(conn, timeout=3.0):
+    """The pooler's FATAL for a client it closed, read by the next query."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.OperationalError as e:
+            return str(e)
+        time.sleep(0.2)
+    return None
+
+
+def test_server_fast_close_idle_session(pooler, cluster):
+    p = pooler(server_fast_close=1)
+    c = p.connect()
+    pid = query1(c, "SELECT pg_backend_pid()")
+    admin(p, "RECONNECT")
+    err = closed_soon(c)
+    assert err is not None and "server_fast_close" in err
+    assert p.wait_log(r"closing because: server closed for reconnect \(server_fast_close\)")
+    assert not backend_alive(cluster, pid)
+    # a new session gets a new server
+    assert query1(p.connect(), "SELECT pg_backend_pid()") != pid
+
+
+def test_server_fast_close_waits_for_transaction_end(pooler, cluster):
+    p = pooler(server_fast_close=1)
+    c = p.connect()
+    pid = query1(c, "SELECT pg_backend_pid()")
+    c.execute("BEGIN")
+    xid = query1(c, "SELECT txid_current()")
+    admin(p, "RECONNECT")
+    time.sleep(0.6)                         # three maintenance rounds
+    # the open transaction goes on, on the same server
+    assert query1(c, "SELECT pg_backend_pid()") == pid
+    c.execute("COMMIT")
+    err = closed_soon(c)
+    assert err is not None and "server_fast_close" in err
+    assert not backend_alive(cluster, pid)
+    dsn = "host=127.0.0.1 port=%d dbname=app user=app password=apppass" % cluster.port
+    with psycopg.connect(dsn, autocommit=True) as direct:
+        assert query1(direct, "SELECT txid_status(%s)", [xid]) == "committed"
+
+
+def test_server_fast_close_off_keeps_session(pooler):
+    p = pooler(server_fast_close=0)
+    c = p.connect()
+    pid = query1(c, "SELECT pg_backend_pid()")
+    admin(p, "RECONNECT")
+    time.sleep(0.6)
+    assert query1(c, "SELECT pg_backend_pid()") == pid
