@@ -228,7 +228,7 @@ static const ConfigSetting settings[] = {
 	S_INT(pkt_buf, "4096", 256, 1048576, RO),
 	S_INT(max_packet_size, "2147483647", 1, INT_MAXLL, RI),
 	S_INT(listen_backlog, "128", 1, INT_MAXLL, RO),
-	S_INT(sbuf_loopcnt, "5", 0, INT_MAXLL, RN),
+	S_INT(sbuf_loopcnt, "5", 0, INT_MAXLL, RI),
 	S_BOOL(so_reuseport, "0", RO),
 	S_INT(tcp_defer_accept, TCP_DEFER_ACCEPT_DEFAULT, 0, INT_MAXLL, RO),
 	S_INT(tcp_socket_buffer, "0", 0, INT_MAXLL, RI),

@@ -188,6 +188,7 @@ bool reload_config(char *err, size_t errlen)
 	config_free(old);
 	reload_logging(cfg);
 	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
+	sbuf_set_loop_limit(cfg->sbuf_loopcnt);
 	registry_apply_config();
 	monitor_reconfigure();
 	reload_dns(cfg);
