@@ -1,11 +1,17 @@
 """PgBouncer 1.25 settings that change what a client sees: login_notify_message (a
 NOTICE in the welcome), disable_pqexec (a simple Query is refused, the extended protocol
 works), application_name_add_host (" - host:port" appended at login), query_wait_notify
-(a NOTICE to a client queued that long) and server_fast_close (a session server marked
-for reconnect closes, with its client, at the end of the transaction)."""
+(a NOTICE to a client queued that long), server_fast_close (a session server marked
+for reconnect closes, with its client, at the end of the transaction) and syslog_facility
+(read off a private /dev/log)."""
 
+import os
 import re
+import shlex
+import shutil
+import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -13,7 +19,7 @@ import psycopg
 import pytest
 
 import pgwire
-from harness import admin, query1
+from harness import admin, pgcluster, query1, wait_port
 
 
 def welcome_messages(p, db="app", user="md5user", pw="md5pass", params=None):
@@ -98,7 +104,6 @@ def test_disable_pqexec_off_allows_simple_query(pooler):
 # ---- application_name_add_host -------------------------------------------------------
 
 def client_port(conn):
-    import socket
     s = socket.socket(fileno=conn.pgconn.socket)
     try:
         return s.getsockname()[1]
@@ -222,3 +227,75 @@ def test_server_fast_close_off_keeps_session(pooler):
     admin(p, "RECONNECT")
     time.sleep(0.6)
     assert query1(c, "SELECT pg_backend_pid()") == pid
+
+
+# ---- syslog_facility -----------------------------------------------------------------
+
+# In a private mount namespace: a tmpfs over /dev with the usual character devices bound
+# back, and /dev/log pointing at the test's socket. The machine's /dev stays untouched.
+PRIVATE_DEV = (
+    "set -e; mkdir -p {d}/olddev; mount --bind /dev {d}/olddev; mount -t tmpfs tmpfs /dev; "
+    "for n in null zero urandom random; do touch /dev/$n; mount --bind {d}/olddev/$n /dev/$n; "
+    "done; ln -s {sock} /dev/log; exec setpriv --reuid={uid} --regid={gid} --clear-groups {cmd}")
+
+
+def start_with_private_syslog(p):
+    """Start pooler `p` with its /dev/log read by the returned datagram socket."""
+    sock_path = os.path.join(p.dir, "log.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(sock_path)
+    os.chmod(sock_path, 0o666)
+    p.write_files()
+    uid, gid = pgcluster._ids()
+    script = PRIVATE_DEV.format(d=p.dir, sock=sock_path, uid=uid, gid=gid,
+                                cmd=" ".join(shlex.quote(a) for a in p.command()))
+    p._stderr = open(p.stderr_path, "ab")
+    p.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                              stdout=p._stderr, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, cwd=p.dir)
+    assert wait_port(p.host, p.port, 15, p.proc), p.output()
+    return rx
+
+
+def syslog_facilities(rx, ident, want_text, timeout=5.0):
+    """Facility numbers (PRI >> 3) of the datagrams from `ident`, until one has want_text."""
+    rx.settimeout(0.2)
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            data = rx.recv(65536).decode(errors="replace")
+        except socket.timeout:
+            continue
+        m = re.match(r"<(\d+)>.*? %s\[\d+\]: (.*)" % re.escape(ident), data, re.S)
+        if m:
+            seen.append(int(m.group(1)) >> 3)
+            if want_text in m.group(2):
+                return seen
+    raise AssertionError("no %r from %s in syslog; facilities seen %r" % (want_text, ident, seen))
+
+
+def drain(rx, quiet=0.5):
+    """Drop what the socket received until it stays quiet for `quiet` seconds."""
+    rx.settimeout(quiet)
+    try:
+        while True:
+            rx.recv(65536)
+    except socket.timeout:
+        pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or
+                    not shutil.which("setpriv"), reason="needs root, unshare and setpriv")
+def test_syslog_facility_reaches_syslog(pooler):
+    p = pooler(start=False, syslog=1, syslog_ident="pgsplit-fac", syslog_facility="local3")
+    rx = start_with_private_syslog(p)
+    with rx:
+        p.connect().close()
+        assert set(syslog_facilities(rx, "pgsplit-fac", "login attempt")) == {19}    # LOG_LOCAL3
+        # SET reopens syslog with the new facility: the next login is logged under it
+        console = p.connect(db="pgbouncer", user="admin")
+        drain(rx)
+        console.execute("SET syslog_facility = 'local5'")
+        p.connect().close()
+        assert syslog_facilities(rx, "pgsplit-fac", "login attempt")[-1] == 21      # LOG_LOCAL5
