@@ -278,6 +278,7 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen)
 	free(old);
 	if (name_starts(s, "logfile") || name_starts(s, "syslog"))
 		reload_logging(rt.cfg);
+	sbuf_set_loop_limit(rt.cfg->sbuf_loopcnt);
 	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
 	registry_apply_config();
 	monitor_reconfigure();
