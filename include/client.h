@@ -83,6 +83,7 @@ struct Client {
 	usec_t query_start; /* monotonic, start of the current query */
 	usec_t idle_since;  /* monotonic, last time it went unlinked */
 	bool in_transaction; /* last ReadyForQuery status was T or E */
+	bool queue_notified; /* got the query_wait_notify notice (once per connection) */
 	bool skip_to_sync;   /* dropping an extended batch that got an error from the pooler */
 	bool auth_waiting;   /* on park_node in Pool.auth_waiters */
 	bool auth_looked_up; /* auth_query already ran for this login */
@@ -115,6 +116,8 @@ void client_close(Client *client, const char *reason);
 void client_on_server_linked(Client *client);
 /* The pool's first server logged in: finish the welcome. */
 void client_finish_welcome(Client *client);
+/* login_notify_message as a NOTICE, when set; the welcome puts it before ReadyForQuery. */
+void client_put_login_notice(PktBuf *pb);
 /* A server-side problem while the client waits: report and close. */
 void client_fail_wait(Client *client, const char *message);
 void client_set_state(Client *client, ClientState state);

@@ -11,11 +11,20 @@ typedef enum { LOG_LVL_FATAL, LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_
 
 extern int log_level_current; /* messages above this level are skipped */
 
-void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose);
+/* The syslog settings: on or off, ident, and facility by name (auth, daemon, local0, ...). */
+typedef struct {
+	bool enabled;
+	const char *ident;
+	const char *facility;
+} SyslogSettings;
+
+void log_configure(const char *logfile, const SyslogSettings *syslog_settings, bool quiet, int verbose);
+/* The LOG_* facility of a syslog_facility name; LOG_DAEMON for a name it does not know. */
+int log_syslog_facility(const char *name);
 /* The -q and -v of the command line, which log_reconfigure keeps. */
 void log_set_command_line(bool quiet, int verbose);
 /* A reload's logfile, syslog and verbose settings, on top of the command line's. */
-void log_reconfigure(const char *logfile, bool use_syslog, const char *syslog_ident, int cfg_verbose);
+void log_reconfigure(const char *logfile, const SyslogSettings *syslog_settings, int cfg_verbose);
 void log_reopen(void);
 void log_write(LogLevel level, const char *fmt, ...) PRINTF(2, 3);
 /* The same, prefixed with a connection's id as "C-<id>: " (kind 'C') or "S-<id>: " ('S'). */

@@ -18,6 +18,8 @@ bool reload_config(char *err, size_t errlen);
 bool reload_set(const char *key, const char *value, char *err, size_t errlen);
 /* Load auth_hba_file / auth_ident_file into rt (auth_type = hba). */
 bool reload_hba(const Config *cfg, char *err, size_t errlen);
+/* Apply the logfile, syslog and verbose settings of cfg (start, reload and SET). */
+void reload_logging(const Config *cfg);
 /* Apply the DNS settings of cfg to the running resolver (reload and SET). */
 void reload_dns(const Config *cfg);
 

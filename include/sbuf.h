@@ -116,6 +116,11 @@ struct Conn {
 
 void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_msg);
 void sbuf_set_limits(size_t buf_size, size_t max_full_msg);
+/*
+ * sbuf_loopcnt: how many reads one connection gets per wakeup while its socket has more,
+ * so a connection streaming a large result does not hold the loop; 0 means no limit.
+ */
+void sbuf_set_loop_limit(int reads_per_wakeup);
 
 /* Take over an fd (already non-blocking) and start reading. */
 void sbuf_attach(Conn *conn, int fd, ConnKind kind, const SbufOps *ops);

@@ -114,6 +114,7 @@ void admin_welcome(Client *c)
 	pktbuf_put_parameter_status(&pb, "integer_datetimes", "on");
 	pktbuf_put_parameter_status(&pb, "is_superuser", "on");
 	pktbuf_put_backend_key_data(&pb, c->cancel_pid, c->cancel_key);
+	client_put_login_notice(&pb);
 	pktbuf_put_ready_for_query(&pb, 'I');
 	client_set_state(c, CL_ACTIVE);
 	c->conn.request_time = time_now_mono();

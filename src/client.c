@@ -421,6 +421,12 @@ static SbufVerdict client_work_message(Client *c, const SbufMsg *msg)
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "max_packet_size exceeded");
 		return SB_STOP;
 	}
+	if (msg->type == PG_MSG_QUERY && rt.cfg->disable_pqexec) {
+		/* the simple protocol takes several statements in one message, which SQL
+		 * injection can exploit; disable_pqexec leaves only the extended protocol */
+		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "PQexec disallowed");
+		return SB_STOP;
+	}
 	if (c->drop_to_sync && msg->type != PG_MSG_SYNC)
 		return SB_SKIP; /* the server never saw the failed Parse: keep it out of the batch */
 	c->drop_to_sync = false;

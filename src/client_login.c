@@ -123,6 +123,24 @@ static bool store_startup_param(Client *c, const char *name, const char *value)
 	return true;
 }
 
+/*
+ * application_name_add_host: the client's own application_name gets " - host:port" of
+ * its address (a Unix-socket client: "unix" and the listen port), once, at login, so
+ * the server's pg_stat_activity tells where a query came from.
+ */
+static void tag_application_name(Client *c)
+{
+	int idx = varcache_lookup("application_name");
+	const char *name = varcache_get(&c->vars, idx);
+	if (!rt.cfg->application_name_add_host || !name)
+		return;
+	bool on_unix = strcmp(c->conn.addr_text, "unix") == 0;
+	char tagged[256];
+	snprintf(tagged, sizeof(tagged), "%s - %s:%d", name, c->conn.addr_text,
+		 on_unix ? rt.cfg->listen_port : c->conn.port);
+	varcache_set(&c->vars, idx, tagged);
+}
+
 /* Parse name/value pairs; collect _pq_. names for NegotiateProtocolVersion. */
 static bool parse_startup_params(Client *c, PktReader *r, const char **pq_opts, int *n_pq)
 {
@@ -257,6 +275,7 @@ static void handle_startup_message(Client *c, PktReader *r, uint32_t version)
 	}
 	if (!parse_startup_params(c, r, pq_opts, &n_pq))
 		return;
+	tag_application_name(c);
 	if (!c->user_name || !*c->user_name) {
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "no username supplied");
 		return;
@@ -409,6 +428,13 @@ void client_auth_ok(Client *c)
 	pool_maintain(c->pool);
 }
 
+void client_put_login_notice(PktBuf *pb)
+{
+	const char *text = rt.cfg->login_notify_message;
+	if (text && *text)
+		pktbuf_put_notice_response(pb, "NOTICE", "00000", text);
+}
+
 void client_finish_welcome(Client *c)
 {
 	Pool *p = c->pool;
@@ -422,6 +448,7 @@ void client_finish_welcome(Client *c)
 		pktbuf_put_parameter_status(&pb, p->welcome[i].name, value);
 	}
 	pktbuf_put_backend_key_data(&pb, c->cancel_pid, c->cancel_key);
+	client_put_login_notice(&pb);
 	pktbuf_put_ready_for_query(&pb, 'I');
 	client_set_state(c, CL_ACTIVE);
 	c->idle_since = time_now_loop();

@@ -99,6 +99,7 @@ static bool listen_tcp_addr(const struct addrinfo *ai)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	tcp_listen_socket_set_options(fd);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, rt.cfg->listen_backlog) < 0) {
 		char host[64] = "?";
 		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);

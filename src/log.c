@@ -25,7 +25,45 @@ static int cli_verbose;
 static const char *const level_names[] = { "FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE" };
 static const int syslog_levels[] = { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
 
-void log_configure(const char *logfile, bool use_syslog, const char *syslog_ident, bool quiet, int verbose)
+static const struct {
+	const char *name;
+	int code;
+} syslog_facilities[] = {
+	{ "auth", LOG_AUTH },	  { "authpriv", LOG_AUTHPRIV }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+int log_syslog_facility(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(syslog_facilities) / sizeof(syslog_facilities[0]); i++)
+		if (strcmp(syslog_facilities[i].name, name) == 0)
+			return syslog_facilities[i].code;
+	return LOG_DAEMON;
+}
+
+/* openlog() keeps the ident pointer, so the ident lives here, not in a config a reload frees. */
+static char *syslog_ident_kept;
+static int syslog_facility_kept = -1;
+
+/* (Re)open syslog when it is turned on or its ident or facility changed. */
+static void syslog_configure(const SyslogSettings *sl)
+{
+	const char *ident = sl->ident ? sl->ident : "pgsplit";
+	int facility = log_syslog_facility(sl->facility);
+	bool same = log_to_syslog && syslog_ident_kept && strcmp(syslog_ident_kept, ident) == 0 &&
+		    facility == syslog_facility_kept;
+	if (sl->enabled && !same) {
+		closelog();
+		free(syslog_ident_kept);
+		syslog_ident_kept = strdup(ident);
+		syslog_facility_kept = facility;
+		openlog(syslog_ident_kept ? syslog_ident_kept : "pgsplit", LOG_PID, facility);
+	}
+	log_to_syslog = sl->enabled;
+}
+
+void log_configure(const char *logfile, const SyslogSettings *sl, bool quiet, int verbose)
 {
 	log_quiet = quiet;
 	log_level_current = LOG_LVL_INFO + verbose;
@@ -34,9 +72,7 @@ void log_configure(const char *logfile, bool use_syslog, const char *syslog_iden
 	free(log_file_path);
 	log_file_path = (logfile && *logfile) ? strdup(logfile) : NULL;
 	log_reopen();
-	if (use_syslog && !log_to_syslog)
-		openlog(syslog_ident ? syslog_ident : "pgsplit", LOG_PID, LOG_DAEMON);
-	log_to_syslog = use_syslog;
+	syslog_configure(sl);
 }
 
 void log_set_command_line(bool quiet, int verbose)
@@ -45,9 +81,9 @@ void log_set_command_line(bool quiet, int verbose)
 	cli_verbose = verbose;
 }
 
-void log_reconfigure(const char *logfile, bool use_syslog, const char *syslog_ident, int cfg_verbose)
+void log_reconfigure(const char *logfile, const SyslogSettings *sl, int cfg_verbose)
 {
-	log_configure(logfile, use_syslog, syslog_ident, cli_quiet, cli_verbose + cfg_verbose);
+	log_configure(logfile, sl, cli_quiet, cli_verbose + cfg_verbose);
 }
 
 void log_reopen(void)

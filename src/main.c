@@ -263,7 +263,7 @@ static int run(const Options *o)
 		return 1;
 	}
 	log_set_command_line(o->quiet, o->verbose);
-	log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
+	reload_logging(rt.cfg);
 	const char *user = o->user ? o->user : (*rt.cfg->user ? rt.cfg->user : NULL);
 	if (user && geteuid() == 0 && !change_user(user))
 		return 1;
@@ -278,6 +278,7 @@ static int run(const Options *o)
 	if (!rt.base || !start_dns())
 		return 1;
 	sbuf_global_init(rt.base, (size_t)rt.cfg->pkt_buf * 4, 1 << 20);
+	sbuf_set_loop_limit(rt.cfg->sbuf_loopcnt);
 	varcache_configure(rt.cfg->track_extra_parameters);
 	rt.classify_cfg = classify_config_new(rt.cfg->write_functions);
 	if (!rt.classify_cfg) {

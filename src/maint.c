@@ -10,6 +10,9 @@
 #include "log.h"
 #include "lookup_target.h"
 #include "pg_wire.h"
+#include "pktbuf.h"
+#include "pool.h"
+#include "prepared.h"
 #include "registry.h"
 #include "reload.h"
 #include "runtime.h"
@@ -37,6 +40,25 @@ static usec_t query_wait_timeout_of(const Client *c)
 	if (c->user && c->user->query_wait_timeout >= 0)
 		return c->user->query_wait_timeout;
 	return c->db ? c->db->query_wait_timeout : rt.cfg->query_wait_timeout;
+}
+
+/*
+ * query_wait_notify: a logged-in client queued this long hears why its query has not
+ * started, once per connection, in PgBouncer 1.25's words.
+ */
+static void notify_queued_client(Client *c, usec_t now)
+{
+	if (c->state != CL_WAITING || c->queue_notified || !expired(c->wait_start, rt.cfg->query_wait_notify, now))
+		return;
+	c->queue_notified = true;
+	PktBuf pb;
+	pktbuf_init(&pb, 128, 0);
+	pktbuf_put_notice_response(&pb, "NOTICE", "00000",
+				   "No server connection available in postgres backend, client being queued");
+	client_send_pkt(c, &pb);
+	pktbuf_free(&pb);
+	if (!c->conn.closing)
+		sbuf_flush(&c->conn);
 }
 
 /* A client queued for a server: query_timeout first, then query_wait_timeout (PgBouncer's order). */
@@ -77,6 +99,8 @@ static void check_client(Client *c, usec_t now)
 	case CL_WELCOME:
 	case CL_WAITING:
 		check_waiting_client(c, now);
+		if (!c->conn.closing)
+			notify_queued_client(c, now);
 		return;
 	case CL_ACTIVE:
 		break;
@@ -89,6 +113,21 @@ static void check_client(Client *c, usec_t now)
 		check_linked_client(c, now);
 	else if (expired(c->idle_since, c->user ? c->user->client_idle_timeout : rt.cfg->client_idle_timeout, now))
 		client_close_error(c, SQLSTATE_PROTOCOL_VIOLATION, "client_idle_timeout");
+}
+
+/*
+ * server_fast_close: in session pooling, a linked server marked for closing (RECONNECT,
+ * a RELOAD that changed its connection settings) goes between two transactions instead
+ * of at the session's end; its client is closed too, so it notices the session ended.
+ */
+static void fast_close_session_server(Server *s)
+{
+	if (!s->dirty || !rt.cfg->server_fast_close || !s->conn.link ||
+	    pool_mode_of(s->pool) != POOL_MODE_SESSION)
+		return;
+	if (s->tx_status != 'I' || s->pending_rfq > 0 || s->unsynced || prepared_replies_pending(s))
+		return; /* a transaction or a reply is under way: wait for its end */
+	server_close_with_client(s, "server closed for reconnect (server_fast_close)");
 }
 
 static void check_server(Server *s, usec_t now)
@@ -120,6 +159,9 @@ static void check_server(Server *s, usec_t now)
 		    expired(s->last_used, cfg->server_check_delay, now) &&
 		    expired(s->last_checked ? s->last_checked : s->last_used, cfg->server_check_delay, now))
 			server_start_check(s);
+		return;
+	case SV_ACTIVE:
+		fast_close_session_server(s);
 		return;
 	default:
 		return;

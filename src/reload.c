@@ -133,6 +133,12 @@ void reload_dns(const Config *cfg)
 		dns_configure(rt.dns, &opts);
 }
 
+void reload_logging(const Config *cfg)
+{
+	SyslogSettings sl = { cfg->syslog != 0, cfg->syslog_ident, cfg->syslog_facility };
+	log_reconfigure(cfg->logfile, &sl, cfg->verbose);
+}
+
 bool reload_config(char *err, size_t errlen)
 {
 	Config *cfg = config_load(rt.cfg->config_file, err, errlen);
@@ -180,8 +186,9 @@ bool reload_config(char *err, size_t errlen)
 		rt.authfile = af;
 	}
 	config_free(old);
-	log_reconfigure(cfg->logfile, cfg->syslog, cfg->syslog_ident, cfg->verbose);
+	reload_logging(cfg);
 	sbuf_set_limits((size_t)cfg->pkt_buf * 4, 1 << 20);
+	sbuf_set_loop_limit(cfg->sbuf_loopcnt);
 	registry_apply_config();
 	monitor_reconfigure();
 	reload_dns(cfg);
@@ -270,7 +277,8 @@ bool reload_set(const char *key, const char *value, char *err, size_t errlen)
 	}
 	free(old);
 	if (name_starts(s, "logfile") || name_starts(s, "syslog"))
-		log_reconfigure(rt.cfg->logfile, rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->verbose);
+		reload_logging(rt.cfg);
+	sbuf_set_loop_limit(rt.cfg->sbuf_loopcnt);
 	/* databases and users hold resolved copies of the defaults (pool sizes, limits) */
 	registry_apply_config();
 	monitor_reconfigure();

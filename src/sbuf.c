@@ -22,6 +22,7 @@
 static struct event_base *sbuf_base;
 static size_t sbuf_buf_size = 16384;
 static size_t sbuf_max_full = 1 << 20;
+static int sbuf_loop_limit = 5; /* reads per wakeup of one connection; 0: no limit */
 static List sweep_list = LIST_INIT(sweep_list);
 static struct event *sweep_event;
 
@@ -121,6 +122,11 @@ void sbuf_global_init(struct event_base *base, size_t buf_size, size_t max_full_
 		abort();
 	}
 	sbuf_set_limits(buf_size, max_full_msg);
+}
+
+void sbuf_set_loop_limit(int reads_per_wakeup)
+{
+	sbuf_loop_limit = reads_per_wakeup < 0 ? 0 : reads_per_wakeup;
 }
 
 void sbuf_set_limits(size_t buf_size, size_t max_full_msg)
@@ -635,16 +641,21 @@ static ssize_t sbuf_read_some(Conn *c, const char **eof_reason)
 	return -1;
 }
 
-/* One read appended to the input buffer: > 0 bytes, 0 = try later, -1 = gone. */
-static ssize_t sbuf_fill_input(Conn *c, const char **eof_reason)
+/*
+ * One read appended to the input buffer: > 0 bytes, 0 = try later, -1 = gone. *filled
+ * says whether it took all the room there was, so the socket may hold more.
+ */
+static ssize_t sbuf_fill_input(Conn *c, const char **eof_reason, bool *filled)
 {
 	if (c->in.cap - c->in.end < 1024)
 		ioq_reserve(&c->in, c->in.cap ? 1024 : sbuf_buf_size);
+	size_t room = c->in.cap - c->in.end;
 	ssize_t n = sbuf_read_some(c, eof_reason);
 	if (n > 0) {
 		c->in.end += (uint32_t)n;
 		c->bytes_recv += (uint64_t)n;
 	}
+	*filled = n > 0 && (size_t)n >= room;
 	return n;
 }
 
@@ -655,10 +666,18 @@ static ssize_t sbuf_fill_input(Conn *c, const char **eof_reason)
 static void sbuf_read_while_paused(Conn *c)
 {
 	const char *why = NULL;
-	if (sbuf_fill_input(c, &why) == 0)
+	bool filled;
+	if (sbuf_fill_input(c, &why, &filled) == 0)
 		return;
 	c->paused_full = true;
 	update_read_event(c);
+}
+
+/* Whether reading on within one wakeup is allowed: nothing stopped the connection. */
+static bool may_read_again(const Conn *c)
+{
+	return !c->closing && c->read_armed && !c->paused && !c->blocked && !c->suspended &&
+	       !c->tls_handshaking;
 }
 
 static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
@@ -684,18 +703,29 @@ static void sbuf_on_read(evutil_socket_t fd, short what, void *arg)
 		sbuf_read_while_paused(c);
 		return;
 	}
-	/* TLS may hold decrypted bytes the socket no longer signals: drain them too */
-	do {
+	for (int round = 1;; round++) {
 		const char *why = NULL;
-		ssize_t n = sbuf_fill_input(c, &why);
+		bool filled;
+		ssize_t n = sbuf_fill_input(c, &why, &filled);
 		if (n < 0) {
 			c->ops->on_eof(c, why);
 			return;
 		}
 		if (n == 0)
 			return;
+		/* TLS may hold decrypted bytes the socket no longer signals; a plain read that
+		 * did not fill the room emptied the socket */
+		bool more = c->tls ? tls_pending(c->tls) > 0 : filled;
 		sbuf_process(c);
-	} while (c->tls && !c->closing && c->read_armed && tls_pending(c->tls) > 0);
+		if (!more || !may_read_again(c))
+			return;
+		if (sbuf_loop_limit > 0 && round >= sbuf_loop_limit) {
+			/* the socket signals its bytes again; TLS's decrypted ones need a nudge */
+			if (c->tls)
+				event_active(&c->ev_read, EV_READ, 0);
+			return;
+		}
+	}
 }
 
 static void sbuf_tls_step(Conn *c)

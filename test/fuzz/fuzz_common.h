@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  */
 static inline void fuzz_quiet_logging(void)
 {
-	log_configure(NULL, false, NULL, true, LOG_LVL_NOISE);
+	log_configure(NULL, &(SyslogSettings){ 0 }, true, LOG_LVL_NOISE);
 }
 
 /* data[0..size) as a malloc'd NUL-terminated string of exactly size + 1 bytes. */

@@ -184,7 +184,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	fuzz_quiet_logging();
 	if (getenv("FUZZ_SESSION_LOG")) /* replaying one input: see what the pooler did */
-		log_configure(NULL, false, NULL, false, LOG_LVL_NOISE);
+		log_configure(NULL, &(SyslogSettings){ 0 }, false, LOG_LVL_NOISE);
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(fuzz_session_dir, sizeof(fuzz_session_dir), "%s/fuzz-session-%d",
 		 tmp && *tmp && strlen(tmp) < 60 ? tmp : "/tmp", (int)getpid());

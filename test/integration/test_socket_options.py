@@ -1,10 +1,13 @@
 """Socket and buffer settings: tcp_keepalive and its timers reach the pooler's accepted
 client sockets and its server connections alike (read back with `ss -o`), so_reuseport
-lets two processes share a port, unix_socket_mode sets the socket file's mode, and a
-tiny pkt_buf still streams big rows, parameters and COPY."""
+lets two processes share a port, unix_socket_mode sets the socket file's mode, a
+tiny pkt_buf still streams big rows, parameters and COPY, tcp_socket_buffer sizes both
+legs' kernel buffers (`ss -m`), and tcp_defer_accept reaches the listening socket."""
 
+import ctypes
 import os
 import re
+import socket
 import stat
 import subprocess
 import time
@@ -92,3 +95,77 @@ def test_small_pkt_buf(pooler):
         for chunk in cp:
             out += chunk
     assert bytes(out).count(b"\n") == 2000
+
+
+def socket_memory(pid, port_filter):
+    """(rb, tb) of skmem for `pid`'s established sockets matching the filter (`ss -m`)."""
+    out = subprocess.run(["ss", "-tnmpH", "state", "established", port_filter],
+                         capture_output=True, text=True, check=True).stdout
+    found, mine = [], False
+    for line in out.splitlines():
+        if not line[:1].isspace():
+            mine = "pid=%d," % pid in line
+            continue
+        m = re.search(r"skmem:\(r\d+,rb(\d+),t\d+,tb(\d+)", line)
+        if mine and m:
+            found.append((int(m.group(1)), int(m.group(2))))
+    return found
+
+
+def test_tcp_socket_buffer_on_client_and_server_sockets(pooler, cluster):
+    p = pooler(tcp_socket_buffer=50000)
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1
+    legs = socket_memory(p.proc.pid, "sport = :%d" % p.port) + \
+        socket_memory(p.proc.pid, "dport = :%d" % cluster.port)
+    # Linux doubles SO_RCVBUF / SO_SNDBUF for its bookkeeping and shows the doubled size
+    assert len(legs) >= 2 and all(leg == (100000, 100000) for leg in legs), legs
+
+
+def test_tcp_socket_buffer_zero_keeps_kernel_default(pooler, cluster):
+    p = pooler(tcp_socket_buffer=0)
+    c = p.connect()
+    assert query1(c, "SELECT 1") == 1
+    legs = socket_memory(p.proc.pid, "sport = :%d" % p.port) + \
+        socket_memory(p.proc.pid, "dport = :%d" % cluster.port)
+    assert legs and all(leg != (100000, 100000) for leg in legs), legs
+
+
+def listen_socket_option(pid, port, level, name):
+    """getsockopt on `pid`'s TCP listening socket for `port`, through a copy of its
+    descriptor (pidfd_getfd(2), Linux 5.6+, needs ptrace rights over the process)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name_ in os.listdir("/proc/%d/fd" % pid):
+            if not os.readlink("/proc/%d/fd/%s" % (pid, name_)).startswith("socket:"):
+                continue
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name_), 0)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "pidfd_getfd")
+            s = socket.socket(fileno=fd)
+            try:
+                if (s.family in (socket.AF_INET, socket.AF_INET6) and
+                        s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) and
+                        s.getsockname()[1] == port):
+                    return s.getsockopt(level, name)
+            finally:
+                s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError("no listening socket on port %d" % port)
+
+
+SYS_PIDFD_GETFD = 438      # the same number on x86_64 and aarch64
+
+
+def test_tcp_defer_accept_on_listen_socket(pooler):
+    on = pooler(tcp_defer_accept=1)
+    off = pooler(tcp_defer_accept=0)
+    # pgsplit asks for 45 seconds; the kernel stores SYN-ACK retransmissions and reads
+    # back the time they cover, which is at least what was asked
+    assert listen_socket_option(on.proc.pid, on.port, socket.IPPROTO_TCP,
+                                socket.TCP_DEFER_ACCEPT) >= 45
+    assert listen_socket_option(off.proc.pid, off.port, socket.IPPROTO_TCP,
+                                socket.TCP_DEFER_ACCEPT) == 0
+    assert query1(on.connect(), "SELECT 1") == 1

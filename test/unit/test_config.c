@@ -10,6 +10,7 @@
 #include "tap.h"
 
 #include <stdlib.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static char path_buf[4096];
@@ -857,13 +858,37 @@ static void test_set_and_format(void)
 	CHECK(!config_setting_differs(cfg, other, config_setting_find("listen_port")));
 	CHECK(!config_setting_reloadable(config_setting_find("unix_socket_dir")));
 	CHECK(config_setting_reloadable(config_setting_find("default_pool_size")));
-	CHECK(!config_setting_implemented(config_setting_find("query_wait_notify")));
+	CHECK(!config_setting_implemented(config_setting_find("auth_ldap_options")));
+	CHECK(config_setting_implemented(config_setting_find("query_wait_notify")));
 	CHECK(config_setting_implemented(config_setting_find("pool_mode")));
 	CHECK_STR(config_pool_mode_name(POOL_MODE_TRANSACTION), "transaction");
 	CHECK_STR(config_pool_mode_name(POOL_MODE_UNSET), "unset");
 	CHECK_STR(config_auth_type_name(AUTH_TYPE_SCRAM), "scram-sha-256");
 	config_free(cfg);
 	config_free(other);
+}
+
+/* syslog_facility reaches openlog() as the LOG_* code its name stands for. */
+static void test_syslog_facility_codes(void)
+{
+	CHECK(log_syslog_facility("auth") == LOG_AUTH);
+	CHECK(log_syslog_facility("authpriv") == LOG_AUTHPRIV);
+	CHECK(log_syslog_facility("daemon") == LOG_DAEMON);
+	CHECK(log_syslog_facility("user") == LOG_USER);
+	CHECK(log_syslog_facility("local0") == LOG_LOCAL0);
+	CHECK(log_syslog_facility("local7") == LOG_LOCAL7);
+	CHECK(log_syslog_facility(NULL) == LOG_DAEMON);
+	/* every name the config accepts has its own code */
+	const char *names[] = { "auth", "authpriv", "daemon", "user", "local0", "local1",
+				"local2", "local3", "local4", "local5", "local6", "local7" };
+	char err[256];
+	Config *cfg = config_new_default();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		CHECK(config_set(cfg, "syslog_facility", names[i], err, sizeof(err)));
+		for (size_t j = 0; j < i; j++)
+			CHECK(log_syslog_facility(names[j]) != log_syslog_facility(names[i]));
+	}
+	config_free(cfg);
 }
 
 /* ---- warnings for accepted-but-not-implemented options -------------------------------- */
@@ -882,6 +907,8 @@ static int count_in_file(const char *path, const char *needle)
 	return n;
 }
 
+static const SyslogSettings no_syslog = { 0 };
+
 static void test_unimplemented_warnings(void)
 {
 	char logpath[] = "/tmp/test_config_log_XXXXXX";
@@ -893,15 +920,15 @@ static void test_unimplemented_warnings(void)
 	if (fd < 0)
 		return;
 	close(fd);
-	log_configure(logpath, false, NULL, true, 0);
+	log_configure(logpath, &no_syslog, true, 0);
 	cfg = load("unimplemented.ini", err, sizeof(err));
 	CHECK(cfg != NULL);
 	if (cfg) {
-		CHECK(cfg->query_wait_notify == 60 * USEC_PER_SEC);
+		CHECK_STR(cfg->auth_ldap_options, "ldapurl=\"ldap://127.0.0.2/dc=example\"");
 		CHECK_STR(cfg->service_name, "other");
 	}
-	log_configure(NULL, false, NULL, true, 0);
-	CHECK(count_in_file(logpath, "option \"query_wait_notify\" is accepted but not "
+	log_configure(NULL, &no_syslog, true, 0);
+	CHECK(count_in_file(logpath, "option \"auth_ldap_options\" is accepted but not "
 				     "implemented yet; it has no effect") == 1);
 	CHECK(count_in_file(logpath, "option \"job_name\" is accepted but not implemented yet") ==
 	      1);
@@ -920,4 +947,5 @@ TAP_MAIN({ "table_covers_pgbouncer", test_table_covers_pgbouncer }, { "doc_order
 	 { "replicas", test_replicas }, { "scalars", test_scalars }, { "lists", test_lists },
 	 { "find_without_fallback", test_find_without_fallback }, { "many_databases", test_many_databases },
 	 { "set_and_format", test_set_and_format },
+	 { "syslog_facility_codes", test_syslog_facility_codes },
 	 { "unimplemented_warnings", test_unimplemented_warnings })
