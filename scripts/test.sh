@@ -36,9 +36,10 @@ export PYTHONDONTWRITEBYTECODE=1
 pytest_cmd=(/usr/bin/python3 -m pytest test/integration -q --durations=15 ${PYTEST_ARGS:--n 3 --dist loadgroup})
 
 # The sanitizer build, the Debian package test and the fuzz run need CPU, the
-# integration passes mostly wait (about a third of the 2 CPUs idle during a pass).
-# So those three run in the background at nice 19 while the plain pass runs: they
-# take only the CPU the tests leave, and their output is shown when they end.
+# integration passes mostly wait (about a third of the 2 CPUs idle during a pass at
+# two workers).  So they run in the background at nice 19, the build and the package
+# test during the plain pass, the fuzz run during the sanitizer pass: they take only
+# the CPU the tests leave, and their output is shown when they end.
 build_asan() {
     # automake refuses a VPATH build (../configure from build-asan/) once the
     # source dir itself is configured, and VPATH would pick up the in-tree
@@ -71,8 +72,8 @@ asan_unit_tests() {
     )
 }
 
-# Runs in the background; each failure is one line in $bg_failures.
-background_work() {
+# Background jobs: each failure is one line in $bg_failures.
+build_and_package() {
     if [ "${PGSPLIT_ASAN:-1}" != 0 ] && ! build_asan; then
         echo "sanitizer build" >> "$bg_failures"
     fi
@@ -80,6 +81,9 @@ background_work() {
         log "Debian package: build, lintian, install, run, purge"
         bash scripts/package-test.sh || echo "Debian package test" >> "$bg_failures"
     fi
+}
+
+fuzz_run() {
     if [ "${PGSPLIT_FUZZ:-1}" != 0 ]; then
         # A short run of every libFuzzer target on its seed corpus (make fuzz runs longer).
         log "fuzz targets, ${FUZZ_SECONDS:-5} s each"
@@ -87,36 +91,47 @@ background_work() {
     fi
 }
 
-bg_log=$(mktemp /tmp/pgsplit-ci-bg.XXXXXX)
-bg_failures=$(mktemp /tmp/pgsplit-ci-bg-failures.XXXXXX)
-log "in the background at nice 19: sanitizer build, package test, fuzz run (output: $bg_log)"
-(renice -n 19 -p "$BASHPID" >/dev/null; background_work) > "$bg_log" 2>&1 &
-bg_pid=$!
+# Run function $1 in the background at nice 19, its output kept for finish_background.
+start_background() {
+    bg_log=$(mktemp /tmp/pgsplit-ci-bg.XXXXXX)
+    bg_failures=$(mktemp /tmp/pgsplit-ci-bg-failures.XXXXXX)
+    log "in the background at nice 19: $1 (output shown when it ends)"
+    (renice -n 19 -p "$BASHPID" >/dev/null; "$1") > "$bg_log" 2>&1 &
+    bg_pid=$!
+}
 
+finish_background() {
+    log "waiting for the background work"
+    wait "$bg_pid" || true
+    cat "$bg_log"
+    while read -r line; do failures+=("$line"); done < "$bg_failures"
+    rm -f "$bg_log" "$bg_failures"
+}
+
+start_background build_and_package
 log "integration tests against $ROOT/pgsplit"
 if ! PGSPLIT_BIN=$ROOT/pgsplit "${pytest_cmd[@]}"; then
     failures+=("integration tests (./pgsplit)")
 fi
-
-log "waiting for the background work"
-wait "$bg_pid" || true
-cat "$bg_log"
-while read -r line; do failures+=("$line"); done < "$bg_failures"
-rm -f "$bg_log" "$bg_failures"
+finish_background
 
 if [ "${PGSPLIT_ASAN:-1}" != 0 ] && [ -x build-asan/pgsplit ]; then
     log "unit tests of the sanitizer build"
     if ! asan_unit_tests; then
         failures+=("unit tests (ASan/UBSan build)")
-    elif [ "${PGSPLIT_ASAN_PYTEST:-1}" != 0 ]; then
-        log "integration tests against the sanitizer build"
-        if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            PGSPLIT_BIN=$ROOT/build-asan/pgsplit "${pytest_cmd[@]}"; then
-            failures+=("integration tests (ASan/UBSan build)")
-        fi
     fi
 fi
+start_background fuzz_run
+if [ "${PGSPLIT_ASAN:-1}" != 0 ] && [ "${PGSPLIT_ASAN_PYTEST:-1}" != 0 ] \
+    && [ -x build-asan/pgsplit ]; then
+    log "integration tests against the sanitizer build"
+    if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        PGSPLIT_BIN=$ROOT/build-asan/pgsplit "${pytest_cmd[@]}"; then
+        failures+=("integration tests (ASan/UBSan build)")
+    fi
+fi
+finish_background
 
 elapsed=$(( $(date +%s) - start ))
 if [ ${#failures[@]} -ne 0 ]; then
