@@ -100,7 +100,9 @@ def test_replicas_used_again_once_caught_up(pooler, cluster):
     cluster.wait_replay()
     time.sleep(1.0)
     reads = [query1(c, "SELECT pg_is_in_recovery()") for _ in range(50)]
-    assert sum(reads) >= 45, reads
+    # on failure, what the pooler thought of the replicas and of the client's floor
+    assert sum(reads) >= 45, (reads, harness.admin(p, "SHOW REPLICAS"),
+                              harness.admin(p, "SHOW ROUTING"))
 
 
 def test_causal_token_reported_and_accepted(pooler, cluster):
