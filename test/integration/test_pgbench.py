@@ -4,7 +4,7 @@ import pytest
 
 from harness import pgbench
 
-DURATION = 5
+DURATION = 2
 
 
 @pytest.mark.parametrize("script", ["select-only", "tpcb"])

@@ -56,7 +56,7 @@ def test_pgbench_prepared_with_routing(pooler, cluster, script):
     p = tx_pooler(pooler, cluster, routed=True)
     before_routed = routing(p)["to_replica"]
     before_commits = replica_commits(cluster)
-    res = harness.pgbench(p, script + ["-n", "-M", "prepared", "-c", "20", "-j", "2", "-T", "4"])
+    res = harness.pgbench(p, script + ["-n", "-M", "prepared", "-c", "20", "-j", "2", "-T", "2"])
     # pgbench counts a client stopped by an SQL error as "aborted", not as failed
     assert res.proc.returncode == 0, res.out[-3000:]
     assert "aborted" not in res.out.lower(), res.out[-3000:]
@@ -563,7 +563,7 @@ def test_pgbench_prepared_more_clients_per_thread_than_servers(pooler, cluster):
     prepares now takes an idle replica server when no primary server is idle."""
     p = tx_pooler(pooler, cluster, routed=True, default_pool_size=5)
     try:
-        res = harness.pgbench(p, ["-n", "-M", "prepared", "-c", "20", "-j", "2", "-T", "4"], timeout=40)
+        res = harness.pgbench(p, ["-n", "-M", "prepared", "-c", "20", "-j", "2", "-T", "2"], timeout=40)
     except subprocess.TimeoutExpired:
         pytest.fail("pgbench -M prepared hung (prepare waiting behind its own thread's clients)")
     assert res.proc.returncode == 0, res.out[-3000:]

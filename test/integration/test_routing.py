@@ -183,7 +183,7 @@ def test_pgbench_select_only_through_routing(pooler, cluster):
     p.databases["bench"] = p.connstr("bench", replicas=reps)
     p.start()
     for mode in ("simple", "extended"):
-        res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-T", "3", "-M", mode])
+        res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-T", "2", "-M", mode])
         assert res.failed == 0 and res.processed and res.processed > 100, res.out
 
 

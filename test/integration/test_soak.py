@@ -5,7 +5,7 @@ socket in the middle of a transaction), and one replica restarted half-way throu
 Judged as a user would: no stale read (every writer reads back its own unique row at
 once), no aborted row ever visible, no client error outside the replica restart,
 pooler memory stable (RSS at start and end are printed), and SHOW POOLS back to idle
-once the clients are gone.  PGSPLIT_SOAK_SECONDS lengthens it (default 60).
+once the clients are gone.  PGSPLIT_SOAK_SECONDS lengthens it (default 30).
 The cluster is the module's own: restarting a replica must not disturb other tests.
 """
 
@@ -23,7 +23,7 @@ import harness
 
 pytestmark = harness.pgsplit_only("read/write routing is pgsplit's own feature")
 
-SOAK_SECONDS = float(os.environ.get("PGSPLIT_SOAK_SECONDS", "60"))
+SOAK_SECONDS = float(os.environ.get("PGSPLIT_SOAK_SECONDS", "30"))
 WRITERS, READERS = 6, 3
 DISCONNECT_P = 0.03          # per operation
 
