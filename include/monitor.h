@@ -36,8 +36,9 @@ void monitor_forget_primary(Database *db);
 uint64_t monitor_primary_lsn(const Database *db);
 /*
  * Read-your-writes floors come from the primary checks: a check sent after a write ended
- * reports a position at or past that write. True with *lsn (the newest such position)
- * once a check sent after `since` (monotonic) has answered.
+ * reports a position at or past that write. True with *lsn (the position the first
+ * such check reported: the lowest floor) once a check sent after `since` (monotonic)
+ * has answered.
  */
 bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn);
 /*

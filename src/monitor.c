@@ -7,6 +7,7 @@
 #include "monitor.h"
 #include "client_route.h"
 #include "failover.h"
+#include "floor_samples.h"
 #include "log.h"
 #include "proto.h"
 #include "registry.h"
@@ -50,6 +51,7 @@ typedef struct LsnSample {
 
 typedef struct MonitorState {
 	LsnSample history[LSN_HISTORY]; /* ring of the primary's positions */
+	FloorSamples floors;		/* the same, by the time each check was sent */
 	int n_history;
 	int head; /* index of the newest sample */
 	uint64_t primary_lsn;
@@ -87,6 +89,7 @@ void monitor_forget_primary(Database *db)
 	if (!m)
 		return;
 	m->n_history = 0;
+	floor_samples_reset(&m->floors);
 	m->primary_lsn = 0;
 	m->primary_asked_at = 0; /* no floor until the new primary has answered */
 	m->primary_in_recovery = false;
@@ -95,10 +98,9 @@ void monitor_forget_primary(Database *db)
 bool monitor_floor_after(const Database *db, usec_t since, uint64_t *lsn)
 {
 	const MonitorState *m = db->monitor;
-	if (!m || m->primary_asked_at <= since || m->primary_in_recovery)
+	if (!m || m->primary_in_recovery)
 		return false;
-	*lsn = m->primary_lsn;
-	return true;
+	return floor_samples_after(&m->floors, since, lsn);
 }
 
 /* The next text column as an unsigned number; false if NULL, absent or not a number. */
@@ -315,12 +317,14 @@ static void primary_checked(Database *db, usec_t asked_at)
 	if (primary_changed(db, m)) {
 		/* LSNs belong to a timeline: floors and lag samples of the old one mean nothing */
 		m->n_history = 0;
+		floor_samples_reset(&m->floors);
 		db->primary_epoch++;
 	}
 	if (last_row.timeline)
 		m->primary_timeline = last_row.timeline;
 	m->primary_lsn = last_row.lsn;
 	m->primary_asked_at = asked_at;
+	floor_samples_add(&m->floors, asked_at, last_row.lsn);
 	history_add(m, last_row.lsn, time_now_mono());
 	find_diverged_replicas(db, asked_at);
 	client_route_wake_causal(db, false); /* floors waiting for this check are known now */

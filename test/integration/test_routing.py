@@ -183,8 +183,8 @@ def test_pgbench_select_only_through_routing(pooler, cluster):
     p.databases["bench"] = p.connstr("bench", replicas=reps)
     p.start()
     for mode in ("simple", "extended"):
-        res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-T", "2", "-M", mode])
-        assert res.failed == 0 and res.processed and res.processed > 100, res.out
+        res = harness.pgbench(p, ["-S", "-c", "20", "-j", "2", "-t", "50", "-M", mode])
+        assert res.failed == 0 and res.processed == 1000, res.out
 
 
 def make_rerun_function(cluster):

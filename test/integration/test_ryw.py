@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 
+import psycopg
 import pytest
 
 import harness
@@ -103,6 +104,29 @@ def test_replicas_used_again_once_caught_up(pooler, cluster):
     # on failure, what the pooler thought of the replicas and of the client's floor
     assert sum(reads) >= 45, (reads, harness.admin(p, "SHOW REPLICAS"),
                               harness.admin(p, "SHOW ROUTING"))
+
+
+def test_floor_is_the_first_check_after_the_write(pooler, cluster):
+    """A write's floor is the primary's position at the first monitor check after it.
+    WAL that others write later must not raise it: here a direct connection writes
+    while replay is paused on both replicas, which already hold the client's row. The
+    client's next reads go to a replica (with the row), not to the primary (a floor
+    taken from the newest check sat past both replicas)."""
+    setup_table(cluster)
+    p = ryw_pooler(pooler, cluster, read_your_writes="lsn")
+    c = p.connect()
+    key = uuid.uuid4().hex
+    c.execute("INSERT INTO ryw VALUES (%s, 1)", (key,))
+    time.sleep(0.5)                     # the checks after the write have answered
+    cluster.wait_replay()               # both replicas have the row
+    with replay_paused(cluster):
+        with psycopg.connect(cluster.primary.dsn("app"), autocommit=True) as other:
+            other.execute("INSERT INTO ryw SELECT gen_random_uuid()::text, 0 "
+                          "FROM generate_series(1, 1000)")
+        time.sleep(0.5)                 # the monitor has seen the primary move on
+        rows = [c.execute("SELECT v, pg_is_in_recovery() FROM ryw WHERE k = %s",
+                          (key,)).fetchone() for _ in range(10)]
+    assert rows == [(1, True)] * 10, (rows, harness.admin(p, "SHOW REPLICAS"))
 
 
 def test_causal_token_reported_and_accepted(pooler, cluster):
