@@ -89,9 +89,9 @@ void monitor_forget_primary(Database *db)
 	if (!m)
 		return;
 	m->n_history = 0;
-	floor_samples_reset(&m->floors);
+	floor_samples_reset(&m->floors); /* no floor until the new primary has answered */
 	m->primary_lsn = 0;
-	m->primary_asked_at = 0; /* no floor until the new primary has answered */
+	m->primary_asked_at = 0;
 	m->primary_in_recovery = false;
 }
 
