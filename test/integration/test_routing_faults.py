@@ -761,8 +761,11 @@ def test_replica_network_black_holed_mid_run(fcluster, make_pooler):
         port = proxy.port
 
     try:
+        # query_timeout also bounds a client's wait for a server; 5 s, not 2, because in
+        # the sanitizer pass under CI load a new server connection through the Python
+        # relay once took over 2 s before any fault (reads failed with query_timeout)
         p = make_pooler(fcluster, replicas=[other, Via], replica_lb="round_robin",
-                        query_timeout=2, server_connect_timeout=2, replica_check_period=0.2)
+                        query_timeout=5, server_connect_timeout=2, replica_check_period=0.2)
         load = start_load_on_both(p, fcluster)
         try:
             proxy.dark.set()
