@@ -49,6 +49,7 @@ struct Server {
 	bool dirty;             /* must be closed rather than reused */
 	bool in_copy;           /* COPY IN/OUT in progress */
 	const InternalQueryOps *internal_query; /* the running query whose answer is wanted */
+	void *internal_state;   /* its owner's per-server state for the answer (owned, plain free) */
 	bool checking;          /* running server_check_query (counted in Pool.n_checking) */
 	Client *auth_client;    /* an auth_query lookup runs for this client (NULL if gone) */
 	bool auth_found;        /* the lookup returned a row with a user name */

@@ -63,7 +63,12 @@ typedef struct MonitorState {
 static struct event *monitor_timer;
 static struct event *early_check_timer; /* retries wanted early primary checks */
 
-/* Per-check results, filled by check_on_row. */
+/*
+ * A check's answer. check_on_row fills the one kept with its server (internal_state):
+ * checks of several servers are out at once, and one server's row and its
+ * ReadyForQuery may arrive in different reads with another server's answer between.
+ * check_on_done copies it to last_row, the answer being applied.
+ */
 typedef struct CheckRow {
 	bool have;
 	bool in_recovery;
@@ -132,7 +137,7 @@ static bool row_get_lsn(PktReader *r, uint64_t *out)
 }
 
 /* Read the check query's row (text columns). */
-static void check_on_row(Server *s, const uint8_t *body, size_t len)
+static void parse_check_row(CheckRow *row, const uint8_t *body, size_t len)
 {
 	PktReader r;
 	uint16_t ncols;
@@ -140,39 +145,45 @@ static void check_on_row(Server *s, const uint8_t *body, size_t len)
 	const uint8_t *v;
 	char text[64];
 	uint64_t block = 0, segment = 0, tli = 0;
-	(void)s;
-	last_row.have = false;
+	row->have = false;
 	proto_reader_init(&r, body, len);
 	if (!proto_get_u16(&r, &ncols) || ncols != 7)
 		return;
 	if (!proto_get_u32(&r, &flen) || flen != 1 || !proto_get_bytes(&r, 1, &v))
 		return;
-	last_row.in_recovery = v[0] == 't';
+	row->in_recovery = v[0] == 't';
 	if (!proto_get_u32(&r, &flen) || flen == 0xffffffffu || flen >= sizeof(text) ||
 	    !proto_get_bytes(&r, flen, &v))
 		return;
 	memcpy(text, v, flen);
 	text[flen] = 0;
-	last_row.have = lsn_parse(text, &last_row.lsn);
-	last_row.timeline = 0;
-	last_row.recovery_end = 0;
+	row->have = lsn_parse(text, &row->lsn);
+	row->timeline = 0;
+	row->recovery_end = 0;
 	if (!proto_get_u32(&r, &flen))
 		return;
 	if (flen == 24 && proto_get_bytes(&r, flen, &v)) {
 		memcpy(text, v, 8);
 		text[8] = 0;
-		last_row.timeline = (uint32_t)strtoul(text, NULL, 16);
+		row->timeline = (uint32_t)strtoul(text, NULL, 16);
 	} else if (flen != 0xffffffffu && !proto_get_bytes(&r, flen, &v)) {
 		return;
 	}
 	if (!row_get_number(&r, &block) || !row_get_number(&r, &segment))
 		return;
-	if (!last_row.in_recovery)
-		last_row.lsn = lsn_last_record_end(last_row.lsn, block, segment);
-	if (!row_get_lsn(&r, &last_row.recovery_end) || last_row.in_recovery)
-		last_row.recovery_end = 0;
-	if (last_row.in_recovery && row_get_number(&r, &tli))
-		last_row.timeline = (uint32_t)tli;
+	if (!row->in_recovery)
+		row->lsn = lsn_last_record_end(row->lsn, block, segment);
+	if (!row_get_lsn(&r, &row->recovery_end) || row->in_recovery)
+		row->recovery_end = 0;
+	if (row->in_recovery && row_get_number(&r, &tli))
+		row->timeline = (uint32_t)tli;
+}
+
+static void check_on_row(Server *s, const uint8_t *body, size_t len)
+{
+	if (!s->internal_state)
+		s->internal_state = xcalloc(1, sizeof(CheckRow));
+	parse_check_row(s->internal_state, body, len);
 }
 
 static void history_add(MonitorState *m, uint64_t lsn, usec_t now)
@@ -357,8 +368,12 @@ static void replica_answered(Database *db, Replica *r, uint64_t was_lsn, Replica
 static void check_on_done(Server *s, bool failed)
 {
 	Pool *p = s->pool;
-	bool ok = !failed && last_row.have;
-	last_row.have = false;
+	CheckRow *row = s->internal_state;
+	bool ok = !failed && row && row->have;
+	if (row) {
+		last_row = *row;
+		row->have = false;
+	}
 	if (!p->replica) {
 		if (s->dirty)
 			; /* asked before the primary moved (or a reload): it describes the old one */

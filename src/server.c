@@ -155,6 +155,7 @@ static void server_free(Conn *conn)
 	free(s->host);
 	free(s->addrs);
 	free(s->auth_secret);
+	free(s->internal_state);
 	prepared_server_free(s);
 	free(s);
 }
