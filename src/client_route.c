@@ -188,6 +188,28 @@ static void partial_wait_reset(Client *c)
 		evtimer_del(c->route.partial_timer);
 }
 
+/*
+ * Fill req.cls from the pending message(s) when they are buffered whole; never waits for
+ * more (a batch still arriving stays unclassified).
+ */
+static void classify_buffered(const Client *c, const SbufMsg *msg, RouteRequest *req)
+{
+	bool executes = false;
+	size_t rerun_len;
+	req->classified = false;
+	if (msg->type == PG_MSG_QUERY) {
+		if (msg->avail == msg->len) {
+			classify_text(msg->data + 5, msg->len - 5, &req->cls);
+			req->classified = true;
+		}
+		return;
+	}
+	if (scan_extended_batch(c, &req->cls, &executes, &rerun_len) != SCAN_DONE)
+		return;
+	req->classified = true;
+	req->prepare_only = !executes;
+}
+
 /* Fill req.cls from the pending message(s); *rerun_len as scan_extended_batch says. */
 static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRequest *req, size_t *rerun_len)
 {
@@ -218,6 +240,16 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
 	return CLIENT_ROUTE_READY;
 }
 
+/* The session's side of the router's question; false when the batch's content is not asked. */
+static bool route_request_session(const Client *c, RouteRequest *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->routing = c->pool->db->routing;
+	req->session_mode = pool_mode_of(c->pool) == POOL_MODE_SESSION;
+	req->default_read_only = client_default_read_only(c);
+	return !req->session_mode && req->routing == ROUTING_AUTO;
+}
+
 /*
  * The router's question about the pending batch: the session's state and, when
  * transaction pooling routes by content, what the batch says. Ready means the batch's
@@ -225,12 +257,8 @@ static ClientRouteStatus classify_pending(Client *c, const SbufMsg *msg, RouteRe
  */
 static ClientRouteStatus route_request(Client *c, const SbufMsg *msg, RouteRequest *req, size_t *rerun_len)
 {
-	memset(req, 0, sizeof(*req));
 	*rerun_len = 0;
-	req->routing = c->pool->db->routing;
-	req->session_mode = pool_mode_of(c->pool) == POOL_MODE_SESSION;
-	req->default_read_only = client_default_read_only(c);
-	if (req->session_mode || req->routing != ROUTING_AUTO)
+	if (!route_request_session(c, req))
 		return CLIENT_ROUTE_READY;
 	ClientRouteStatus st = classify_pending(c, msg, req, rerun_len);
 	if (st == CLIENT_ROUTE_READY && c->route.partial_timer)
@@ -260,6 +288,12 @@ static bool reason_is_write(RouteReason reason)
 {
 	return reason == ROUTE_WRITE || reason == ROUTE_UNSURE || reason == ROUTE_EXPLICIT_TRANSACTION ||
 	       reason == ROUTE_HINT;
+}
+
+/* A batch bound for the primary writes, for read-your-writes; session statements do not. */
+static bool primary_batch_writes(const RouteRequest *req, RouteReason reason)
+{
+	return reason_is_write(reason) && !(req->classified && req->cls.session_only);
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
@@ -451,11 +485,29 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 	if (!r && d.reason == ROUTE_READ_YOUR_WRITES)
 		db->ryw_kept_on_primary++;
 	/* session statements (SET, RESET, DISCARD, DEALLOCATE) change no data: no floor */
-	c->route.xact_is_write = !r && reason_is_write(d.reason) && !(req.classified && req.cls.session_only);
+	c->route.xact_is_write = !r && primary_batch_writes(&req, d.reason);
 	count_route(db, lost_rerun ? ROUTE_RETRY_SERVER_LOST : d.reason, r);
 	if (r)
 		*target = replica_pool_for(c, r);
 	return CLIENT_ROUTE_READY;
+}
+
+/*
+ * A batch that joins the client's primary server unrouted (pipelined behind one that is,
+ * or sent inside the transaction it opened) may write where the routed one did not: a
+ * read kept on the primary by a floor, a SET. Then the transaction is a write for
+ * read-your-writes, or the client's next read could go to a replica without its INSERT.
+ * A batch not yet buffered whole is not waited for: it counts as a write.
+ */
+static void note_joining_write(Client *c, const SbufMsg *msg)
+{
+	RouteRequest req;
+	if (!route_request_session(c, &req))
+		return; /* routed without looking at content: no floors are kept for it */
+	classify_buffered(c, msg, &req);
+	RouteDecision d = router_decide(&req);
+	if (!d.to_replica && primary_batch_writes(&req, d.reason))
+		c->route.xact_is_write = true;
 }
 
 /*
@@ -468,7 +520,13 @@ ClientRouteStatus client_route(Client *c, const SbufMsg *msg, Pool **target)
 ClientRouteStatus client_route_pipelined(Client *c, const SbufMsg *msg)
 {
 	const Server *s = (const Server *)c->conn.link;
-	if (!s->pool->replica || s->pending_rfq == 0 || s->unsynced)
+	bool next_batch = !s->unsynced && (s->pending_rfq > 0 || s->tx_status != 'I');
+	if (!s->pool->replica) {
+		if (next_batch && !c->route.xact_is_write)
+			note_joining_write(c, msg);
+		return CLIENT_ROUTE_READY;
+	}
+	if (s->pending_rfq == 0 || s->unsynced)
 		return CLIENT_ROUTE_READY; /* a batch going on, or a transaction the client opened */
 	if (rerun_calls_functions(c))
 		return CLIENT_ROUTE_AWAIT_LINKED; /* joining would end the re-run chance of the one in flight */

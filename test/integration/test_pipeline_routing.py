@@ -8,6 +8,7 @@ the primary as it is when sent alone.  Raw protocol messages make the pipelining
 every batch below goes out in one write, before any answer is read.
 """
 
+import random
 import struct
 
 import pytest
@@ -100,3 +101,58 @@ def test_pipelined_transaction_stays_on_its_server(routed):
                  + batch("SELECT 'next'"))
         answers = read_batches(raw, 5)
     assert answers == [[], ["true"], "25006", [], ["next"]]
+
+
+@pytest.fixture
+def ryw_routed(pooler, cluster):
+    """Routing with read-your-writes at its default (lsn) and replicas that do not
+    replay; the primary takes reads too (primary_read_weight), so some go there."""
+    cluster.primary.psql("CREATE TABLE IF NOT EXISTS pipe_t(x int); GRANT ALL ON pipe_t TO app",
+                         db="app")
+    cluster.wait_replay()
+    p = pooler(start=False, pool_mode="transaction", primary_read_weight=1)
+    reps = ",".join("127.0.0.1:%d" % r.port for r in cluster.replicas)
+    p.databases["app"] = p.connstr("app", replicas=reps)
+    p.start()
+    for r in cluster.replicas:
+        r.pause_replay()
+    try:
+        yield p
+    finally:
+        for r in cluster.replicas:
+            r.psql("SELECT pg_wal_replay_resume()", check=False)
+
+
+def insert_then_read(p, first):
+    """On a new connection (no floor yet): `first` and an INSERT pipelined in one write,
+    then, once both are answered, a read of that row.  Returns first's answer and the
+    count the read saw."""
+    key = random.randrange(10**6, 2**31)  # pipe_t is shared: a key of its own
+    with login(p) as raw:
+        raw.send(batch(first) + batch("INSERT INTO pipe_t VALUES (%d)" % key))
+        answers = read_batches(raw, 2)
+        assert answers[1] == [], answers
+        raw.send(batch("SELECT count(*)::text FROM pipe_t WHERE x = %d" % key))
+        return answers[0], read_batches(raw, 1)[0]
+
+
+def test_write_pipelined_behind_a_set_sets_the_floor(ryw_routed):
+    """A SET goes to the primary and writes nothing; an INSERT pipelined behind it joins
+    it there unrouted.  The client's next read must see that INSERT: it once went to a
+    replica that had not replayed it."""
+    for _ in range(3):
+        assert insert_then_read(ryw_routed, "SET work_mem = '8MB'")[1] == ["1"]
+
+
+def test_write_pipelined_behind_a_read_on_the_primary_sets_the_floor(ryw_routed):
+    """node-postgres with pipeline: true sent a read, an INSERT and a read; when the first
+    read ran on the primary, the INSERT joined it there and the last read went to a
+    replica without it (n = 0).  Here reads reach the primary by its read weight."""
+    on_primary = 0
+    for _ in range(15):
+        where, seen = insert_then_read(ryw_routed, "SELECT pg_is_in_recovery()::text")
+        assert seen == ["1"], "read after its own pipelined INSERT (first read in recovery: %s)" % where
+        on_primary += where == ["false"]
+        if on_primary >= 3:
+            break
+    assert on_primary >= 3, "the first read never ran on the primary"
