@@ -92,6 +92,7 @@ struct Client {
 	bool tracking;       /* prepared.c sees this link's messages (fixed when linked) */
 	bool direct_tls;     /* TLS started without an SSLRequest (sslnegotiation=direct) */
 	bool shape_wait;     /* paused until a statement copy's columns are known (prepared.c) */
+	bool queue_wait;     /* paused while its server owes too many replies (prepared.c) */
 	bool cancel_on_send; /* a CancelRequest came while its batch waited: cancel where it goes */
 	ReplicationKind replication; /* a walsender client: paired with its own server (replication_conn.c) */
 	/*

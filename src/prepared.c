@@ -281,6 +281,16 @@ struct ReplyQueue {
 	bool skipping_to_sync;
 };
 
+/*
+ * Replies a server may owe one client before the client is read again: a client that
+ * sends without reading (a flood of Parse + Close) would otherwise grow the queue, and
+ * the replies behind it, by what the server has not yet answered. The client waits
+ * until the server has answered down to QUEUE_RESUME, as a server that stops reading
+ * would make it wait.
+ */
+#define QUEUE_PAUSE 4096
+#define QUEUE_RESUME 2048
+
 static bool slot_is_fake(SlotKind kind)
 {
 	return kind == SLOT_FAKE_CLOSE || kind == SLOT_FAKE_DUPLICATE;
@@ -358,6 +368,11 @@ static inline void queue_pop(Server *s)
 	}
 	q->head = (q->head + 1) & (q->cap - 1);
 	q->count--;
+	if (q->count <= QUEUE_RESUME && s->conn.link && ((Client *)s->conn.link)->queue_wait) {
+		Client *c = (Client *)s->conn.link;
+		c->queue_wait = false;
+		sbuf_resume(&c->conn); /* last: its messages may push onto this queue */
+	}
 }
 
 /* ---- effects on the view ---- */
@@ -891,8 +906,27 @@ static SbufVerdict client_query(Client *c, Server *s, const SbufMsg *msg)
 	return SB_CONSUMED;
 }
 
+/*
+ * Too many replies owed: the client waits. A Flush makes the server send what it holds
+ * back until the client's own Flush or Sync, which the client cannot send meanwhile.
+ */
+static bool queue_throttle(Client *c, Server *s)
+{
+	static const uint8_t flush_msg[5] = { PG_MSG_FLUSH, 0, 0, 0, 4 };
+	if (!s->replies || s->replies->count < QUEUE_PAUSE)
+		return false;
+	if (!s->in_copy) {
+		sbuf_queue(&s->conn, flush_msg, sizeof(flush_msg));
+		sbuf_flush(&s->conn);
+	}
+	c->queue_wait = true;
+	return true;
+}
+
 SbufVerdict prepared_client_message(Client *c, Server *s, const SbufMsg *msg)
 {
+	if (queue_throttle(c, s))
+		return SB_PAUSE; /* queue_pop resumes it */
 	if (s->replies && s->replies->skipping_to_sync) {
 		if (msg->type != PG_MSG_SYNC)
 			return SB_FORWARD; /* the server discards it unseen: it changes nothing, owes nothing */

@@ -355,6 +355,7 @@ static void rerun_after_loss(evutil_socket_t fd, short what, void *arg)
 	pktbuf_free(&rs->held); /* the lost server's replies are dropped */
 	rs->held = (PktBuf){ 0 };
 	c->shape_wait = false;              /* it waited for the lost server */
+	c->queue_wait = false;
 	c->route.await_linked_rfq = false;
 	sbuf_resume(&c->conn);
 }

@@ -24,8 +24,10 @@ from harness import query1
 pytestmark = pytest.mark.timeout(120)
 
 # Growth allowed while a flood runs: far above what bounded queues need (a few socket
-# buffers and pkt_buf per connection), far below what an unbounded queue reaches.
-MAX_GROWTH_MB = 48
+# buffers and pkt_buf per connection; each flood below grows pgsplit by under 1 MB),
+# far below what an unbounded queue reaches (the Parse + Close flood reached 16 to 64 MB
+# before the pooler stopped reading a client whose server owes 4,096 replies).
+MAX_GROWTH_MB = 8
 
 
 
@@ -118,12 +120,52 @@ def check(p, name, flood):
 @harness.pgsplit_only("max_prepared_statements needs PgBouncer 1.21+")
 @pytest.mark.skipif(harness.is_sanitizer_build(), reason="memory figures are meaningless under ASan")
 def test_parse_close_flood_of_cached_statement(pooler):
-    """Named Parse + Close of a statement the server has: answered by the pooler alone."""
+    """Named Parse + Close of a statement the server has: each Parse is prepared again on
+    the server (a direct connection's would be), so the replies owed pile up unless the
+    client waits for them."""
     p = pooler(pool_mode="transaction", max_prepared_statements="100")
     with p.connect(prepare_threshold=0) as warm:
         warm.execute("SELECT 1 AS cached").fetchall()
     chunk = (parse("s1", "SELECT 1 AS cached") + close_stmt("s1")) * 2000 + flush()
     check(p, "Parse+Close flood", Flood(p, chunk))
+
+
+def bind_execute():
+    return (pgwire.msg(b"B", b"\0\0" + struct.pack("!HHH", 0, 0, 0))
+            + pgwire.msg(b"E", b"\0" + struct.pack("!I", 0)))
+
+
+def read_kinds(raw, n):
+    return [raw.read_msg()[0] for _ in range(n)]
+
+
+@harness.pgsplit_only("max_prepared_statements needs PgBouncer 1.21+")
+@pytest.mark.timeout(30)
+def test_client_waiting_for_replies_is_not_left_hanging(pooler):
+    """Past 4,096 replies owed the pooler stops reading the client; replies the server
+    holds back until the client's Flush (which sits unread behind them) must still come:
+    one Parse, 6,000 Closes the pooler answers itself, then Flush, all before reading."""
+    p = pooler(pool_mode="transaction", max_prepared_statements="100")
+    with pgwire.Raw(p.host, p.port) as raw:
+        raw.login("app", "app", harness.DEFAULT_PASSWORDS["app"])
+        raw.send(parse("fresh", "SELECT 2") + close_stmt("never_made") * 6000 + flush())
+        kinds = read_kinds(raw, 6001)
+        assert kinds == [b"1"] + [b"3"] * 6000
+        raw.send(pgwire.msg(b"S"))
+        assert raw.read_msg()[0] == b"Z"
+
+
+@harness.pgsplit_only("max_prepared_statements needs PgBouncer 1.21+")
+@pytest.mark.timeout(30)
+def test_long_pipeline_sent_before_reading_is_answered_in_full(pooler):
+    """A driver that sends a long pipeline before it reads: 5,000 Bind + Execute of one
+    statement and a Sync (10,000 replies owed) get every answer, in order."""
+    p = pooler(pool_mode="transaction", max_prepared_statements="100")
+    with pgwire.Raw(p.host, p.port) as raw:
+        raw.login("app", "app", harness.DEFAULT_PASSWORDS["app"])
+        raw.send(parse("", "SELECT 7") + bind_execute() * 5000 + pgwire.msg(b"S"))
+        kinds = read_kinds(raw, 1 + 5000 * 3 + 1)
+        assert kinds == [b"1"] + [b"2", b"D", b"C"] * 5000 + [b"Z"]
 
 
 @harness.pgsplit_only("PgBouncer 1.18 garbles a concurrent client's login under this flood (seen here)")
