@@ -67,7 +67,7 @@ static struct event *early_check_timer; /* retries wanted early primary checks *
  * A check's answer. check_on_row fills the one kept with its server (internal_state):
  * checks of several servers are out at once, and one server's row and its
  * ReadyForQuery may arrive in different reads with another server's answer between.
- * check_on_done copies it to last_row, the answer being applied.
+ * check_on_done applies a copy (applying it may close that server).
  */
 typedef struct CheckRow {
 	bool have;
@@ -76,7 +76,6 @@ typedef struct CheckRow {
 	uint32_t timeline; /* a primary's; a standby's when its WAL receiver shows it; else 0 */
 	uint64_t recovery_end; /* a promoted standby's last replayed position; 0: none */
 } CheckRow;
-static CheckRow last_row;
 
 uint64_t monitor_primary_lsn(const Database *db)
 {
@@ -242,21 +241,21 @@ static bool diverged_replica_restarted(Replica *r)
 	return true;
 }
 
-static void replica_checked(Database *db, Replica *r)
+static void replica_checked(Database *db, Replica *r, const CheckRow *row)
 {
 	usec_t now = time_now_mono();
-	r->in_recovery = last_row.in_recovery;
+	r->in_recovery = row->in_recovery;
 	r->last_check = time_now_wall();
 	r->down_count = 0;
-	r->timeline = last_row.timeline;
-	if (!last_row.in_recovery) {
-		r->recovery_end = last_row.recovery_end;
+	r->timeline = row->timeline;
+	if (!row->in_recovery) {
+		r->recovery_end = row->recovery_end;
 		replica_set_state(r, REPLICA_PROMOTED, "not in recovery");
 		failover_member_checked(db, r, false);
 		return;
 	}
 	failover_member_checked(db, r, true);
-	r->replay_lsn = last_row.lsn;
+	r->replay_lsn = row->lsn;
 	r->replay_seen_at = now;
 	if (r->state == REPLICA_DIVERGED && !diverged_replica_restarted(r))
 		return;
@@ -280,31 +279,31 @@ static void replica_checked(Database *db, Replica *r)
  * timeline (a failover it was not re-pointed for). Its position proves nothing about a
  * client's writes, so it leaves rotation however fresh it looks.
  */
-static void find_diverged_replicas(Database *db, usec_t primary_asked_at)
+static void find_diverged_replicas(Database *db, usec_t primary_asked_at, const CheckRow *row)
 {
 	for (int i = 0; i < db->n_replicas; i++) {
 		Replica *r = db->replicas[i];
 		if (r->removed || r->state == REPLICA_DIVERGED || r->state == REPLICA_DISABLED ||
 		    r->state == REPLICA_PROMOTED || !r->in_recovery || r->replay_seen_at == 0 ||
-		    r->replay_seen_at >= primary_asked_at || r->replay_lsn <= last_row.lsn)
+		    r->replay_seen_at >= primary_asked_at || r->replay_lsn <= row->lsn)
 			continue;
 		log_error("replica %s:%d has replayed up to %" PRIX64 ", beyond the primary's %" PRIX64
 			  ": another timeline, out of rotation",
-			  r->host, r->port, r->replay_lsn, last_row.lsn);
+			  r->host, r->port, r->replay_lsn, row->lsn);
 		r->state = REPLICA_DIVERGED;
 		r->diverged_lsn = r->replay_lsn;
 		client_route_evacuate_replica(db, r);
 	}
 }
 
-static bool primary_changed(const Database *db, const MonitorState *m)
+static bool primary_changed(const Database *db, const MonitorState *m, const CheckRow *row)
 {
-	if (m->primary_timeline && last_row.timeline && last_row.timeline != m->primary_timeline) {
+	if (m->primary_timeline && row->timeline && row->timeline != m->primary_timeline) {
 		log_warning("the primary of database %s is on timeline %u now (was %u): a new primary, "
-			    "forgetting floors", db->name, last_row.timeline, m->primary_timeline);
+			    "forgetting floors", db->name, row->timeline, m->primary_timeline);
 		return true;
 	}
-	if (last_row.lsn < m->primary_lsn) {
+	if (row->lsn < m->primary_lsn) {
 		log_warning("the primary of database %s went back in WAL: a new primary? forgetting floors",
 			    db->name);
 		return true;
@@ -312,32 +311,32 @@ static bool primary_changed(const Database *db, const MonitorState *m)
 	return false;
 }
 
-static void primary_checked(Database *db, usec_t asked_at)
+static void primary_checked(Database *db, usec_t asked_at, const CheckRow *row)
 {
 	if (!db->monitor)
 		db->monitor = xcalloc(1, sizeof(MonitorState));
 	MonitorState *m = db->monitor;
-	if (last_row.in_recovery && !m->primary_in_recovery)
+	if (row->in_recovery && !m->primary_in_recovery)
 		log_error("the primary of database %s is in recovery", db->name);
-	if (last_row.in_recovery) {
+	if (row->in_recovery) {
 		m->primary_in_recovery = true;
 		failover_primary_lost(db);
 		return;
 	}
-	m->primary_in_recovery = last_row.in_recovery;
-	if (primary_changed(db, m)) {
+	m->primary_in_recovery = row->in_recovery;
+	if (primary_changed(db, m, row)) {
 		/* LSNs belong to a timeline: floors and lag samples of the old one mean nothing */
 		m->n_history = 0;
 		floor_samples_reset(&m->floors);
 		db->primary_epoch++;
 	}
-	if (last_row.timeline)
-		m->primary_timeline = last_row.timeline;
-	m->primary_lsn = last_row.lsn;
+	if (row->timeline)
+		m->primary_timeline = row->timeline;
+	m->primary_lsn = row->lsn;
 	m->primary_asked_at = asked_at;
-	floor_samples_add(&m->floors, asked_at, last_row.lsn);
-	history_add(m, last_row.lsn, time_now_mono());
-	find_diverged_replicas(db, asked_at);
+	floor_samples_add(&m->floors, asked_at, row->lsn);
+	history_add(m, row->lsn, time_now_mono());
+	find_diverged_replicas(db, asked_at, row);
 	client_route_wake_causal(db, false); /* floors waiting for this check are known now */
 	failover_primary_ok(db);
 }
@@ -368,17 +367,17 @@ static void replica_answered(Database *db, Replica *r, uint64_t was_lsn, Replica
 static void check_on_done(Server *s, bool failed)
 {
 	Pool *p = s->pool;
-	CheckRow *row = s->internal_state;
-	bool ok = !failed && row && row->have;
-	if (row) {
-		last_row = *row;
-		row->have = false;
+	CheckRow answer = { 0 };
+	if (s->internal_state) {
+		answer = *(CheckRow *)s->internal_state;
+		((CheckRow *)s->internal_state)->have = false;
 	}
+	bool ok = !failed && answer.have;
 	if (!p->replica) {
 		if (s->dirty)
 			; /* asked before the primary moved (or a reload): it describes the old one */
 		else if (ok)
-			primary_checked(p->db, s->last_checked);
+			primary_checked(p->db, s->last_checked, &answer);
 		else
 			failover_primary_lost(p->db);
 		/*
@@ -392,7 +391,7 @@ static void check_on_done(Server *s, bool failed)
 	if (ok) {
 		uint64_t was_lsn = p->replica->replay_lsn;
 		ReplicaState was_state = p->replica->state;
-		replica_checked(p->db, p->replica);
+		replica_checked(p->db, p->replica, &answer);
 		replica_answered(p->db, p->replica, was_lsn, was_state);
 		/* a read that still waits asked again meanwhile: its check goes once this one is idle */
 		if (p->replica->check_wanted && !s->conn.closing)
